@@ -1,0 +1,100 @@
+"""``FaceAugment``: sample params -> one matrix per sample -> labels (shared) + pixels (backend)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import torch
+
+from gpuaug.backends import get_backend
+from gpuaug.batch import FaceBatch
+from gpuaug.config import AugmentConfig
+from gpuaug.labels.flip_tables import resolve_flip_table
+from gpuaug.labels.matrix import crop_matrix, decompose
+from gpuaug.labels.transform import points_to_source, transform_labels
+from gpuaug.params import AugmentParams, sample_params
+
+
+@dataclass
+class AugmentedBatch:
+    """Augmented images and labels, all in output space.
+
+    images (B, C, S, S) float32 [0, 1]; bbox (B, 4); landmarks2d (B, 68, 2) and landmarks3d (B, 68, 3)
+    output pixels (pixel centres at integers); head_pose (B, 3) degrees; gaze (B, 3); visible (B, 68)
+    bool; matrix (B, 3, 3) source -> output; flipped (B,) bool; keys (B, 2) (video, frame); params the
+    draws that made it; flip_table (68,) the re-index used for mirrored samples.
+    """
+
+    images: torch.Tensor
+    bbox: torch.Tensor
+    landmarks2d: torch.Tensor
+    landmarks3d: torch.Tensor
+    head_pose: torch.Tensor
+    gaze: torch.Tensor
+    visible: torch.Tensor
+    matrix: torch.Tensor
+    flipped: torch.Tensor
+    keys: torch.Tensor
+    params: AugmentParams
+    flip_table: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> AugmentedBatch:
+        moved = {f.name: getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)}
+        return replace(self, **moved)
+
+    def to_source(self, points: torch.Tensor) -> torch.Tensor:
+        """Output-space landmarks (B, 68, 2), e.g. a network's predictions -> source-frame pixels."""
+        return points_to_source(self.matrix, self.flip_table, points)
+
+
+class FaceAugment(torch.nn.Module):
+    """Batched face augmentation with exact label transforms.
+
+    ``aug(batch, generator)`` = ``aug.apply(batch, aug.sample_params(batch, generator))``. All randomness
+    comes from ``generator`` (CPU); ``aug.eval()`` gives the deterministic centred framing.
+    """
+
+    def __init__(self, config: AugmentConfig | None = None, backend: str = "kornia") -> None:
+        super().__init__()
+        self.config = config or AugmentConfig()
+        self.backend_name = backend
+        self.backend = get_backend(backend)
+        self.register_buffer("flip_table", resolve_flip_table(self.config.flip_table), persistent=False)
+
+    def sample_params(self, batch: FaceBatch, generator: torch.Generator | None = None) -> AugmentParams:
+        """Draw this batch's params (on the CPU from ``generator``), moved to the batch's device."""
+        params = sample_params(self.config, len(batch), generator, train=self.training)
+        return params.to(batch.device, non_blocking=True)
+
+    def matrix(self, batch: FaceBatch, params: AugmentParams) -> torch.Tensor:
+        """(B, 3, 3) source -> output pixel matrix for these params."""
+        p = params
+        return crop_matrix(batch.bbox, p.margin, p.shift, p.angle, p.scale, p.flip, self.config.out_size)
+
+    def apply(self, batch: FaceBatch, params: AugmentParams) -> AugmentedBatch:
+        """Replay ``params`` on ``batch`` (deterministic)."""
+        return self.apply_matrix(batch, self.matrix(batch, params), params)
+
+    def apply_matrix(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> AugmentedBatch:
+        """Warp and relabel with any per-sample similarity ``matrix`` (B, 3, 3); colour from ``params``."""
+        size, table = self.config.out_size, self.flip_table.to(batch.device)
+        labels = transform_labels(
+            matrix, table, size, batch.bbox, batch.landmarks2d, batch.landmarks3d, batch.head_pose, batch.gaze
+        )
+        images = self.backend(batch.images, batch.sizes, matrix, params, size, self.config.channels)
+        return AugmentedBatch(
+            images=images,
+            matrix=matrix,
+            flipped=decompose(matrix)[2],
+            keys=batch.keys,
+            params=params,
+            flip_table=table,
+            **vars(labels),
+        )
+
+    def forward(self, batch: FaceBatch, generator: torch.Generator | None = None) -> AugmentedBatch:
+        return self.apply(batch, self.sample_params(batch, generator))
+

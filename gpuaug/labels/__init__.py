@@ -1,0 +1,1 @@
+"""Backend-neutral geometry and label transforms (plain torch, any device)."""

@@ -1,0 +1,91 @@
+"""One 3x3 affine matrix per sample, mapping source pixels to output pixels.
+
+Pixel convention (OpenCV / kornia ``align_corners=True``): (x, y) = (column, row), pixel centres at
+integer coordinates, so an S-pixel output spans [-0.5, S - 0.5] and its centre is (S - 1) / 2.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def translation(offset: torch.Tensor) -> torch.Tensor:
+    """(B, 2) -> (B, 3, 3) homogeneous translation by ``offset``."""
+    m = torch.eye(3, dtype=offset.dtype, device=offset.device).repeat(offset.shape[0], 1, 1)
+    m[:, :2, 2] = offset
+    return m
+
+
+def linear(a: torch.Tensor) -> torch.Tensor:
+    """(B, 2, 2) -> (B, 3, 3) homogeneous linear map."""
+    m = torch.eye(3, dtype=a.dtype, device=a.device).repeat(a.shape[0], 1, 1)
+    m[:, :2, :2] = a
+    return m
+
+
+def rotation_2d(angle: torch.Tensor) -> torch.Tensor:
+    """(B,) radians -> (B, 2, 2) ``[[cos, -sin], [sin, cos]]``: clockwise on screen in y-down pixels."""
+    c, s = torch.cos(angle), torch.sin(angle)
+    return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
+
+
+def crop_square(bbox: torch.Tensor, margin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 4) [x0, y0, x1, y1], (B,) margin -> centre (B, 2), side (B,) = max(w, h) * (1 + 2 * margin)."""
+    centre = (bbox[:, :2] + bbox[:, 2:]) / 2
+    side = (bbox[:, 2:] - bbox[:, :2]).amax(dim=1) * (1 + 2 * margin)
+    return centre, side
+
+
+def crop_matrix(
+    bbox: torch.Tensor,
+    margin: torch.Tensor,
+    shift: torch.Tensor,
+    angle: torch.Tensor,
+    scale: torch.Tensor,
+    flip: torch.Tensor,
+    out_size: int,
+) -> torch.Tensor:
+    """Compose the per-sample source -> output matrix.
+
+    Args:
+        bbox: (B, 4) [x0, y0, x1, y1] source pixels.
+        margin: (B,) crop margin: square side = max(w, h) * (1 + 2 * margin), centred on the box.
+        shift: (B, 2) crop-window shift as a fraction of the side (x, y).
+        angle: (B,) degrees; the image content turns clockwise on screen by this angle about the
+            crop centre.
+        scale: (B,) zoom: > 1 shows a smaller region, larger.
+        flip: (B,) bool, mirror left/right about the crop centre (after the rotation).
+        out_size: output side S in pixels; the crop square maps onto [-0.5, S - 0.5]^2.
+
+    Returns:
+        (B, 3, 3) float32: ``out = T((S-1)/2) @ k F R(angle) @ T(-(centre + shift * side))``.
+    """
+    centre, side = crop_square(bbox, margin)
+    centre = centre + shift * side[:, None]
+    k = out_size * scale / side
+    a = rotation_2d(torch.deg2rad(angle)) * k[:, None, None]
+    a[:, 0] = torch.where(flip[:, None], -a[:, 0], a[:, 0])
+    half = torch.full_like(centre, (out_size - 1) / 2)
+    return translation(half) @ linear(a) @ translation(-centre)
+
+
+def decompose(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split a similarity (optionally mirrored) as ``A = k * R(phi) @ F^flipped``, F = diag(-1, 1).
+
+    Args:
+        matrix: (B, 3, 3) source -> output.
+
+    Returns:
+        k (B,) isotropic scale sqrt(|det A|); phi (B,) radians, the in-plane rotation of the content
+        (clockwise on screen) applied after an optional mirror; flipped (B,) bool (det A < 0).
+    """
+    a = matrix[:, :2, :2]
+    det = torch.linalg.det(a)
+    flipped = det < 0
+    col0 = torch.where(flipped[:, None], -a[:, :, 0], a[:, :, 0])  # column 0 of A @ F^flipped
+    return det.abs().sqrt(), torch.atan2(col0[:, 1], col0[:, 0]), flipped
+
+
+def apply_points(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) matrix, (B, N, 2) points -> (B, N, 2) transformed points."""
+    return points @ matrix[:, :2, :2].transpose(1, 2) + matrix[:, None, :2, 2]

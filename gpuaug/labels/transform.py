@@ -1,0 +1,100 @@
+"""Labels under the per-sample matrix: landmarks (2D, 3D), bbox, head pose and gaze.
+
+Every rule reads the geometry from the final matrix alone (scale, in-plane rotation and mirror via
+:func:`~gpuaug.labels.matrix.decompose`), so any similarity matrix, sampled or user-made, gets labels
+that agree with the warped pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from gpuaug.labels.matrix import apply_points, decompose
+from gpuaug.labels.rotation import matrix_to_pose, pose_to_matrix, rot_z
+
+# Gaze is given as [x right, y up, z toward the camera]; camera coordinates are [x right, y down, z away].
+_GAZE_TO_CAMERA = torch.tensor([1.0, -1.0, -1.0])
+_MIRROR_X = torch.tensor([-1.0, 1.0, 1.0])
+
+
+@dataclass
+class Labels:
+    """Output-space labels: landmarks2d (B, 68, 2) and landmarks3d (B, 68, 3) output pixels (z scaled by
+    the matrix's isotropic scale); bbox (B, 4) enclosing box of the transformed box; head_pose (B, 3)
+    degrees; gaze (B, 3); visible (B, 68) bool, landmark inside the output square."""
+
+    landmarks2d: torch.Tensor
+    landmarks3d: torch.Tensor
+    bbox: torch.Tensor
+    head_pose: torch.Tensor
+    gaze: torch.Tensor
+    visible: torch.Tensor
+
+
+def reindex(points: torch.Tensor, flipped: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """(B, N, D) points; where ``flipped``, re-order as ``points[:, table]`` (left <-> right)."""
+    return torch.where(flipped[:, None, None], points[:, table.to(points.device)], points)
+
+
+def camera_rotation(phi: torch.Tensor, flipped: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The image's geometry as camera-space 3x3 maps: Q = Rz(phi) @ Mx^flipped and Mx^flipped.
+
+    (B,) radians, (B,) bool -> (B, 3, 3) Q, (B, 3) mirror diagonal (x negated where flipped).
+    """
+    mirror = torch.where(flipped[:, None], _MIRROR_X.to(phi), torch.ones(3, device=phi.device))
+    return rot_z(phi) * mirror[:, None, :], mirror
+
+
+def transform_pose(head_pose: torch.Tensor, phi: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
+    """(B, 3) degrees -> (B, 3) degrees: R' = Rz(phi) Mx R Mx (mirror: yaw, roll negate; turn: compose)."""
+    q, mirror = camera_rotation(phi, flipped)
+    return matrix_to_pose(q @ pose_to_matrix(head_pose) * mirror[:, None, :])
+
+
+def transform_gaze(gaze: torch.Tensor, phi: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
+    """(B, 3) [x right, y up, z toward camera] -> same convention, rotated/mirrored with the image."""
+    q, _ = camera_rotation(phi, flipped)
+    to_cam = _GAZE_TO_CAMERA.to(gaze)
+    return (q @ (gaze * to_cam)[..., None])[..., 0] * to_cam
+
+
+def transform_bbox(matrix: torch.Tensor, bbox: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3), (B, 4) [x0, y0, x1, y1] -> (B, 4) box enclosing the four transformed corners."""
+    x0, y0, x1, y1 = bbox.unbind(-1)
+    corners = torch.stack([torch.stack(c, -1) for c in ((x0, y0), (x0, y1), (x1, y0), (x1, y1))], 1)
+    out = apply_points(matrix, corners)
+    return torch.cat([out.amin(1), out.amax(1)], dim=1)
+
+
+def transform_labels(
+    matrix: torch.Tensor,
+    flip_table: torch.Tensor,
+    out_size: int,
+    bbox: torch.Tensor,
+    landmarks2d: torch.Tensor,
+    landmarks3d: torch.Tensor,
+    head_pose: torch.Tensor,
+    gaze: torch.Tensor,
+) -> Labels:
+    """Move every label through ``matrix`` (B, 3, 3), re-indexing landmarks of mirrored samples."""
+    k, phi, flipped = decompose(matrix)
+    lm2d = reindex(apply_points(matrix, landmarks2d), flipped, flip_table)
+    xy3d = apply_points(matrix, landmarks3d[..., :2])
+    lm3d = reindex(torch.cat([xy3d, landmarks3d[..., 2:] * k[:, None, None]], -1), flipped, flip_table)
+    visible = ((lm2d >= -0.5) & (lm2d <= out_size - 0.5)).all(-1)
+    return Labels(
+        landmarks2d=lm2d,
+        landmarks3d=lm3d,
+        bbox=transform_bbox(matrix, bbox),
+        head_pose=transform_pose(head_pose, phi, flipped),
+        gaze=transform_gaze(gaze, phi, flipped),
+        visible=visible,
+    )
+
+
+def points_to_source(matrix: torch.Tensor, flip_table: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Output-space (B, N, 2) landmarks -> source-frame coordinates: un-flip re-index, inverse matrix."""
+    _, _, flipped = decompose(matrix)
+    return apply_points(torch.linalg.inv(matrix), reindex(points, flipped, flip_table))

@@ -1,0 +1,1 @@
+"""CPU side: read npz videos, index their frames."""

@@ -1,0 +1,74 @@
+"""``AugmentParams``: every random draw of one batch, sampled once and replayable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import torch
+
+from gpuaug.config import AugmentConfig
+
+
+@dataclass
+class AugmentParams:
+    """Per-sample draws, all (B,) float32 unless noted.
+
+    margin: crop margin; shift (B, 2): crop-window shift, fraction of the side; angle: degrees,
+    clockwise on screen; scale: zoom; flip (B,) bool; brightness, contrast, saturation: factors (1 = no
+    change); hue: shift in turns; gray (B,) bool: convert to grey.
+    """
+
+    margin: torch.Tensor
+    shift: torch.Tensor
+    angle: torch.Tensor
+    scale: torch.Tensor
+    flip: torch.Tensor
+    brightness: torch.Tensor
+    contrast: torch.Tensor
+    saturation: torch.Tensor
+    hue: torch.Tensor
+    gray: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.angle.shape[0])
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> AugmentParams:
+        return replace(self, **{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
+                                for f in fields(self)})
+
+    @classmethod
+    def identity(cls, batch_size: int, margin: float = 0.0) -> AugmentParams:
+        """No jitter, no rotation/shift/flip, colour unchanged, no grey."""
+        ones, zeros = torch.ones(batch_size), torch.zeros(batch_size)
+        return cls(torch.full((batch_size,), float(margin)), torch.zeros(batch_size, 2), zeros, ones,
+                   zeros.bool(), ones, ones, ones, zeros, zeros.bool())
+
+
+def _uniform(lo: float, hi: float, n: int, g: torch.Generator | None) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(n, generator=g)
+
+
+def sample_params(
+    config: AugmentConfig, batch_size: int, generator: torch.Generator | None = None, train: bool = True
+) -> AugmentParams:
+    """Draw one batch of params on the CPU from ``generator`` (same seed -> same params on any device).
+
+    ``train=False`` gives deterministic framing through the same fields: the crop margin and zoom at the
+    middle of their ranges, no shift, rotation, flip or colour jitter; grey only if ``grayscale_p == 1``.
+    """
+    n, c = batch_size, config
+    if not train:
+        p = AugmentParams.identity(n, margin=sum(c.crop_margin) / 2)
+        return replace(p, scale=torch.full((n,), sum(c.scale) / 2), gray=torch.full((n,), c.grayscale_p == 1.0))
+    return AugmentParams(
+        margin=_uniform(*c.crop_margin, n, generator),
+        shift=_uniform(-c.max_shift, c.max_shift, 2 * n, generator).view(n, 2),
+        angle=_uniform(-c.max_rotation, c.max_rotation, n, generator),
+        scale=_uniform(*c.scale, n, generator),
+        flip=torch.rand(n, generator=generator) < c.flip_p,
+        brightness=_uniform(max(0.0, 1 - c.brightness), 1 + c.brightness, n, generator),
+        contrast=_uniform(max(0.0, 1 - c.contrast), 1 + c.contrast, n, generator),
+        saturation=_uniform(max(0.0, 1 - c.saturation), 1 + c.saturation, n, generator),
+        hue=_uniform(-c.hue, c.hue, n, generator),
+        gray=torch.rand(n, generator=generator) < c.grayscale_p,
+    )
