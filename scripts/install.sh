@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one install path, used by the Makefile (README), .ci/run and docker/Dockerfile.
+# Usage: scripts/install.sh VENV_DIR [EXTRAS]
+#   VENV_DIR  virtual environment to create/reuse ("-" installs into the current interpreter)
+#   EXTRAS    pip extras of gpuaug, default "dali,test"
+# TORCH_SPEC (env) picks torch; pinned so pip never pulls an unpinned CUDA build by accident.
+set -euo pipefail
+venv=${1:-.venv}
+extras=${2:-dali,test}
+torch_spec=${TORCH_SPEC:-torch==2.13.0}
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ "$venv" = "-" ]; then
+  py=${PYTHON:-python3}
+else
+  [ -x "$venv/bin/python" ] || ${PYTHON:-python3} -m venv "$venv"
+  py="$venv/bin/python"
+fi
+pip=("$py" -m pip install --quiet --disable-pip-version-check)
+"${pip[@]}" "$torch_spec"
+"${pip[@]}" -e "$here[$extras]"
+"$py" -c "import torch, kornia, gpuaug; print('gpuaug', gpuaug.__version__, 'torch', torch.__version__, 'kornia', kornia.__version__)"
