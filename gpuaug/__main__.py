@@ -1,0 +1,3 @@
+from gpuaug.cli import main
+
+main()

@@ -1,0 +1,120 @@
+"""Preview pictures: frames with landmarks, head-pose axes, gaze arrows and boxes, tiled into one PNG.
+
+Landmarks are coloured by side (left-of-face red, right-of-face blue, midline yellow, by the iBUG flip
+table), so a wrong flip re-index shows at a glance. Pose axes start at the nose tip (point 30): the
+head's x axis red, y (down) green, forward (toward the camera) blue. The gaze arrow starts between the
+eyes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from gpuaug.labels.flip_tables import FLIP_TABLES
+from gpuaug.labels.rotation import pose_to_matrix
+
+_TABLE = FLIP_TABLES["ibug68"]
+_SIDE_COLOUR = {-1: (255, 60, 60), 0: (255, 230, 0), 1: (60, 140, 255)}
+
+
+def _side(i: int) -> int:
+    return 0 if _TABLE[i] == i else (-1 if i < _TABLE[i] else 1)
+
+
+def draw_labels(
+    img: Image.Image,
+    landmarks: np.ndarray,
+    head_pose: np.ndarray,
+    gaze: np.ndarray,
+    bbox: np.ndarray | None = None,
+    zoom: float = 1.0,
+) -> None:
+    """Draw on ``img`` (already ``zoom`` times the label's pixel grid). landmarks (68, 2) pixels,
+    head_pose (3,) degrees, gaze (3,) [x right, y up, z toward camera], bbox (4,) [x0, y0, x1, y1]."""
+    draw = ImageDraw.Draw(img)
+    # Pixel centres sit at integers, so pixel i spans [i - 0.5, i + 0.5]: shift by 0.5 before zooming.
+    lm = (np.asarray(landmarks, dtype=np.float64) + 0.5) * zoom
+    length = 0.6 * float(np.ptp(lm[:, 1]) or zoom * 10)
+    if bbox is not None:
+        x0, y0, x1, y1 = ((np.asarray(bbox, dtype=np.float64) + 0.5) * zoom).tolist()
+        draw.rectangle((x0, y0, x1, y1), outline=(0, 255, 120))
+    rot = pose_to_matrix(torch.as_tensor(head_pose, dtype=torch.float64)).numpy()
+    nose = lm[30]
+    for axis, colour in ((rot[:, 0], (255, 0, 0)), (rot[:, 1], (0, 220, 0)), (-rot[:, 2], (0, 90, 255))):
+        tip = nose + length * axis[:2]
+        draw.line((*nose, *tip), fill=colour, width=2)
+    g = np.asarray(gaze, dtype=np.float64)
+    eyes = (lm[36] + lm[45]) / 2
+    tip = eyes + length * np.array([g[0], -g[1]]) / max(float(np.linalg.norm(g)), 1e-6)
+    draw.line((*eyes, *tip), fill=(0, 255, 255), width=2)
+    draw.ellipse((tip[0] - 3, tip[1] - 3, tip[0] + 3, tip[1] + 3), fill=(0, 255, 255))
+    r = max(1.0, zoom)
+    for i, (x, y) in enumerate(lm):
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=_SIDE_COLOUR[_side(i)])
+
+
+def tile(
+    images: Sequence[np.ndarray],
+    landmarks: np.ndarray,
+    head_pose: np.ndarray,
+    gaze: np.ndarray,
+    bbox: np.ndarray | None = None,
+    captions: Sequence[str] | None = None,
+    zoom: float = 2.0,
+    columns: int = 8,
+) -> Image.Image:
+    """Grid of annotated frames. images: (H, W, 3) or (H, W, 1) uint8 each; labels (B, ...) numpy."""
+    tiles = []
+    for i, frame in enumerate(images):
+        frame = np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame
+        pic = Image.fromarray(frame).resize(
+            (round(frame.shape[1] * zoom), round(frame.shape[0] * zoom)), Image.Resampling.NEAREST
+        )
+        draw_labels(pic, landmarks[i], head_pose[i], gaze[i], None if bbox is None else bbox[i], zoom)
+        if captions:
+            ImageDraw.Draw(pic).text((4, 4), captions[i], fill=(255, 255, 255))
+        tiles.append(pic)
+    cols = min(columns, len(tiles))
+    rows = -(-len(tiles) // cols)
+    cell_w, cell_h = max(t.width for t in tiles), max(t.height for t in tiles)
+    sheet = Image.new("RGB", (cols * cell_w + (cols - 1) * 4, rows * cell_h + (rows - 1) * 4), (32, 32, 32))
+    for i, t in enumerate(tiles):
+        sheet.paste(t, ((i % cols) * (cell_w + 4), (i // cols) * (cell_h + 4)))
+    return sheet
+
+
+def pose_caption(pose: np.ndarray, flipped: bool = False) -> str:
+    yaw, pitch, roll = (float(a) for a in pose)
+    return f"y{yaw:+.0f} p{pitch:+.0f} r{roll:+.0f}" + (" flip" if flipped else "")
+
+
+def preview_augmented(batch, path: str | Path, limit: int = 16) -> Path:
+    """Save an :class:`~gpuaug.AugmentedBatch` (first ``limit`` samples) as a PNG sheet."""
+    n = min(limit, len(batch))
+    images = (batch.images[:n].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    labels = {k: getattr(batch, k)[:n].detach().cpu().numpy() for k in ("landmarks2d", "head_pose", "gaze", "bbox")}
+    flips = batch.flipped[:n].cpu().tolist()
+    captions = [pose_caption(labels["head_pose"][i], flips[i]) for i in range(n)]
+    sheet = tile(list(images), labels["landmarks2d"], labels["head_pose"], labels["gaze"], labels["bbox"],
+                 captions, zoom=2.0)
+    sheet.save(path)
+    return Path(path)
+
+
+def preview_frames(
+    images: Sequence[np.ndarray],
+    landmarks: np.ndarray,
+    head_pose: np.ndarray,
+    gaze: np.ndarray,
+    bbox: np.ndarray,
+    path: str | Path,
+) -> Path:
+    """Save raw frames (each (H, W, 3) uint8) with their source-space labels as a PNG sheet."""
+    captions = [pose_caption(p) for p in head_pose]
+    tile(images, landmarks, head_pose, gaze, bbox, captions, zoom=1.0, columns=4).save(path)
+    return Path(path)

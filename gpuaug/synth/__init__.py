@@ -1,0 +1,5 @@
+"""Synthetic face videos in the seed layout with exact labels (for demos, tests and benchmarks)."""
+
+from gpuaug.synth.write import write_dataset
+
+__all__ = ["write_dataset"]

@@ -1,0 +1,65 @@
+"""Shared fixtures: devices (CUDA when present), a small synthetic data set, batch builders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gpuaug.batch import FaceBatch, collate
+from gpuaug.load.frames import FaceSample
+from gpuaug.synth.face_model import project
+
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory) -> Path:
+    from gpuaug.synth import write_dataset
+
+    out = tmp_path_factory.mktemp("synth")
+    write_dataset(out, videos=4, frames=3, seed=1)
+    return out
+
+
+def posed_samples(
+    poses: torch.Tensor, sizes: list[tuple[int, int]], rng: np.random.Generator, images: np.ndarray | None = None
+) -> list[FaceSample]:
+    """Samples whose labels come from projecting the symmetric mean face with ``poses`` (B, 3) degrees;
+    blank frames of the given (H, W) sizes (cycled) unless ``images`` are given."""
+    b = poses.shape[0]
+    hw = np.array([sizes[i % len(sizes)] for i in range(b)], dtype=np.float64)
+    scale = torch.from_numpy(hw.min(1) * rng.uniform(0.002, 0.003, b))
+    centre = torch.from_numpy(hw[:, ::-1] / 2 + rng.uniform(-10, 10, (b, 2)))
+    lm3d = project(poses.double(), scale, centre).float().numpy()
+    yaw, pitch = np.deg2rad(poses[:, 0].numpy()), np.deg2rad(poses[:, 1].numpy())
+    gaze = np.stack([np.sin(yaw), -np.sin(pitch), np.cos(yaw)], 1).astype(np.float32) * rng.uniform(0.5, 2.0, (b, 1))
+    out = []
+    for i in range(b):
+        h, w = (int(v) for v in hw[i])
+        img = np.zeros((h, w, 3), np.uint8) if images is None else images[i]
+        lo, hi = lm3d[i, :, :2].min(0), lm3d[i, :, :2].max(0)
+        out.append(FaceSample(img, np.concatenate([lo, hi]).astype(np.float32), lm3d[i, :, :2].copy(), lm3d[i],
+                              poses[i].numpy().astype(np.float32), gaze[i], (0, i)))
+    return out
+
+
+def random_poses(n: int, g: torch.Generator, yaw: float = 40, pitch: float = 25, roll: float = 30) -> torch.Tensor:
+    return (torch.rand(n, 3, generator=g) * 2 - 1) * torch.tensor([yaw, pitch, roll])
+
+
+@pytest.fixture
+def face_batch() -> FaceBatch:
+    """8 posed faces on blank frames of mixed sizes."""
+    g = torch.Generator().manual_seed(3)
+    return collate(posed_samples(random_poses(8, g), [(120, 160), (150, 110)], np.random.default_rng(3)))
