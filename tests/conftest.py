@@ -60,6 +60,8 @@ def random_poses(n: int, g: torch.Generator, yaw: float = 40, pitch: float = 25,
 
 @pytest.fixture
 def face_batch() -> FaceBatch:
-    """8 posed faces on blank frames of mixed sizes."""
-    g = torch.Generator().manual_seed(3)
-    return collate(posed_samples(random_poses(8, g), [(120, 160), (150, 110)], np.random.default_rng(3)))
+    """8 posed faces on noise frames of mixed sizes."""
+    g, rng = torch.Generator().manual_seed(3), np.random.default_rng(3)
+    sizes = [(120, 160), (150, 110)]
+    images = [rng.integers(0, 256, (*sizes[i % 2], 3), dtype=np.uint8) for i in range(8)]
+    return collate(posed_samples(random_poses(8, g), sizes, rng, images=images))

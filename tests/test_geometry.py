@@ -67,15 +67,16 @@ def test_pose_round_trip():
 
 def test_ibug_table_pairs_and_involution():
     t = FLIP_TABLES["ibug68"]
-    assert (t[0], t[16], t[8], t[36], t[45], t[30], t[48], t[54], t[62], t[65]) == (16, 0, 8, 45, 36, 30, 54, 48, 62, 67)
+    pairs = {0: 16, 16: 0, 8: 8, 36: 45, 45: 36, 30: 30, 48: 54, 54: 48, 62: 62, 65: 67}
+    assert {i: t[i] for i in pairs} == pairs
     table = resolve_flip_table("ibug68")
     assert torch.equal(table[table], torch.arange(68))
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [("nope", "unknown flip table"), (list(range(67)), "68 entries"), ([1] + list(range(1, 68)), "involution"),
-     ([1, 2, 0] + list(range(3, 68)), "involution"), ([68] + list(range(1, 68)), "in \\[0, 68\\)")],
+    [("nope", "unknown flip table"), (list(range(67)), "68 entries"), ([1, *range(1, 68)], "involution"),
+     ([1, 2, 0, *range(3, 68)], "involution"), ([68, *range(1, 68)], "in \\[0, 68\\)")],
 )
 def test_bad_flip_tables_are_rejected(spec, message):
     with pytest.raises(ValueError, match=message):

@@ -15,7 +15,7 @@ from gpuaug.labels.matrix import decompose
 from gpuaug.labels.rotation import pose_to_matrix
 from gpuaug.labels.transform import transform_labels
 from gpuaug.params import AugmentParams
-from gpuaug.synth.face_model import INTEROCULAR, fit_similarity, mean_face, project
+from gpuaug.synth.face_model import INTEROCULAR, fit_similarity, mean_face
 
 NO_COLOUR = AugmentConfig(brightness=0, contrast=0, saturation=0, hue=0, crop_margin=(0.2, 0.4),
                           max_rotation=40, flip_p=0.5)

@@ -93,7 +93,7 @@ def check_field(path: str | Path, field: str, shape: tuple[int, ...], dtype: np.
     shown = "(" + ", ".join(str(e) for e in expected) + ")"
     if len(shape) != len(expected):
         raise FaceDataError(path, f"expected rank {len(expected)} {shown}, got shape {shape}", field)
-    for want, got in zip(expected, shape):
+    for want, got in zip(expected, shape, strict=True):
         if isinstance(want, int) and want != got:
             raise FaceDataError(path, f"expected shape {shown}, got {shape}", field)
     if field == "colorImages":
