@@ -24,8 +24,10 @@ def _synth(args: argparse.Namespace) -> None:
     print(f"wrote {len(paths)} videos x {args.frames} frames to {args.out}")
 
 
-def _augment_first(frames: FaceFrames, count: int, seed: int, device: str, backend: str):
-    batch = collate([frames[i] for i in range(min(count, len(frames)))])
+def _augment_spread(frames: FaceFrames, count: int, seed: int, device: str, backend: str):
+    """Augment ``count`` frames spread evenly over the data set (every video gets a say)."""
+    picks = sorted({round(i * (len(frames) - 1) / max(count - 1, 1)) for i in range(min(count, len(frames)))})
+    batch = collate([frames[i] for i in picks])
     aug = FaceAugment(AugmentConfig(), backend=backend)
     return batch, aug(batch.to(device), torch.Generator().manual_seed(seed))
 
@@ -34,7 +36,7 @@ def _preview(args: argparse.Namespace) -> None:
     frames = FaceFrames(args.path)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    batch, augmented = _augment_first(frames, args.count, args.seed, "cpu", args.backend)
+    batch, augmented = _augment_spread(frames, args.count, args.seed, "cpu", args.backend)
     sizes = batch.sizes.tolist()
     images = [batch.images[i, :h, :w].numpy() for i, (h, w) in enumerate(sizes)]
     preview_frames(images, batch.landmarks2d.numpy(), batch.head_pose.numpy(), batch.gaze.numpy(),
