@@ -13,7 +13,7 @@ demo: $(STAMP)
 	$(PY) -m gpuaug demo --out demo_out
 
 test: $(STAMP)
-	$(PY) -m ruff check gpuaug tests bench
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
