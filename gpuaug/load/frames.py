@@ -62,7 +62,9 @@ def _image_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     try:
         with zipfile.ZipFile(path) as zf, zf.open("colorImages.npy") as f:
             version = np.lib.format.read_magic(f)
-            shape, _, dtype = np.lib.format._read_array_header(f, version)  # header parse only
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else (
+                np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(f)
     except KeyError:
         raise FaceDataError(path, "missing", "colorImages") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
