@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,6 +83,12 @@ def _add_preview_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="kornia", choices=["kornia", "dali"])
 
 
+TOOLS = {
+    "pack": ("gpuaug.load.packed:pack_main", "convert npz videos to the packed, memory-mappable format"),
+    "bench": ("gpuaug.bench.cli:main", "side-by-side speed benchmark against the usual tools"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="gpuaug", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,5 +118,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     _add_preview_args(p)
     p.set_defaults(run=_demo)
 
+    for name, (_, text) in TOOLS.items():
+        sub.add_parser(name, help=text, add_help=False)  # listed here; run by _forward with their own options
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in TOOLS:
+        _forward(TOOLS[argv[0]][0], argv[1:])
+        return
     args = parser.parse_args(argv)
     args.run(args)
+
+
+def _forward(target: str, argv: list[str]) -> None:
+    module, func = target.split(":")
+    getattr(importlib.import_module(module), func)(argv)

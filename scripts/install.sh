@@ -4,6 +4,8 @@
 #   VENV_DIR  virtual environment to create/reuse ("-" installs into the current interpreter)
 #   EXTRAS    pip extras of gpuaug, default "dali,test"
 # TORCH_SPEC (env) picks torch; pinned so pip never pulls an unpinned CUDA build by accident.
+# TORCH_INDEX_URL (env), if set, is the index torch alone comes from, e.g. https://download.pytorch.org/whl/cpu
+#   or .../whl/cu128 (docker/Dockerfile*); gpuaug and its other dependencies still come from PyPI.
 set -euo pipefail
 venv=${1:-.venv}
 extras=${2:-dali,test}
@@ -17,6 +19,8 @@ else
   py="$venv/bin/python"
 fi
 pip=("$py" -m pip install --quiet --disable-pip-version-check)
-"${pip[@]}" "$torch_spec"
+torch_index=()
+[ -z "${TORCH_INDEX_URL:-}" ] || torch_index=(--index-url "$TORCH_INDEX_URL")
+"${pip[@]}" "${torch_index[@]}" "$torch_spec"
 "${pip[@]}" -e "$here[$extras]"
 "$py" -c "import torch, kornia, gpuaug; print('gpuaug', gpuaug.__version__, 'torch', torch.__version__, 'kornia', kornia.__version__)"

@@ -8,7 +8,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import torch.utils.data
@@ -112,18 +112,85 @@ def list_videos(paths_or_directory: str | Path | Iterable[str | Path]) -> list[P
     return files
 
 
-class FaceFrames(torch.utils.data.Dataset):
-    """Every usable frame of every video, indexed lazily.
+class FrameSource(Protocol):
+    """Where :class:`FaceFrames` reads: one :class:`VideoIndex` per video and any usable frame of one."""
 
-    Indexing reads each file's image header and label arrays (small), never its pixels; a video's pixels
-    are decoded on first use and kept in a small per-process LRU cache, so ``DataLoader(num_workers>0)``
-    gives each worker its own cache. Works with any sampler (``DistributedSampler`` included).
+    videos: list[VideoIndex]
+
+    def sample(self, video: int, position: int) -> FaceSample:
+        """Usable frame number ``position`` (0-based, skipped frames not counted) of video ``video``."""
+        ...
+
+
+class NpzSource:
+    """Seed-layout npz files: indexed from headers and labels; a video's pixels are decoded on first use
+    and kept in a small per-process LRU cache (``cache_videos`` decoded videos)."""
+
+    def __init__(self, files: Iterable[Path], cache_videos: int = 2) -> None:
+        self.videos: list[VideoIndex] = [index_video(p) for p in files]
+        self._cache: OrderedDict[int, FaceVideo] = OrderedDict()
+        self._cache_videos = max(1, int(cache_videos))
+
+    def __getstate__(self) -> dict:
+        # DataLoader workers started by spawn get the dataset pickled: send the index, not decoded pixels.
+        return {**self.__dict__, "_cache": OrderedDict()}
+
+    def _video(self, v: int) -> FaceVideo:
+        if v in self._cache:
+            self._cache.move_to_end(v)
+            return self._cache[v]
+        video = read_video(self.videos[v].path)
+        self._cache[v] = video
+        while len(self._cache) > self._cache_videos:
+            self._cache.popitem(last=False)
+        return video
+
+    def sample(self, video: int, position: int) -> FaceSample:
+        f = int(self.videos[video].frames[position])
+        data = self._video(video)
+        return FaceSample(
+            image=data.images[f],
+            bbox=data.bbox[f],
+            landmarks2d=data.landmarks2d[f],
+            landmarks3d=data.landmarks3d[f],
+            head_pose=data.head_pose[f],
+            gaze=data.gaze[f],
+            key=(video, f),
+        )
+
+
+def open_source(
+    paths_or_directory: str | Path | Sequence[str | Path], cache_videos: int = 2, progress: bool = False
+) -> FrameSource:
+    """A packed directory (``python -m gpuaug pack``) -> its reader; else npz files (:func:`list_videos`)."""
+    if isinstance(paths_or_directory, (str, Path)):
+        from gpuaug.load.packed import PackedSource, is_packed  # packed.py imports this module
+
+        if is_packed(paths_or_directory):
+            return PackedSource(paths_or_directory)
+    files = list_videos(paths_or_directory)
+    if progress:
+        from tqdm.auto import tqdm
+
+        files = tqdm(files, desc="indexing videos", unit="file")
+    return NpzSource(files, cache_videos)
+
+
+class FaceFrames(torch.utils.data.Dataset):
+    """Every usable frame of every video, indexed lazily, from npz files or a packed directory.
+
+    npz: indexing reads each file's image header and label arrays (small), never its pixels; a video's
+    pixels are decoded on first use and kept in a small per-process LRU cache, so
+    ``DataLoader(num_workers>0)`` gives each worker its own cache. Packed (``python -m gpuaug pack``):
+    frames are memory-mapped. Both give identical samples and keys. Works with any sampler
+    (``DistributedSampler`` included).
 
     Args:
-        paths_or_directory: a directory (searched recursively for ``*.npz``), one file, or a list of files.
+        paths_or_directory: a packed directory (it has ``index.json``), a directory (searched recursively
+            for ``*.npz``; other files are ignored), one npz file, or a list of npz files.
         policy: ``"skip"`` (default) skips and counts frames with non-finite labels or a degenerate or
             out-of-frame box; ``"error"`` raises :class:`FaceDataError` for the first such frame.
-        cache_videos: decoded videos kept per process.
+        cache_videos: decoded videos kept per process (npz only).
 
     Attributes:
         skipped: every skipped frame with its file, frame number and reason.
@@ -138,52 +205,31 @@ class FaceFrames(torch.utils.data.Dataset):
     ) -> None:
         if policy not in ("skip", "error"):
             raise ValueError(f"policy must be 'skip' or 'error', got {policy!r}")
-        files = list_videos(paths_or_directory)
-        if progress:
-            from tqdm.auto import tqdm
-
-            files = tqdm(files, desc="indexing videos", unit="file")
-        self.videos: list[VideoIndex] = [index_video(p) for p in files]
+        self.source = open_source(paths_or_directory, cache_videos, progress)
+        self.videos: list[VideoIndex] = self.source.videos
         self.skipped: list[FrameProblem] = [p for v in self.videos for p in v.skipped]
         if policy == "error" and self.skipped:
             first = self.skipped[0]
             raise FaceDataError(first.path, f"frame {first.frame}: {first.reason}")
         self._starts = np.cumsum([0] + [len(v.frames) for v in self.videos]).tolist()
-        self._cache: OrderedDict[int, FaceVideo] = OrderedDict()
-        self._cache_videos = max(1, int(cache_videos))
 
     def __len__(self) -> int:
         return self._starts[-1]
 
-    def locate(self, index: int) -> tuple[int, int]:
-        """Dataset index -> (video number, frame number in that video)."""
+    def _position(self, index: int) -> tuple[int, int]:
+        """Dataset index -> (video number, usable-frame position in that video)."""
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} frames")
         v = bisect.bisect_right(self._starts, index) - 1
-        return v, int(self.videos[v].frames[index - self._starts[v]])
+        return v, index - self._starts[v]
 
-    def _video(self, v: int) -> FaceVideo:
-        if v in self._cache:
-            self._cache.move_to_end(v)
-            return self._cache[v]
-        video = read_video(self.videos[v].path)
-        self._cache[v] = video
-        while len(self._cache) > self._cache_videos:
-            self._cache.popitem(last=False)
-        return video
+    def locate(self, index: int) -> tuple[int, int]:
+        """Dataset index -> (video number, frame number in that video)."""
+        v, i = self._position(index)
+        return v, int(self.videos[v].frames[i])
 
     def __getitem__(self, index: int) -> FaceSample:
-        v, f = self.locate(int(index))
-        video = self._video(v)
-        return FaceSample(
-            image=video.images[f],
-            bbox=video.bbox[f],
-            landmarks2d=video.landmarks2d[f],
-            landmarks3d=video.landmarks3d[f],
-            head_pose=video.head_pose[f],
-            gaze=video.gaze[f],
-            key=(v, f),
-        )
+        return self.source.sample(*self._position(int(index)))
 
     def skip_report(self) -> str:
         """Human-readable summary of what was skipped and why."""

@@ -80,11 +80,16 @@ def _read_field(npz: np.lib.npyio.NpzFile, path: Path, field: str) -> np.ndarray
     if field not in npz.files:
         raise FaceDataError(path, f"missing (the file has {sorted(npz.files)})", field)
     try:
-        return npz[field]
-    except ValueError as exc:  # object arrays need pickle, which we never enable
-        raise FaceDataError(path, f"cannot read without pickle (object array?): {exc}", field) from exc
+        arr = npz[field]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # object arrays need pickle, which is never enabled (unsafe)
+            raise FaceDataError(path, f"expected a numeric array, got an object array: {exc}", field) from exc
+        raise FaceDataError(path, f"truncated or corrupt data: {exc}", field) from exc
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise FaceDataError(path, f"truncated or corrupt data: {exc}", field) from exc
+    if not isinstance(arr, np.ndarray):  # NpzFile hands back the raw bytes of a member that is not .npy
+        raise FaceDataError(path, "expected an .npy array, got a member without the .npy header", field)
+    return arr
 
 
 def check_field(path: str | Path, field: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
@@ -118,15 +123,17 @@ def check_frame_counts(path: str | Path, shapes: dict[str, tuple[int, ...]]) -> 
 
 def labels_to_frame_first(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Seed label arrays (frames last) -> frame-first float32 arrays keyed by FaceVideo field names."""
-    corners = np.moveaxis(arrays["boundingBox"], -1, 0).astype(np.float32)  # (N, 4, 2)
-    bbox = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)  # (N, 4) x0 y0 x1 y1
-    return {
-        "bbox": bbox,
-        "landmarks2d": np.moveaxis(arrays["landmarks2D"], -1, 0).astype(np.float32),
-        "landmarks3d": np.moveaxis(arrays["landmarks3D"], -1, 0).astype(np.float32),
-        "head_pose": np.moveaxis(arrays["headPose"], -1, 0).astype(np.float32),
-        "gaze": np.moveaxis(arrays["gazeVector"], -1, 0).astype(np.float32),
-    }
+    # Values beyond float32's range become inf (no warning): frame_problems then skips them as non-finite.
+    with np.errstate(over="ignore"):
+        corners = np.moveaxis(arrays["boundingBox"], -1, 0).astype(np.float32)  # (N, 4, 2)
+        bbox = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)  # (N, 4) x0 y0 x1 y1
+        return {
+            "bbox": bbox,
+            "landmarks2d": np.moveaxis(arrays["landmarks2D"], -1, 0).astype(np.float32),
+            "landmarks3d": np.moveaxis(arrays["landmarks3D"], -1, 0).astype(np.float32),
+            "head_pose": np.moveaxis(arrays["headPose"], -1, 0).astype(np.float32),
+            "gaze": np.moveaxis(arrays["gazeVector"], -1, 0).astype(np.float32),
+        }
 
 
 def frame_problems(
