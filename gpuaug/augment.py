@@ -80,11 +80,19 @@ class FaceAugment(torch.nn.Module):
 
     def apply_matrix(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> AugmentedBatch:
         """Warp and relabel with any per-sample similarity ``matrix`` (B, 3, 3); colour from ``params``."""
+        c = self.config
+        images = self.backend(batch.images, batch.sizes, matrix, params, c.out_size, c.channels)
+        return self.with_labels(batch, matrix, params, images)
+
+    def with_labels(
+        self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, images: torch.Tensor
+    ) -> AugmentedBatch:
+        """``images`` (B, C, S, S) already rendered with ``matrix`` and ``params`` (e.g. inside a DALI
+        pipeline) plus ``batch``'s labels under ``matrix``; ``batch.images`` is not read."""
         size, table = self.config.out_size, self.flip_table.to(batch.device)
         labels = transform_labels(
             matrix, table, size, batch.bbox, batch.landmarks2d, batch.landmarks3d, batch.head_pose, batch.gaze
         )
-        images = self.backend(batch.images, batch.sizes, matrix, params, size, self.config.channels)
         return AugmentedBatch(
             images=images,
             matrix=matrix,

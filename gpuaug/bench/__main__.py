@@ -1,0 +1,7 @@
+"""``python -m gpuaug.bench``."""
+
+import sys
+
+from gpuaug.bench.cli import main
+
+sys.exit(main())

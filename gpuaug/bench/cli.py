@@ -1,0 +1,159 @@
+"""``gpuaug bench``: every contender on the same batch, on the CPU and (if present) CUDA; loader rates."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from gpuaug.bench.contenders import CONTENDERS, REFERENCE, Unavailable
+from gpuaug.bench.harness import cpu_seconds, other_cores, time_step
+from gpuaug.bench.loader import h2d_rate, loader_rates, write_datasets
+from gpuaug.bench.report import write_results
+from gpuaug.bench.workload import make_workload
+
+NOTES = (
+    "img/s: batch size / median step time over the timed runs, after warm-up (gpuaug torch's warm-up "
+    "includes its torch.compile on the CPU). other load: mean CPU cores other processes kept busy during "
+    "a row's timed runs (the machine may be shared; the load average counts this benchmark's own threads).",
+    "Peak memory: CPU, rise of the process RSS over the timed runs (sampled every 2 ms, heap trimmed with "
+    "malloc_trim after warm-up); CUDA, max_memory_allocated rise. Pools a library keeps from warm-up are not counted.",
+    "seed per-sample: the seed's data_util.py chain re-created with plain torch ops (no torchvision): "
+    "ColorJitter in random op order with HSV hue, Grayscale, bbox crop with buffer, flip + landmark swap, "
+    "affine rotation + integer shift (grid_sample nearest), antialiased bilinear resize; jitter ranges set to "
+    "gpuaug's defaults (the seed's ColorJitter() is a no-op) and a fixed 128x128 resize (the seed's random "
+    "size + pad is not square).",
+    "albumentationsx per-sample: ColorJitter, ToGray(1 ch), RandomCropNearBBox, HorizontalFlip with keypoint "
+    "label_mapping, Affine (nearest), Resize; the per-sample bbox margin is drawn once up front.",
+    "kornia: AugmentationSequential(ColorJitter, RandomGrayscale) on the full frames, crop_and_resize to the "
+    "bbox (crop and resize are one warp in batched kornia), AugmentationSequential(RandomHorizontalFlip, "
+    "RandomAffine nearest) with keypoints; flipped landmarks re-indexed afterwards. RandomGrayscale keeps 3 "
+    "channels, so kornia warps 3.",
+    "DALI pipeline: color_twist, RGB->GRAY, one warp_affine whose matrix is fn.transforms crop, flip, "
+    "rotation, translation; coord_transform for landmarks; flip re-index on the host. On CUDA DALI copies the "
+    "frames in itself and the step includes fetching its outputs to the host.",
+    "Loader: one full pass over the written videos per repeat (fresh dataset and workers), so worker start-up "
+    "is included; DataLoader batch size = --batch, collate = gpuaug.collate.",
+    "gpuaug: FaceAugment(backend=...) on a FaceBatch already on the device: params, one matrix per sample, "
+    "all labels, warp + colour.",
+)
+
+
+def cpu_name() -> str:
+    """CPU model and the cores this process may use."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"cpu {model} ({len(os.sched_getaffinity(0))} cores)"
+
+
+def device_name(device: torch.device) -> str:
+    return f"cuda {torch.cuda.get_device_name(device)}" if device.type == "cuda" else cpu_name()
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="gpuaug bench", description=__doc__)
+    p.add_argument("--batch", type=int, default=256, help="frames per batch (default 256)")
+    p.add_argument("--height", type=int, default=240)
+    p.add_argument("--width", type=int, default=320)
+    p.add_argument("--out-size", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=7, help="timed runs of batched contenders (default 7)")
+    p.add_argument("--slow-repeats", type=int, default=3, help="timed runs of per-sample ones (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
+    p.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], help="default: cpu, and cuda if present")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="contenders whose name contains one of these")
+    p.add_argument("--no-loader", action="store_true", help="skip the npz loader and H2D measurements")
+    p.add_argument("--loader-videos", type=int, default=4)
+    p.add_argument("--loader-frames", type=int, default=128, help="frames per video (default 128)")
+    p.add_argument("--loader-repeats", type=int, default=2)
+    p.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
+    return p.parse_args(argv)
+
+
+def run_contenders(args: argparse.Namespace, devices: list[torch.device]) -> list[dict]:
+    """Every selected contender on every device; ratios to gpuaug torch on the same device."""
+    work = make_workload(args.batch, args.height, args.width, args.out_size)
+    chosen = [c for c in CONTENDERS if not args.only or any(s.lower() in c.name.lower() for s in args.only)]
+    tasks = [(d, c) for d in devices for c in chosen if not (c.cpu_only and d.type != "cpu")]
+    rows = []
+    bar = tqdm(total=sum(args.slow_repeats if c.per_sample else args.repeats for _, c in tasks), unit="run")
+    for device, contender in tasks:
+        repeats = args.slow_repeats if contender.per_sample else args.repeats
+        bar.set_description(f"{contender.name} [{device.type}]")
+        row = {"name": contender.name, "device": device_name(device), "device_type": device.type}
+        try:
+            step = contender.build(work, device)
+            timing = time_step(step, len(work), device, repeats, args.warmup, on_repeat=lambda: bar.update(1))
+        except Unavailable as exc:
+            row["unavailable"] = str(exc)
+            bar.update(repeats)
+        except Exception as exc:  # a broken contender is reported, not allowed to sink the whole run
+            row["unavailable"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            bar.update(repeats)
+        else:
+            row.update(asdict(timing), median_s=timing.median, img_per_s=timing.per_second)
+        rows.append(row)
+    bar.close()
+    for row in rows:
+        ref = next((r for r in rows if r["name"] == REFERENCE and r["device"] == row["device"]
+                    and "img_per_s" in r), None)
+        if ref is not None and "img_per_s" in row:
+            row["ratio_to_gpuaug"] = row["img_per_s"] / ref["img_per_s"]
+    return rows
+
+
+def run_loader(args: argparse.Namespace, devices: list[torch.device]) -> list[dict]:
+    """npz read rates for 0/1/2 workers, compressed and not; pinned H2D copy on CUDA devices."""
+    workers = (0, 1, 2)
+    with tempfile.TemporaryDirectory(prefix="gpuaug-bench-") as tmp:
+        folders = write_datasets(Path(tmp), args.loader_videos, args.loader_frames, (args.height, args.width),
+                                 seed=0)
+        with tqdm(total=len(folders) * len(workers) * args.loader_repeats, desc="npz loader", unit="pass") as bar:
+            rates = loader_rates(folders, args.batch, workers, args.loader_repeats, on_pass=lambda: bar.update(1))
+    cuda = [d for d in devices if d.type == "cuda"]
+    if cuda:
+        work = make_workload(args.batch, args.height, args.width, args.out_size)
+        rates += [h2d_rate(work.batch, d, args.repeats) for d in cuda]
+    return [r.as_dict() for r in rates]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark, print the markdown table, write JSON + md + png; returns the exit status."""
+    args = parse_args(argv)
+    names = args.devices or ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    if "cuda" in names and not torch.cuda.is_available():
+        raise SystemExit("--devices cuda given but torch.cuda.is_available() is False")
+    devices = [torch.device(n) for n in names]
+    load_before, cpu_start, wall_start = os.getloadavg(), cpu_seconds(), time.perf_counter()
+    contenders = run_contenders(args, devices)
+    loader = [] if args.no_loader else run_loader(args, devices)
+    others = other_cores(cpu_start, time.perf_counter() - wall_start)
+    result = {
+        "environment": {
+            "devices": [device_name(d) for d in devices],
+            "batch": args.batch, "height": args.height, "width": args.width, "out_size": args.out_size,
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "load_before": [round(x, 2) for x in load_before],
+            "other_cores": others,
+            "timestamp": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "repeats": args.repeats, "slow_repeats": args.slow_repeats, "warmup": args.warmup,
+        },
+        "contenders": contenders,
+        "loader": loader,
+        "notes": list(NOTES),
+    }
+    paths = write_results(result, args.out)
+    print(paths[1].read_text())
+    print("wrote", *map(str, paths))
+    return 0

@@ -1,0 +1,157 @@
+"""The contenders: each turns a :class:`Workload` into a step that augments the whole batch once.
+
+Every step runs the seed's chain (colour jitter, grey, bbox crop, rotation + shift, flip with landmark
+swap, resize to S x S) on the same frames with landmarks, jitter ranges from the workload's config. A
+builder raises :class:`Unavailable` when its library or device is missing; the harness reports that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gpuaug.bench.workload import Workload
+from gpuaug.labels.flip_tables import resolve_flip_table
+
+Step = Callable[[], object]
+
+
+class Unavailable(RuntimeError):
+    """This contender cannot run here (library missing, device unsupported, backend broken)."""
+
+
+@dataclass(frozen=True)
+class Contender:
+    """name; build(workload, device) -> step; per_sample: a Python loop over frames (few repeats)."""
+
+    name: str
+    build: Callable[[Workload, torch.device], Step]
+    per_sample: bool = False
+    cpu_only: bool = False
+
+
+def _seed(work: Workload, device: torch.device) -> Step:
+    from gpuaug.bench.seed_pipeline import seed_step
+
+    return seed_step(work, device)
+
+
+def _factor_range(v: float) -> tuple[float, float]:
+    """A jitter amount -> torchvision's factor range [max(0, 1 - v), 1 + v]."""
+    return max(0.0, 1 - v), 1 + v
+
+
+def _keep_channel_axis(img: np.ndarray, **_: object) -> np.ndarray:
+    """ToGray(1) returns (H, W); albucore's Affine then takes the width for channels, so keep (H, W, 1)."""
+    return img[..., None] if img.ndim == 2 else img
+
+
+def _albumentations(work: Workload, device: torch.device) -> Step:
+    try:
+        import albumentations as A
+        import cv2
+    except ImportError as exc:
+        raise Unavailable(f"albumentationsx not installed ({exc})") from exc
+    c = work.config
+    table = resolve_flip_table(c.flip_table).tolist()
+    ids = list(range(len(table)))
+    pipeline = A.Compose(
+        [
+            A.ColorJitter(brightness_range=_factor_range(c.brightness), contrast_range=_factor_range(c.contrast),
+                          saturation_range=_factor_range(c.saturation), hue_range=(-c.hue, c.hue), p=1),
+            A.ToGray(num_output_channels=1, p=1),
+            A.Lambda(image=_keep_channel_axis),
+            A.RandomCropNearBBox(max_part_shift=(0, 0), p=1),
+            A.HorizontalFlip(p=c.flip_p),
+            A.Affine(rotate=(-c.max_rotation, c.max_rotation), translate_percent=(-c.max_shift, c.max_shift),
+                     interpolation=cv2.INTER_NEAREST, border_mode=cv2.BORDER_CONSTANT, fill=0, p=1),
+            A.Resize(c.out_size, c.out_size),
+        ],
+        keypoint_params=A.KeypointParams(
+            coord_format="xy", label_fields=["ids"], remove_invisible=False,
+            label_mapping={"HorizontalFlip": {"ids": dict(zip(ids, table, strict=True))}},
+        ),
+    )
+    margin = np.random.default_rng(0).uniform(*c.crop_margin, len(work))
+    boxes = []
+    for (x0, y0, x1, y1), m in zip(work.bbox, margin, strict=True):
+        pad = m * max(x1 - x0, y1 - y0)
+        boxes.append([max(0, int(x0 - pad)), max(0, int(y0 - pad)), int(x1 + pad), int(y1 + pad)])
+
+    def step() -> list[np.ndarray]:
+        out = []
+        for i in range(len(work)):
+            r = pipeline(image=work.frames[i], keypoints=work.landmarks2d[i], ids=ids, cropping_bbox=boxes[i])
+            landmarks = np.empty_like(r["keypoints"])
+            landmarks[np.asarray(r["ids"], dtype=np.int64)] = r["keypoints"]  # flipped samples come back re-labelled
+            out.append(r["image"])
+        return out
+
+    return step
+
+
+def _kornia(work: Workload, device: torch.device) -> Step:
+    import kornia.augmentation as K
+    from kornia.geometry.transform import crop_and_resize, get_perspective_transform
+    from kornia.geometry.transform.imgwarp import transform_points
+
+    c, s = work.config, work.config.out_size
+    colour = K.AugmentationSequential(
+        K.ColorJitter(c.brightness, c.contrast, c.saturation, c.hue, p=1), K.RandomGrayscale(p=1),
+    ).to(device)
+    geometry = K.AugmentationSequential(
+        K.RandomHorizontalFlip(p=c.flip_p),
+        K.RandomAffine(degrees=c.max_rotation, translate=(c.max_shift, c.max_shift), resample="nearest", p=1),
+        data_keys=["input", "keypoints"],
+    ).to(device)
+    table = resolve_flip_table(c.flip_table).to(device)
+    frames, bbox = work.batch.images.to(device), work.batch.bbox.to(device)
+    landmarks = work.batch.landmarks2d.to(device)
+    x0, y0, x1, y1 = bbox.unbind(1)
+    boxes = torch.stack([torch.stack(p, -1) for p in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))], 1)
+    dst = torch.tensor([[0, 0], [s - 1, 0], [s - 1, s - 1], [0, s - 1]], dtype=torch.float32, device=device)
+    crop = get_perspective_transform(boxes, dst.expand(len(work), -1, -1))
+
+    def step() -> tuple[torch.Tensor, torch.Tensor]:
+        img = colour(frames.permute(0, 3, 1, 2).float().div(255))
+        # kornia's batched crop is crop + resize in one warp (sizes must match across the batch).
+        img = crop_and_resize(img, boxes, (s, s))
+        img, kp = geometry(img, transform_points(crop, landmarks))
+        flipped = geometry._params[0].data["batch_prob"].to(device).bool()
+        return img, torch.where(flipped[:, None, None], kp[:, table], kp)
+
+    return step
+
+
+def _dali(work: Workload, device: torch.device) -> Step:
+    from gpuaug.bench.dali_pipeline import dali_step
+
+    return dali_step(work, device)
+
+
+def _gpuaug(backend: str) -> Callable[[Workload, torch.device], Step]:
+    def build(work: Workload, device: torch.device) -> Step:
+        from gpuaug.augment import FaceAugment
+
+        try:
+            aug = FaceAugment(work.config, backend=backend).to(device)
+        except ImportError as exc:
+            raise Unavailable(str(exc)) from exc
+        batch, g = work.batch.to(device), torch.Generator().manual_seed(0)
+        return lambda: aug(batch, g)
+
+    return build
+
+
+CONTENDERS: tuple[Contender, ...] = (
+    Contender("seed per-sample (torch ops)", _seed, per_sample=True),
+    Contender("albumentationsx per-sample", _albumentations, per_sample=True, cpu_only=True),
+    Contender("kornia AugmentationSequential", _kornia),
+    Contender("DALI pipeline", _dali),
+    Contender("gpuaug torch", _gpuaug("kornia")),
+    Contender("gpuaug dali", _gpuaug("dali")),
+)
+REFERENCE = "gpuaug torch"

@@ -1,0 +1,86 @@
+"""Benchmark results -> JSON, a markdown table and a bar chart, named after the devices."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+
+def slug(text: str) -> str:
+    """'cpu AMD EPYC (2 cores)' -> 'cpu-amd-epyc-2-cores'."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _mb(n: int | None) -> str:
+    return "" if n is None else f"{n / 2**20:.0f}"
+
+
+def markdown(result: dict) -> str:
+    """The run's tables: contenders (img/s, ratio to gpuaug torch, memory) and loader rates."""
+    env = result["environment"]
+    lines = [
+        f"Batch {env['batch']} frames {env['height']}x{env['width']} RGB uint8 -> {env['out_size']}x"
+        f"{env['out_size']} with landmarks; {env['timestamp']}.",
+        f"Load average (1, 5, 15 min) before the run: {env['load_before']}; cores busy with other processes "
+        f"during it: {env['other_cores']:.2f}; torch threads {env['torch_threads']}.",
+        "",
+        "| device | contender | img/s | vs gpuaug torch | ms / batch | timed runs | peak mem MB | other load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["contenders"]:
+        if r.get("unavailable"):
+            lines.append(f"| {r['device']} | {r['name']} | not available: {r['unavailable']} | | | | | |")
+            continue
+        ratio = f"{r['ratio_to_gpuaug']:.2f}x" if r.get("ratio_to_gpuaug") else ""
+        lines.append(
+            f"| {r['device']} | {r['name']} | {r['img_per_s']:.0f} | {ratio} | {1e3 * r['median_s']:.0f} | "
+            f"{len(r['seconds'])} | {_mb(r['peak_bytes'])} | {r['other_cores']:.2f} |"
+        )
+    if result.get("loader"):
+        lines += ["", "| loader | workers | frames/s | on-disk KB / frame |", "|---|---:|---:|---:|"]
+        for r in result["loader"]:
+            lines.append(f"| {r['kind']} | {r['workers']} | {r['frames_per_second']:.0f} | "
+                         f"{r['bytes_per_frame'] / 1024:.0f} |")
+    lines += ["", *[f"- {n}" for n in result["notes"]]]
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(result: dict, path: Path) -> None:
+    """Horizontal bars of img/s per contender and device (log scale), ratio to gpuaug torch annotated."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["contenders"] if not r.get("unavailable")]
+    labels = [f"{r['name']} [{r['device'].split()[0]}]" for r in rows]
+    values = [r["img_per_s"] for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
+    bars = ax.barh(labels, values, color=["tab:orange" if r["name"].startswith("gpuaug") else "tab:blue"
+                                          for r in rows])
+    for bar, r in zip(bars, rows, strict=True):
+        ratio = f" ({r['ratio_to_gpuaug']:.2f}x)" if r.get("ratio_to_gpuaug") else ""
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {r['img_per_s']:.0f}{ratio}",
+                va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlim(1, 4 * max(values, default=1))  # bars start at 1 img/s; room for the labels on the right
+    ax.invert_yaxis()
+    env = result["environment"]
+    ax.set_xlabel("images / s (log scale), ratio to gpuaug torch on the same device")
+    ax.set_title(f"batch {env['batch']}, {env['height']}x{env['width']} -> {env['out_size']}x{env['out_size']}"
+                 f" with landmarks; load {env['load_before']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_results(result: dict, out_dir: Path) -> list[Path]:
+    """``bench_<devices>.json``, ``.md`` and ``.png`` under ``out_dir``; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"bench_{slug('+'.join(result['environment']['devices']))}"
+    paths = [stem.with_suffix(".json"), stem.with_suffix(".md"), stem.with_suffix(".png")]
+    paths[0].write_text(json.dumps(result, indent=2) + "\n")
+    paths[1].write_text(markdown(result))
+    bar_chart(result, paths[2])
+    return paths

@@ -1,0 +1,113 @@
+"""DALI backend: parity with the kornia backend, dots land on their landmarks, caching, missing DALI."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import fields, replace
+
+import numpy as np
+import pytest
+import torch
+
+from gpuaug import AugmentConfig, AugmentParams, FaceAugment, FaceBatch, collate
+from gpuaug.backends.dali_backend import DaliBackend
+from gpuaug.backends.kornia_backend import render_reference
+from gpuaug.load.frames import FaceSample
+
+LEVEL = 1 / 255
+# Wide geometry so crops leave the frame (its border and the zero fill are compared too).
+WIDE = {"max_rotation": 45.0, "max_shift": 0.25, "scale": (0.6, 1.5), "crop_margin": (-0.1, 0.4)}
+
+
+def kornia_reference(config: AugmentConfig) -> FaceAugment:
+    """FaceAugment on kornia's ``warp_affine`` itself (not the compiled gather warp, whose compile per
+    shape would dominate these tests' time)."""
+    aug = FaceAugment(config)
+    aug.backend = render_reference
+    return aug
+
+
+def take(batch: FaceBatch, n: int) -> FaceBatch:
+    return FaceBatch(**{f.name: getattr(batch, f.name)[:n] for f in fields(batch)})
+
+
+@pytest.mark.parametrize("grayscale_p", [1.0, 0.5, 0.0])
+@pytest.mark.parametrize("n", [1, 5, 8])
+def test_parity_with_kornia(face_batch, device, grayscale_p, n):
+    batch = take(face_batch, n).to(device)  # noise frames of two sizes: the hardest case for resampling
+    cfg = AugmentConfig(out_size=72, grayscale_p=grayscale_p, **WIDE)
+    ref_aug, dali_aug = kornia_reference(cfg).to(device), FaceAugment(cfg, backend="dali").to(device)
+    params = ref_aug.sample_params(batch, torch.Generator().manual_seed(n))
+    ref, out = ref_aug.apply(batch, params), dali_aug.apply(batch, params)
+    assert out.images.shape == (n, cfg.channels, 72, 72) and out.images.dtype == torch.float32
+    assert out.images.device == batch.device
+    for f in fields(ref):
+        if f.name not in ("images", "params"):
+            assert torch.equal(getattr(out, f.name), getattr(ref, f.name)), f.name
+    diff = (out.images - ref.images).abs()
+    assert diff.mean() <= 0.1 * LEVEL and diff.max() <= LEVEL
+
+
+def dot_frames(n: int, rng: np.random.Generator, sigma: float = 1.5) -> tuple[FaceBatch, torch.Tensor]:
+    """Blank frames of mixed sizes with random landmarks; frame k has three Gaussian dots, one per channel,
+    at landmarks 3k, 3k + 1, 3k + 2 (mod 68). Returns the batch and the dotted indices (n, 3)."""
+    sizes = [(100, 130), (140, 90), (120, 120)]
+    dotted = (3 * torch.arange(n)[:, None] + torch.arange(3)) % 68
+    samples = []
+    for k in range(n):
+        h, w = sizes[k % len(sizes)]
+        centre, half = np.array([w, h]) / 2 + rng.uniform(-8, 8, 2), rng.uniform(22, 28)
+        box = np.concatenate([centre - half, centre + half]).astype(np.float32)
+        lm = (centre + rng.uniform(-0.6, 0.6, (68, 2)) * half).astype(np.float32)
+        yy, xx = np.mgrid[:h, :w]
+        image = np.zeros((h, w, 3), np.uint8)
+        for c, i in enumerate(dotted[k].tolist()):
+            blob = np.exp(-((xx - lm[i, 0]) ** 2 + (yy - lm[i, 1]) ** 2) / (2 * sigma**2))
+            image[..., c] = np.round(255 * blob)
+        lm3d = np.concatenate([lm, np.zeros((68, 1), np.float32)], 1)
+        samples.append(FaceSample(image, box, lm, lm3d, np.zeros(3, np.float32), np.zeros(3, np.float32), (0, k)))
+    return collate(samples), dotted
+
+
+def test_dots_land_on_their_landmarks(device):
+    n, size = 23, 64  # odd batch; 69 dots cover all 68 indices
+    batch, dotted = dot_frames(n, np.random.default_rng(0))
+    batch = batch.to(device)
+    aug = FaceAugment(AugmentConfig(out_size=size, grayscale_p=0.0, max_rotation=40.0), backend="dali").to(device)
+    params = aug.sample_params(batch, torch.Generator().manual_seed(0))
+    identity = AugmentParams.identity(n).to(device)  # colour off: offsets would bias the centroids
+    params = replace(params, flip=torch.arange(n, device=device) % 2 == 1, **{
+        k: getattr(identity, k) for k in ("brightness", "contrast", "saturation", "hue", "gray")})
+    out = aug.apply(batch, params)
+
+    img = out.images.double().cpu()  # (n, 3, S, S): channel c holds the dot of landmark dotted[:, c]
+    grid = torch.arange(size, dtype=torch.float64)
+    mass = img.sum((2, 3))
+    centroid = torch.stack([(img * grid).sum((2, 3)), (img * grid[:, None]).sum((2, 3))], -1) / mass[..., None]
+    # A mirrored sample lists source landmark i under output index inverse_table[i] (left <-> right).
+    inverse_table = torch.argsort(out.flip_table.cpu())
+    index = torch.where(out.flipped.cpu()[:, None], inverse_table[dotted], dotted)
+    expected = torch.gather(out.landmarks2d.cpu().double(), 1, index[..., None].expand(-1, -1, 2))
+    inside = ((expected > 6) & (expected < size - 7)).all(-1)  # dot wholly in the output
+    assert inside.sum() >= 50 and out.flipped.any()
+    err = (centroid - expected).norm(dim=-1)[inside]
+    assert err.max() < 0.5, err.max()
+
+
+def test_pipelines_cached_per_key(face_batch):
+    backend = DaliBackend(num_threads=1)
+    aug = FaceAugment(AugmentConfig(out_size=32, grayscale_p=0.5))
+    for n in (3, 3, 2):
+        batch = take(face_batch, n)
+        params = aug.sample_params(batch, torch.Generator().manual_seed(n))
+        for channels in (1, 3):  # the channel count is a per-run input: same pipeline
+            backend(batch.images, batch.sizes, aug.matrix(batch, params), params, 32, channels)
+    assert len(backend._pipes) == 2
+
+
+def test_missing_dali_names_the_extra(monkeypatch):
+    for name in [m for m in sys.modules if m == "nvidia.dali" or m.startswith("nvidia.dali.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # None in sys.modules makes the import fail
+    monkeypatch.delitem(sys.modules, "gpuaug.backends.dali_backend")
+    with pytest.raises(ImportError, match=r"pip install gpuaug\[dali\]"):
+        FaceAugment(backend="dali")
