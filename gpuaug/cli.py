@@ -54,10 +54,14 @@ def _demo(args: argparse.Namespace) -> None:
     data = out / "data"
     if not any(data.glob("*.npz")):
         write_dataset(data, videos=args.videos, frames=args.frames, seed=args.seed, progress=True)
-    frames = FaceFrames(data)
+    # Shuffled reads from compressed npz decode a whole video per sample: train from the packed form.
+    from gpuaug.load.packed import pack
+
+    pack(data, out / "packed")
+    frames = FaceFrames(out / "packed")
     print(frames.skip_report())
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    args.path, args.out, args.count = str(data), str(out / "preview.png"), 16
+    args.path, args.out, args.count = str(out / "packed"), str(out / "preview.png"), 16
     _preview(args)
 
     loader = torch.utils.data.DataLoader(frames, batch_size=args.batch, shuffle=True, collate_fn=collate,
@@ -108,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _add_preview_args(p)
     p.set_defaults(run=_preview)
 
-    p = sub.add_parser("demo", help="sample data -> loader -> augment -> preview PNGs + throughput")
+    p = sub.add_parser("demo", help="sample data -> pack -> loader -> augment -> preview PNGs + throughput")
     p.add_argument("--out", default="demo_out")
     p.add_argument("--videos", type=int, default=6)
     p.add_argument("--frames", type=int, default=32)
