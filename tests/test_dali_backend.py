@@ -111,3 +111,19 @@ def test_missing_dali_names_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "gpuaug.backends.dali_backend")
     with pytest.raises(ImportError, match=r"pip install gpuaug\[dali\]"):
         FaceAugment(backend="dali")
+
+
+def test_output_owns_its_memory(face_batch):
+    """The frames go in without a copy and the output comes out of DALI's reused buffers: a second call
+    must leave the first result as it was."""
+    backend, aug = DaliBackend(num_threads=1), FaceAugment(AugmentConfig(out_size=32, grayscale_p=0.0))
+    batch = take(face_batch, 3)
+    outs = []
+    for seed in (0, 1):
+        params = aug.sample_params(batch, torch.Generator().manual_seed(seed))
+        outs.append(backend(batch.images, batch.sizes, aug.matrix(batch, params), params, 32, 3))
+    first = outs[0].clone()
+    params = aug.sample_params(batch, torch.Generator().manual_seed(2))
+    backend(batch.images, batch.sizes, aug.matrix(batch, params), params, 32, 3)
+    assert torch.equal(outs[0], first) and not torch.equal(outs[0], outs[1])
+    assert outs[0].is_contiguous() and outs[0].shape == (3, 3, 32, 32)
