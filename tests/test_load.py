@@ -43,7 +43,7 @@ def test_npz_round_trip_in_seed_layout(tmp_path, save):
     assert all(a.dtype == np.float32 for a in (v.bbox, v.landmarks2d, v.landmarks3d, v.head_pose, v.gaze))
 
 
-def test_frames_index_lazily_and_count_skips(tmp_path, monkeypatch):
+def test_frames_index_lazily_and_count_skips(tmp_path, monkeypatch, caplog):
     a = _seed_arrays(4, seed=1)
     a["headPose"][1, 2] = np.nan
     a["boundingBox"][:, 0, 3] = 5.0  # zero-width box
@@ -58,6 +58,7 @@ def test_frames_index_lazily_and_count_skips(tmp_path, monkeypatch):
     assert len(frames) == 5 and len(frames.skipped) == 2
     assert {(p.frame, p.kind) for p in frames.skipped} == {(2, "non-finite"), (3, "degenerate-bbox")}
     assert "5 of 7 frames usable" in frames.skip_report()
+    assert "5 of 7 frames usable" in caplog.text  # said out loud, not only kept in an attribute
     assert [frames.locate(i) for i in range(5)] == [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2)]
     sample = frames[3]
     assert sample.key == (1, 1) and sample.image.shape == (30, 20, 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import logging
 import zipfile
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ from gpuaug.load.video import (
 )
 
 Policy = Literal["skip", "error"]
+_log = logging.getLogger("gpuaug")
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,7 @@ class NpzSource:
 
 
 def open_source(
-    paths_or_directory: str | Path | Sequence[str | Path], cache_videos: int = 2, progress: bool = False
+    paths_or_directory: str | Path | Sequence[str | Path], cache_videos: int = 2, progress: bool | None = None
 ) -> FrameSource:
     """A packed directory (``python -m gpuaug pack``) -> its reader; else npz files (:func:`list_videos`)."""
     if isinstance(paths_or_directory, (str, Path)):
@@ -169,10 +171,11 @@ def open_source(
         if is_packed(paths_or_directory):
             return PackedSource(paths_or_directory)
     files = list_videos(paths_or_directory)
-    if progress:
+    if progress is not False:
         from tqdm.auto import tqdm
 
-        files = tqdm(files, desc="indexing videos", unit="file")
+        # None: a bar only on a terminal (tqdm's disable=None), so logs and tests stay clean.
+        files = tqdm(files, desc="indexing videos", unit="file", disable=None if progress is None else False)
     return NpzSource(files, cache_videos)
 
 
@@ -191,6 +194,7 @@ class FaceFrames(torch.utils.data.Dataset):
         policy: ``"skip"`` (default) skips and counts frames with non-finite labels or a degenerate or
             out-of-frame box; ``"error"`` raises :class:`FaceDataError` for the first such frame.
         cache_videos: decoded videos kept per process (npz only).
+        progress: progress bar while indexing npz files; None (default) shows it on a terminal only.
 
     Attributes:
         skipped: every skipped frame with its file, frame number and reason.
@@ -201,7 +205,7 @@ class FaceFrames(torch.utils.data.Dataset):
         paths_or_directory: str | Path | Sequence[str | Path],
         policy: Policy = "skip",
         cache_videos: int = 2,
-        progress: bool = False,
+        progress: bool | None = None,
     ) -> None:
         if policy not in ("skip", "error"):
             raise ValueError(f"policy must be 'skip' or 'error', got {policy!r}")
@@ -212,6 +216,8 @@ class FaceFrames(torch.utils.data.Dataset):
             first = self.skipped[0]
             raise FaceDataError(first.path, f"frame {first.frame}: {first.reason}")
         self._starts = np.cumsum([0] + [len(v.frames) for v in self.videos]).tolist()
+        if self.skipped:
+            _log.warning("%s (details: FaceFrames.skipped)", self.skip_report())
 
     def __len__(self) -> int:
         return self._starts[-1]
