@@ -3,10 +3,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gpuaug-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test bench clean
 
 $(STAMP): pyproject.toml scripts/install.sh
-	bash scripts/install.sh $(VENV) dali,test
+	bash scripts/install.sh $(VENV) dali,test,bench
 	touch $@
 
 demo: $(STAMP)
@@ -17,7 +17,6 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	bash scripts/install.sh $(VENV) dali,test,bench
 	$(PY) -m gpuaug bench
 
 clean:

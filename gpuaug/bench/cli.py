@@ -40,8 +40,9 @@ NOTES = (
     "DALI pipeline: color_twist, RGB->GRAY, one warp_affine whose matrix is fn.transforms crop, flip, "
     "rotation, translation; coord_transform for landmarks; flip re-index on the host. On CUDA DALI copies the "
     "frames in itself and the step includes fetching its outputs to the host.",
-    "Loader: one full pass over the written videos per repeat (fresh dataset and workers), so worker start-up "
-    "is included; DataLoader batch size = --batch, collate = gpuaug.collate.",
+    "Loader: frames through FaceFrames + DataLoader (batch = --batch, collate = gpuaug.collate), one pass per "
+    "repeat with a fresh dataset and workers, timed after the first batch (worker start-up excluded); npz "
+    "compressed and uncompressed, and the packed form of the same videos; shuffled (training) and sequential.",
     "gpuaug: FaceAugment(backend=...) on a FaceBatch already on the device: params, one matrix per sample, "
     "all labels, warp + colour.",
 )
@@ -73,9 +74,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
     p.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], help="default: cpu, and cuda if present")
     p.add_argument("--only", nargs="+", metavar="NAME", help="contenders whose name contains one of these")
-    p.add_argument("--no-loader", action="store_true", help="skip the npz loader and H2D measurements")
-    p.add_argument("--loader-videos", type=int, default=4)
-    p.add_argument("--loader-frames", type=int, default=128, help="frames per video (default 128)")
+    p.add_argument("--no-loader", action="store_true", help="skip the loader and H2D measurements")
+    p.add_argument("--loader-videos", type=int, default=8)
+    p.add_argument("--loader-frames", type=int, default=32, help="frames per video (default 32)")
     p.add_argument("--loader-repeats", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
     return p.parse_args(argv)
@@ -114,12 +115,13 @@ def run_contenders(args: argparse.Namespace, devices: list[torch.device]) -> lis
 
 
 def run_loader(args: argparse.Namespace, devices: list[torch.device]) -> list[dict]:
-    """npz read rates for 0/1/2 workers, compressed and not; pinned H2D copy on CUDA devices."""
+    """Read rates (npz compressed / uncompressed / packed; shuffled and sequential; 0/1/2 workers); pinned H2D
+    copy on CUDA devices."""
     workers = (0, 1, 2)
     with tempfile.TemporaryDirectory(prefix="gpuaug-bench-") as tmp:
         folders = write_datasets(Path(tmp), args.loader_videos, args.loader_frames, (args.height, args.width),
                                  seed=0)
-        with tqdm(total=len(folders) * len(workers) * args.loader_repeats, desc="npz loader", unit="pass") as bar:
+        with tqdm(total=len(folders) * 2 * len(workers) * args.loader_repeats, desc="loader", unit="pass") as bar:
             rates = loader_rates(folders, args.batch, workers, args.loader_repeats, on_pass=lambda: bar.update(1))
     cuda = [d for d in devices if d.type == "cuda"]
     if cuda:

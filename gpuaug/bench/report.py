@@ -38,9 +38,9 @@ def markdown(result: dict) -> str:
             f"{len(r['seconds'])} | {_mb(r['peak_bytes'])} | {r['other_cores']:.2f} |"
         )
     if result.get("loader"):
-        lines += ["", "| loader | workers | frames/s | on-disk KB / frame |", "|---|---:|---:|---:|"]
+        lines += ["", "| loader | order | workers | frames/s | on-disk KB / frame |", "|---|---|---:|---:|---:|"]
         for r in result["loader"]:
-            lines.append(f"| {r['kind']} | {r['workers']} | {r['frames_per_second']:.0f} | "
+            lines.append(f"| {r['kind']} | {r['order']} | {r['workers']} | {r['frames_per_second']:.0f} | "
                          f"{r['bytes_per_frame'] / 1024:.0f} |")
     lines += ["", *[f"- {n}" for n in result["notes"]]]
     return "\n".join(lines) + "\n"
