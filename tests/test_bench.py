@@ -10,7 +10,7 @@ from gpuaug.bench.cli import main
 def test_bench_smoke(tmp_path):
     args = ["--batch", "4", "--height", "48", "--width", "64", "--repeats", "1", "--slow-repeats", "1",
             "--warmup", "0", "--loader-videos", "2", "--loader-frames", "3", "--loader-repeats", "1",
-            "--devices", "cpu", "--out", str(tmp_path)]
+            "--loader-batch", "4", "--devices", "cpu", "--out", str(tmp_path)]
     assert main(args) == 0
     (result_file,) = tmp_path.glob("bench_*.json")
     result = json.loads(result_file.read_text())

@@ -12,6 +12,7 @@ import torch
 from gpuaug import AugmentConfig, AugmentParams, FaceAugment, FaceBatch, collate
 from gpuaug.backends.dali_backend import DaliBackend
 from gpuaug.backends.kornia_backend import render_reference
+from gpuaug.labels.matrix import translation
 from gpuaug.load.frames import FaceSample
 
 LEVEL = 1 / 255
@@ -45,6 +46,22 @@ def test_parity_with_kornia(face_batch, device, grayscale_p, n):
         if f.name not in ("images", "params"):
             assert torch.equal(getattr(out, f.name), getattr(ref, f.name)), f.name
     diff = (out.images - ref.images).abs()
+    assert diff.mean() <= 0.1 * LEVEL and diff.max() <= LEVEL
+
+
+def test_grey_window_half_and_wholly_off_the_frame(face_batch):
+    """Grey output warps only the window the warp reads: footprints moved half off each edge, and wholly
+    off it (an empty window), still match kornia on the whole frame."""
+    cfg = AugmentConfig(out_size=40, grayscale_p=1.0)
+    aug = FaceAugment(cfg)
+    params = aug.sample_params(face_batch, torch.Generator().manual_seed(0))
+    off = torch.tensor([[0.5, 0], [-0.5, 0], [0, 0.5], [0, -0.5], [2, 0], [-2, 0], [0, 2], [0, -2]])
+    matrix = aug.matrix(face_batch, params)
+    matrix = matrix @ translation(-off * face_batch.sizes.flip(-1).to(matrix.dtype))  # footprint moves by it
+    args = (face_batch.images, face_batch.sizes, matrix, params, 40, 1)
+    ref, out = render_reference(*args), DaliBackend(num_threads=1)(*args)
+    assert ref[:4].amax((1, 2, 3)).min() > 0.5 and not out[4:].any()
+    diff = (out - ref).abs()
     assert diff.mean() <= 0.1 * LEVEL and diff.max() <= LEVEL
 
 
@@ -100,9 +117,9 @@ def test_pipelines_cached_per_key(face_batch):
     for n in (3, 3, 2):
         batch = take(face_batch, n)
         params = aug.sample_params(batch, torch.Generator().manual_seed(n))
-        for channels in (1, 3):  # the channel count is a per-run input: same pipeline
+        for channels in (1, 3):  # grey and colour are different graphs: one pipeline each
             backend(batch.images, batch.sizes, aug.matrix(batch, params), params, 32, channels)
-    assert len(backend._pipes) == 2
+    assert sorted(backend._pipes) == [("cpu", n, 32, c) for n in (2, 3) for c in (1, 3)]
 
 
 def test_missing_dali_names_the_extra(monkeypatch):

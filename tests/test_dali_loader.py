@@ -46,8 +46,9 @@ def test_plan_shards_partition_every_epoch(n, world_size):
                 assert shard == list(sampler)
 
 
-def test_two_epochs_every_frame_once_and_replayable(frames, device):
-    loader = DaliFaceLoader(frames, batch_size=5, config=CONFIG, seed=4, device=device)  # 12 frames: 5, 5, 2
+@pytest.mark.parametrize("config", [CONFIG, AugmentConfig(out_size=48, grayscale_p=1.0)], ids=["colour", "grey"])
+def test_two_epochs_every_frame_once_and_replayable(frames, device, config):
+    loader = DaliFaceLoader(frames, batch_size=5, config=config, seed=4, device=device)  # 12 frames: 5, 5, 2
     assert len(loader) == 3
     seen = []
     for epoch in range(2):
@@ -62,7 +63,7 @@ def test_two_epochs_every_frame_once_and_replayable(frames, device):
     last = batches[-1]
     index = {frames.locate(i): i for i in range(len(frames))}
     raw = collate([frames[index[tuple(k)]] for k in last.keys.tolist()]).to(device)
-    ref = kornia_reference(CONFIG).to(device).apply(raw, last.params)
+    ref = kornia_reference(config).to(device).apply(raw, last.params)
     for f in fields(ref):
         if f.name not in ("images", "params"):
             assert torch.equal(getattr(last, f.name), getattr(ref, f.name)), f.name

@@ -1,12 +1,23 @@
-"""The DALI backend: one cached DALI pipeline per (device, batch size, out size) warps and colours.
+"""The DALI backend: one cached DALI pipeline per (device, batch size, out size, channels) warps and colours.
 
-DALI only renders pixels; every label stays in the shared torch code. The graph (:func:`render_graph`) is
+DALI only renders pixels; every label stays in the shared torch code. The graph (:func:`render_graph`) is,
+for colour output (3 channels),
 
     warp_affine(uint8 HWC frame, source -> output matrix, bilinear, fill 0) -> float [0, 255]
     mean RGB of the warped image (fn.reductions.mean)
     out = clamp(A @ rgb + Bm @ mean_rgb, 0, 1) (fn.coord_transform, arithmetic), CHW
 
 with A, Bm from :func:`colour_maps` (the shared :func:`~gpuaug.colour.colour_affine`, scaled by 1/255).
+For grey output (1 channel) the warp, which is most of the time on a CPU, carries one channel, not three:
+
+    slice the window the warp reads (fn.slice, per-sample start and shape from :func:`read_window`)
+    luma = w . rgb (fn.coord_transform) -> float [0, 255]
+    warp luma as above; out = clamp(g * y + beta * mean_y, 0, 1) (:func:`grey_maps`)
+
+This equals the colour graph's grey row: the colour map is linear and its grey row is ``g * w``, so luma
+commutes with the (linear) warp, and the contrast pivot, the mean luma of the warped image, is taken after
+it. The window is about a quarter of a 240 x 320 frame at the default framing, so turning it to luma first
+costs little.
 
 Pixel convention: DALI puts pixel centres at +0.5 (the corner of the first pixel is 0), ours at integers,
 so the matrix is shifted half a pixel on both sides: ``M_dali = T(+0.5) @ M @ T(-0.5)``.
@@ -16,20 +27,22 @@ kornia backend, the padding reads as fill and pixels that map outside a frame's 
 
 Frames are fed in place (``no_copy``; each feed is run at once, so the caller's tensor outlives it). On
 CUDA they go to DALI as GPU tensors (no host round trip) and the output comes back through
-``feed_ndarray`` on torch's current stream; the small per-sample matrices and colour maps go as CPU
-argument inputs, since DALI takes operator arguments (``coord_transform``'s ``M``) from the host only.
+``feed_ndarray`` on torch's current stream; the small per-sample matrices, windows and colour maps go as
+CPU argument inputs, since DALI takes operator arguments (``coord_transform``'s ``M``) from the host only.
 
 Parity with the kornia backend (same batch and params; labels are shared, so identical): measured on
 CPU over 27 batches of 30 uniform-noise frames of three sizes (the worst case for resampling), out sizes
 64/96/128, rotation to 45 degrees, zoom 0.5-2, crops reaching past the frame, full colour jitter, grey
 on/off: worst batch mean abs diff 0.009 grey levels (of 255), worst pixel 0.22 levels, frame borders
-included (the two warps round source coordinates differently in float32). tests/test_dali_backend.py
-asserts mean <= 0.1 and max <= 1 level.
+included (the two warps round source coordinates differently in float32); the grey graph, over 36
+such batches of all-grey output: worst batch mean 0.004 levels, worst pixel 0.13 levels.
+tests/test_dali_backend.py asserts mean <= 0.1 and max <= 1 level.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -51,8 +64,8 @@ from gpuaug.colour import GRAY_WEIGHTS, colour_affine
 from gpuaug.labels.matrix import translation
 from gpuaug.params import AugmentParams
 
-#: names of the per-sample render inputs, in :func:`render_inputs` order.
-RENDER_INPUTS = ("matrix", "colour", "pivot")
+#: names of the per-sample render inputs, in :func:`render_inputs` order, per output channel count.
+RENDER_INPUTS = {3: ("matrix", "colour", "pivot"), 1: ("start", "shape", "matrix", "colour", "pivot")}
 
 
 def dali_matrix(matrix: torch.Tensor) -> torch.Tensor:
@@ -74,24 +87,78 @@ def colour_maps(params: AugmentParams, channels: int) -> tuple[torch.Tensor, tor
     return a / 255, beta[:, :, None] * w / 255
 
 
-def render_inputs(matrix: torch.Tensor, params: AugmentParams, channels: int) -> tuple[np.ndarray, ...]:
-    """The per-sample CPU inputs of :func:`render_graph`, named by :data:`RENDER_INPUTS`."""
-    tensors = (dali_matrix(matrix), *colour_maps(params, channels))
+def grey_maps(params: AugmentParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """The grey map on warped luma ``y = w . rgb`` in [0, 255]: gain (B, 1, 1) and pivot (B, 1, 1), float32,
+    ``out = clamp(gain * y + pivot * mean(y), 0, 1)``.
+
+    The shared grey row ``w @ A`` is ``g * w`` (hue and saturation keep luma) and ``Bm = beta w``, so with
+    ``w`` summing to 1 each map's row sum is its factor on luma.
+    """
+    row, pivot = colour_maps(params, 1)
+    return row.sum(-1, keepdim=True), pivot.sum(-1, keepdim=True)
+
+
+def read_window(
+    matrix: torch.Tensor, sizes: torch.Tensor, out_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The part of each frame an S x S warp reads: (B, 2) int32 start and shape (H, W order), and the
+    (B, 3, 3) source -> output matrix of that window (origin at its start).
+
+    The window holds every bilinear tap inside the frame's true size (``sizes``, (B, 2) H, W), with a
+    pixel more each side against rounding; taps outside it read the warp's zero fill, as the frame's
+    padding and what lies beyond it do, so warping the window equals warping the frame. It is at least
+    1 x 1 (DALI warps no empty input): a window that misses the frame gets a pixel that no tap reads.
+    """
+    last = out_size - 1
+    corners = torch.tensor([[0, 0, 1], [last, 0, 1], [0, last, 1], [last, last, 1]], dtype=matrix.dtype)
+    # An affine map takes the output square's corner centres to the extremes of the source footprint.
+    src = (torch.linalg.inv(matrix) @ corners.T.to(matrix.device))[:, :2]  # (B, 2 (x, y), 4)
+    size = sizes.flip(-1).to(matrix.dtype)  # (B, 2) W, H
+    lo = torch.minimum((src.amin(-1).floor() - 1).clamp(min=0), size - 1)
+    hi = torch.maximum(torch.minimum(src.amax(-1).floor() + 3, size), lo + 1)  # exclusive
+    return lo.flip(-1).int(), (hi - lo).flip(-1).int(), matrix @ translation(lo)
+
+
+def render_inputs(
+    matrix: torch.Tensor, sizes: torch.Tensor, params: AugmentParams, out_size: int, channels: int
+) -> tuple[np.ndarray, ...]:
+    """The per-sample CPU inputs of :func:`render_graph`, named by ``RENDER_INPUTS[channels]``."""
+    if channels == 1:
+        start, shape, window_matrix = read_window(matrix, sizes, out_size)
+        tensors = (start, shape, dali_matrix(window_matrix), *grey_maps(params))
+    else:
+        tensors = (dali_matrix(matrix), *colour_maps(params, channels))
     return tuple(t.detach().cpu().contiguous().numpy() for t in tensors)
 
 
-def render_graph(
-    frames: DataNode, matrix: DataNode, colour: DataNode, pivot: DataNode, out_size: int
+def warp_and_colour(
+    images: DataNode, matrix: DataNode, colour: DataNode, pivot: DataNode, out_size: int
 ) -> DataNode:
-    """DALI subgraph: uint8 HWC frames -> float32 CHW (C, S, S) in [0, 1]; inputs as :func:`render_inputs`."""
+    """HWC images (C_in channels, uint8 or float in [0, 255]) -> float32 CHW (C, S, S) in [0, 1]:
+    ``clamp(colour @ px + pivot @ mean_px, 0, 1)`` on the warped pixels; colour, pivot (B, C, C_in)."""
     warped = fn.warp_affine(
-        frames, matrix=matrix, inverse_map=False, size=[out_size, out_size], fill_value=0.0,
+        images, matrix=matrix, inverse_map=False, size=[out_size, out_size], fill_value=0.0,
         interp_type=types.INTERP_LINEAR, dtype=types.FLOAT,
     )
-    mean_rgb = fn.reductions.mean(warped, axes=[0, 1], keep_dims=True)  # (1, 1, 3)
-    out = fn.coord_transform(warped, M=colour) + fn.coord_transform(mean_rgb, M=pivot)
+    mean = fn.reductions.mean(warped, axes=[0, 1], keep_dims=True)  # (1, 1, C_in)
+    out = fn.coord_transform(warped, M=colour) + fn.coord_transform(mean, M=pivot)
     # Transposed here, not in torch: DALI's per-sample transpose is ~4x cheaper than torch's strided copy.
     return fn.transpose(dmath.clamp(out, 0.0, 1.0), perm=[2, 0, 1])
+
+
+def render_graph(frames: DataNode, inputs: Sequence[DataNode], out_size: int, channels: int) -> DataNode:
+    """DALI subgraph: uint8 HWC frames -> float32 CHW (channels, S, S) in [0, 1]; ``inputs`` as
+    :func:`render_inputs` gives them.
+
+    Grey output (channels 1) warps one channel, not three: the read window is cut out and turned to luma
+    first (the colour map is linear, so luma can go before the warp and the contrast pivot after it).
+    """
+    if channels != 1:
+        return warp_and_colour(frames, *inputs, out_size=out_size)
+    start, shape, matrix, gain, pivot = inputs
+    window = fn.slice(frames, start=start, shape=shape, axis_names="HW")
+    luma = fn.coord_transform(window, M=list(GRAY_WEIGHTS), dtype=types.FLOAT)  # (h, w, 1) in [0, 255]
+    return warp_and_colour(luma, matrix, gain, pivot, out_size)
 
 
 def default_threads() -> int:
@@ -109,7 +176,8 @@ def dali_device_id(device: torch.device) -> int | None:
 class DaliBackend:
     """Backend protocol (see :mod:`gpuaug.backends`) on DALI; pipelines are built on first use and cached.
 
-    The channel count is the row count of the colour map, a per-run input, so one pipeline serves 1 and 3.
+    One pipeline per (device, batch size, out size, channels): grey and colour output are different
+    graphs (see :func:`render_graph`), and a FaceAugment config fixes its channel count anyway.
 
     Args:
         num_threads: DALI CPU threads per pipeline (default min(4, CPU count)).
@@ -117,11 +185,11 @@ class DaliBackend:
 
     def __init__(self, num_threads: int | None = None) -> None:
         self.num_threads = num_threads or default_threads()
-        self._pipes: dict[tuple[str, int, int], Pipeline] = {}
+        self._pipes: dict[tuple[str, int, int, int], Pipeline] = {}
 
-    def pipeline(self, device: torch.device, batch_size: int, out_size: int) -> Pipeline:
+    def pipeline(self, device: torch.device, batch_size: int, out_size: int, channels: int) -> Pipeline:
         """The cached pipeline for this key (built on first use); inputs fed by name with ``feed_input``."""
-        key = (str(device), batch_size, out_size)
+        key = (str(device), batch_size, out_size, channels)
         if key not in self._pipes:
             # Synchronous execution: each call feeds one batch and runs it straight away.
             pipe = Pipeline(
@@ -134,8 +202,8 @@ class DaliBackend:
                     name="frames", device="gpu" if device.type == "cuda" else "cpu", layout="HWC",
                     dtype=types.UINT8, ndim=3, no_copy=True,
                 )
-                args = [fn.external_source(name=n, dtype=types.FLOAT, ndim=2) for n in RENDER_INPUTS]
-                pipe.set_outputs(render_graph(frames, *args, out_size=out_size))
+                inputs = [fn.external_source(name=n) for n in RENDER_INPUTS[channels]]
+                pipe.set_outputs(render_graph(frames, inputs, out_size, channels))
             pipe.build()
             self._pipes[key] = pipe
         return self._pipes[key]
@@ -150,12 +218,12 @@ class DaliBackend:
         channels: int,
     ) -> torch.Tensor:
         """(B, Hmax, Wmax, 3) uint8 zero-padded frames -> (B, channels, S, S) float32 on their device."""
-        del sizes  # the zero padding is the warp's fill already (see the module docstring)
         device, n = images.device, images.shape[0]
-        pipe = self.pipeline(device, n, out_size)
+        pipe = self.pipeline(device, n, out_size, channels)
         frames = images.contiguous()
         pipe.feed_input("frames", frames if device.type == "cuda" else frames.numpy())
-        for name, value in zip(RENDER_INPUTS, render_inputs(matrix, params, channels), strict=True):
+        inputs = render_inputs(matrix, sizes, params, out_size, channels)
+        for name, value in zip(RENDER_INPUTS[channels], inputs, strict=True):
             pipe.feed_input(name, value)
         (out,) = pipe.run()
         return to_torch(out, device)

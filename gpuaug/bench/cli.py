@@ -40,7 +40,7 @@ NOTES = (
     "DALI pipeline: color_twist, RGB->GRAY, one warp_affine whose matrix is fn.transforms crop, flip, "
     "rotation, translation; coord_transform for landmarks; flip re-index on the host. On CUDA DALI copies the "
     "frames in itself and the step includes fetching its outputs to the host.",
-    "Loader: frames through FaceFrames + DataLoader (batch = --batch, collate = gpuaug.collate), one pass per "
+    "Loader: frames through FaceFrames + DataLoader (batch = --loader-batch, collate = gpuaug.collate), one pass per "
     "repeat with a fresh dataset and workers, timed after the first batch (worker start-up excluded); npz "
     "compressed and uncompressed, and the packed form of the same videos; shuffled (training) and sequential.",
     "gpuaug: FaceAugment(backend=...) on a FaceBatch already on the device: params, one matrix per sample, "
@@ -78,6 +78,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--loader-videos", type=int, default=8)
     p.add_argument("--loader-frames", type=int, default=32, help="frames per video (default 32)")
     p.add_argument("--loader-repeats", type=int, default=2)
+    p.add_argument("--loader-batch", type=int, default=32, help="DataLoader batch size (default 32)")
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
     return p.parse_args(argv)
 
@@ -122,7 +123,8 @@ def run_loader(args: argparse.Namespace, devices: list[torch.device]) -> list[di
         folders = write_datasets(Path(tmp), args.loader_videos, args.loader_frames, (args.height, args.width),
                                  seed=0)
         with tqdm(total=len(folders) * 2 * len(workers) * args.loader_repeats, desc="loader", unit="pass") as bar:
-            rates = loader_rates(folders, args.batch, workers, args.loader_repeats, on_pass=lambda: bar.update(1))
+            rates = loader_rates(folders, args.loader_batch, workers, args.loader_repeats,
+                                 on_pass=lambda: bar.update(1))
     cuda = [d for d in devices if d.type == "cuda"]
     if cuda:
         work = make_workload(args.batch, args.height, args.width, args.out_size)

@@ -54,6 +54,8 @@ def _one_pass(folder: Path, batch_size: int, workers: int, shuffle: bool) -> tup
     ``persistent_workers`` removes in training, so it would only blur the per-frame cost."""
     loader = DataLoader(FaceFrames(folder), batch_size=batch_size, num_workers=workers, collate_fn=collate,
                         shuffle=shuffle, generator=torch.Generator().manual_seed(0))
+    if len(loader) < 2:
+        raise ValueError(f"{folder}: a loader pass needs at least 2 batches of {batch_size} (one is untimed)")
     batches = iter(loader)
     next(batches)
     start = time.perf_counter()

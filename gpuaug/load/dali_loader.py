@@ -113,7 +113,8 @@ class _BatchSource:
         step = info.iteration
         batch = collate([self.frames[int(i)] for i in self.plan.indices(step)])
         params = self.aug.sample_params(batch, self.plan.generator(step))
-        render = render_inputs(self.aug.matrix(batch, params), params, self.aug.config.channels)
+        c = self.aug.config
+        render = render_inputs(self.aug.matrix(batch, params), batch.sizes, params, c.out_size, c.channels)
         return (batch.images.numpy(), *render, *(getattr(batch, f).numpy() for f in LABEL_FIELDS))
 
 
@@ -163,14 +164,15 @@ class DaliFaceLoader:
             py_start_method=start_method or ("spawn" if cuda else "fork"),
         )
         with self._pipe:
-            n_render = len(RENDER_INPUTS)
+            config = self.aug.config
+            n_render = len(RENDER_INPUTS[config.channels])
             frames_node, *outputs = fn.external_source(
                 source=_BatchSource(frames, self.plan, self.aug), num_outputs=1 + n_render + len(LABEL_FIELDS),
                 layout=["HWC"] + [""] * (n_render + len(LABEL_FIELDS)), parallel=True, batch=True,
                 batch_info=True,
             )
             images = render_graph(
-                frames_node.gpu() if cuda else frames_node, *outputs[:n_render], out_size=self.aug.config.out_size
+                frames_node.gpu() if cuda else frames_node, outputs[:n_render], config.out_size, config.channels
             )
             self._pipe.set_outputs(images, *outputs[n_render:])
         self._pipe.build()
