@@ -127,7 +127,8 @@ class DaliFaceLoader:
     Args:
         frames: the data set (any map-style data set of :class:`~gpuaug.load.frames.FaceSample` works).
         batch_size: frames per batch (the last batch of an epoch may be short).
-        config: augmentation config; ``train=False`` gives the deterministic eval framing.
+        config: augmentation config.
+        train: False gives the deterministic eval framing (as ``FaceAugment.eval()``).
         seed: order and params are a function of (seed, epoch, rank, batch).
         rank, world_size: this process's shard.
         shuffle: permute frames each epoch (else data set order).
