@@ -8,7 +8,9 @@ import torch
 
 from gpuaug.backends import get_backend
 from gpuaug.batch import FaceBatch
+from gpuaug.checks import check_structure, sample_validity
 from gpuaug.config import AugmentConfig
+from gpuaug.device_constants import constant
 from gpuaug.labels.flip_tables import resolve_flip_table
 from gpuaug.labels.matrix import crop_matrix, decompose
 from gpuaug.labels.transform import points_to_source, transform_labels
@@ -19,10 +21,13 @@ from gpuaug.params import AugmentParams, sample_params
 class AugmentedBatch:
     """Augmented images and labels, all in output space.
 
-    images (B, C, S, S) float32 [0, 1]; bbox (B, 4); landmarks2d (B, 68, 2) and landmarks3d (B, 68, 3)
-    output pixels (pixel centres at integers); head_pose (B, 3) degrees; gaze (B, 3); visible (B, 68)
-    bool; matrix (B, 3, 3) source -> output; flipped (B,) bool; keys (B, 2) (video, frame); params the
-    draws that made it; flip_table (68,) the re-index used for mirrored samples.
+    images (B, C, S, S) in the configured dtype (float32 [0, 1] by default) and memory format; bbox (B, 4);
+    landmarks2d (B, 68, 2) and landmarks3d (B, 68, 3) output pixels (pixel centres at integers); head_pose
+    (B, 3) degrees; gaze (B, 3); visible (B, 68) bool; matrix (B, 3, 3) source -> output; flipped (B,)
+    bool; keys (B, 2) (video, frame); params the draws that made it; flip_table (68,) the re-index used
+    for mirrored samples; valid (B,) bool: False for a sample whose input had non-finite labels, a box
+    without positive size or an empty frame: its image is fill (0 before normalisation) and its
+    labels and matrix are NaN, so mask it out of the loss (``out.valid``).
     """
 
     images: torch.Tensor
@@ -37,6 +42,7 @@ class AugmentedBatch:
     keys: torch.Tensor
     params: AugmentParams
     flip_table: torch.Tensor
+    valid: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -55,6 +61,13 @@ class FaceAugment(torch.nn.Module):
 
     ``aug(batch, generator)`` = ``aug.apply(batch, aug.sample_params(batch, generator))``. All randomness
     comes from ``generator`` (CPU); ``aug.eval()`` gives the deterministic centred framing.
+
+    Input checks: a malformed batch (dtypes, shapes, devices, landmark count) raises
+    :class:`~gpuaug.errors.BatchError` naming the field, from tensor metadata alone. Bad values are not
+    raised here (that would wait for the GPU): such samples come out with ``valid=False`` (see
+    :class:`AugmentedBatch`); ``gpuaug.collate`` raises for them on the CPU, naming the sample, and
+    ``gpuaug.checks.check_values(batch)`` does on demand. On CUDA a step makes no host sync: params are
+    drawn on the CPU and reach the device in one non-blocking copy from pinned memory.
     """
 
     def __init__(self, config: AugmentConfig | None = None, backend: str = "kornia") -> None:
@@ -62,7 +75,7 @@ class FaceAugment(torch.nn.Module):
         self.config = config or AugmentConfig()
         self.backend_name = backend
         self.backend = get_backend(backend)
-        self.register_buffer("flip_table", resolve_flip_table(self.config.flip_table), persistent=False)
+        self.flip_table = tuple(resolve_flip_table(self.config.flip_table).tolist())
 
     def sample_params(self, batch: FaceBatch, generator: torch.Generator | None = None) -> AugmentParams:
         """Draw this batch's params (on the CPU from ``generator``), moved to the batch's device."""
@@ -80,16 +93,17 @@ class FaceAugment(torch.nn.Module):
 
     def apply_matrix(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> AugmentedBatch:
         """Warp and relabel with any per-sample similarity ``matrix`` (B, 3, 3); colour from ``params``."""
-        c = self.config
-        images = self.backend(batch.images, batch.sizes, matrix, params, c.out_size, c.channels)
-        return self.with_labels(batch, matrix, params, images)
+        check_structure(batch, len(self.flip_table))
+        # A NaN matrix renders as fill and gives NaN labels: bad samples cannot look like good ones.
+        matrix = torch.where(sample_validity(batch)[:, None, None], matrix, torch.nan)
+        return self.with_labels(batch, matrix, params, self.backend(batch, matrix, params, self.config))
 
     def with_labels(
         self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, images: torch.Tensor
     ) -> AugmentedBatch:
         """``images`` (B, C, S, S) already rendered with ``matrix`` and ``params`` (e.g. inside a DALI
         pipeline) plus ``batch``'s labels under ``matrix``; ``batch.images`` is not read."""
-        size, table = self.config.out_size, self.flip_table.to(batch.device)
+        size, table = self.config.out_size, constant(self.flip_table, batch.device, torch.int64)
         labels = transform_labels(
             matrix, table, size, batch.bbox, batch.landmarks2d, batch.landmarks3d, batch.head_pose, batch.gaze
         )
@@ -100,6 +114,7 @@ class FaceAugment(torch.nn.Module):
             keys=batch.keys,
             params=params,
             flip_table=table,
+            valid=sample_validity(batch) & torch.isfinite(matrix).flatten(1).all(1),
             **vars(labels),
         )
 

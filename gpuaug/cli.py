@@ -39,8 +39,7 @@ def _preview(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     batch, augmented = _augment_spread(frames, args.count, args.seed, "cpu", args.backend)
-    sizes = batch.sizes.tolist()
-    images = [batch.images[i, :h, :w].numpy() for i, (h, w) in enumerate(sizes)]
+    images = [batch.frame(i).numpy() for i in range(len(batch))]
     preview_frames(images, batch.landmarks2d.numpy(), batch.head_pose.numpy(), batch.gaze.numpy(),
                    batch.bbox.numpy(), out.with_name(out.stem + "_source.png"))
     preview_augmented(augmented, out)

@@ -20,36 +20,39 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
+from gpuaug.device_constants import constant
 from gpuaug.params import AugmentParams
 
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
-_RGB_TO_YIQ = torch.tensor(
-    [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]],
-    dtype=torch.float64,
-)
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
+
+
+def _hue_basis() -> tuple[tuple[tuple[float, ...], ...], ...]:
+    """(P0, Pc, Ps): the hue map is ``P0 + cos(theta) Pc + sin(theta) Ps`` (YIQ^-1 diag(1, R(theta)) YIQ)."""
+    inv = np.linalg.inv(_RGB_TO_YIQ)
+    luma, cos, sin = np.diag([1.0, 0, 0]), np.diag([0, 1.0, 1.0]), np.array([[0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
+    return tuple(tuple(map(tuple, inv @ m @ _RGB_TO_YIQ)) for m in (luma, cos, sin))
+
+
+_HUE_BASIS = _hue_basis()
 
 
 def hue_matrix(hue: torch.Tensor) -> torch.Tensor:
     """(B,) turns -> (B, 3, 3) RGB map rotating the YIQ chroma plane; keeps luma and greys."""
     theta = 2 * math.pi * hue.double()
-    c, s = torch.cos(theta), torch.sin(theta)
-    rot = torch.zeros(hue.shape[0], 3, 3, dtype=torch.float64, device=hue.device)
-    rot[:, 0, 0] = 1
-    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = c, s, -s, c
-    yiq = _RGB_TO_YIQ.to(hue.device)
-    # bmm, not ``rot @ yiq``: that folds into one (3B, 3) @ (3, 3) float64 gemm, which MKL takes ~10 ms
-    # over on AMD CPUs (about 10% of a whole CPU batch).
-    return (torch.linalg.inv(yiq) @ torch.bmm(rot, yiq.expand_as(rot))).to(hue.dtype)
+    p0, pc, ps = (constant(m, hue.device, torch.float64) for m in _HUE_BASIS)
+    return (p0 + torch.cos(theta)[:, None, None] * pc + torch.sin(theta)[:, None, None] * ps).to(hue.dtype)
 
 
 def saturation_matrix(factor: torch.Tensor) -> torch.Tensor:
     """(B,) -> (B, 3, 3): ``f * I + (1 - f) * 1 w^T`` (blend with grey)."""
-    w = torch.tensor(GRAY_WEIGHTS, dtype=factor.dtype, device=factor.device)
-    eye = torch.eye(3, dtype=factor.dtype, device=factor.device)
+    grey = constant((GRAY_WEIGHTS,) * 3, factor.device, factor.dtype)
+    eye = constant(tuple(tuple(float(i == j) for j in range(3)) for i in range(3)), factor.device, factor.dtype)
     f = factor[:, None, None]
-    return f * eye + (1 - f) * w.expand(3, 3)
+    return f * eye + (1 - f) * grey
 
 
 def colour_affine(
@@ -60,7 +63,7 @@ def colour_affine(
     Returns A (B, channels, 3) and b (B, channels): ``out = clamp(A @ rgb + b, 0, 1)``. ``channels`` is
     1 (all grey) or 3 (grey samples repeat the grey row).
     """
-    w = torch.tensor(GRAY_WEIGHTS, dtype=mean_gray.dtype, device=mean_gray.device)
+    w = constant(GRAY_WEIGHTS, mean_gray.device, mean_gray.dtype)
     gain = (params.brightness * params.contrast)[:, None, None]
     a = hue_matrix(params.hue) @ saturation_matrix(params.saturation) * gain
     # Hue and saturation keep greys grey, so the contrast pivot passes through them unchanged.

@@ -22,3 +22,14 @@ class FaceDataError(ValueError):
         self.reason = message
         where = f"{self.path}: field '{field}'" if field else self.path
         super().__init__(f"{where}: {message}")
+
+
+class BatchError(ValueError):
+    """A batch that cannot be augmented: names the field, the sample (index in the batch, and its
+    (video, frame) key when known), what was expected and what was found."""
+
+    def __init__(self, field: str, message: str, sample: int | None = None, key: tuple[int, int] | None = None):
+        self.field, self.sample, self.key, self.reason = field, sample, key, message
+        where = f"field '{field}'" if sample is None else f"sample {sample}" + (
+            f" (video {key[0]}, frame {key[1]})" if key is not None else "") + f", field '{field}'"
+        super().__init__(f"{where}: {message}")

@@ -33,8 +33,28 @@ class AugmentParams:
         return int(self.angle.shape[0])
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> AugmentParams:
+        """Every field on ``device``. CPU -> CUDA goes as one packed float32 (B, 11) copy from pinned memory,
+        asynchronous when ``non_blocking`` (no host sync, one transfer instead of ten)."""
+        device = torch.device(device)
+        if device.type == "cuda" and self.angle.device.type == "cpu":
+            return AugmentParams.unpack(self.pack().pin_memory().to(device, non_blocking=non_blocking))
         return replace(self, **{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
                                 for f in fields(self)})
+
+    def pack(self) -> torch.Tensor:
+        """(B, 11) float32: every field as columns in declaration order (shift takes two; bools as 0/1)."""
+        return torch.cat([getattr(self, f.name).float().reshape(len(self), -1) for f in fields(self)], 1)
+
+    @classmethod
+    def unpack(cls, packed: torch.Tensor) -> AugmentParams:
+        """Inverse of :meth:`pack` (views into ``packed``; bool fields compared back)."""
+        cols, out, i = {"shift": 2}, {}, 0
+        for f in fields(cls):
+            n = cols.get(f.name, 1)
+            value = packed[:, i:i + n] if n > 1 else packed[:, i]
+            out[f.name] = value > 0.5 if f.name in ("flip", "gray") else value
+            i += n
+        return cls(**out)
 
     @classmethod
     def identity(cls, batch_size: int, margin: float = 0.0) -> AugmentParams:

@@ -29,7 +29,7 @@ def kornia_reference(config: AugmentConfig) -> FaceAugment:
 
 
 def take(batch: FaceBatch, n: int) -> FaceBatch:
-    return FaceBatch(**{f.name: getattr(batch, f.name)[:n] for f in fields(batch)})
+    return batch.select(slice(0, n))
 
 
 @pytest.mark.parametrize("grayscale_p", [1.0, 0.5, 0.0])
@@ -58,7 +58,7 @@ def test_grey_window_half_and_wholly_off_the_frame(face_batch):
     off = torch.tensor([[0.5, 0], [-0.5, 0], [0, 0.5], [0, -0.5], [2, 0], [-2, 0], [0, 2], [0, -2]])
     matrix = aug.matrix(face_batch, params)
     matrix = matrix @ translation(-off * face_batch.sizes.flip(-1).to(matrix.dtype))  # footprint moves by it
-    args = (face_batch.images, face_batch.sizes, matrix, params, 40, 1)
+    args = (face_batch, matrix, params, cfg)
     ref, out = render_reference(*args), DaliBackend(num_threads=1)(*args)
     assert ref[:4].amax((1, 2, 3)).min() > 0.5 and not out[4:].any()
     diff = (out - ref).abs()
@@ -118,8 +118,9 @@ def test_pipelines_cached_per_key(face_batch):
         batch = take(face_batch, n)
         params = aug.sample_params(batch, torch.Generator().manual_seed(n))
         for channels in (1, 3):  # grey and colour are different graphs: one pipeline each
-            backend(batch.images, batch.sizes, aug.matrix(batch, params), params, 32, channels)
-    assert sorted(backend._pipes) == [("cpu", n, 32, c) for n in (2, 3) for c in (1, 3)]
+            cfg = AugmentConfig(out_size=32, grayscale_p=1.0 if channels == 1 else 0.5)
+            backend(batch, aug.matrix(batch, params), params, cfg)
+    assert sorted(backend._pipes) == [("cpu", n, 32, c, False) for n in (2, 3) for c in (1, 3)]
 
 
 def test_missing_dali_names_the_extra(monkeypatch):
@@ -133,14 +134,15 @@ def test_missing_dali_names_the_extra(monkeypatch):
 def test_output_owns_its_memory(face_batch):
     """The frames go in without a copy and the output comes out of DALI's reused buffers: a second call
     must leave the first result as it was."""
-    backend, aug = DaliBackend(num_threads=1), FaceAugment(AugmentConfig(out_size=32, grayscale_p=0.0))
+    cfg = AugmentConfig(out_size=32, grayscale_p=0.0)
+    backend, aug = DaliBackend(num_threads=1), FaceAugment(cfg)
     batch = take(face_batch, 3)
     outs = []
     for seed in (0, 1):
         params = aug.sample_params(batch, torch.Generator().manual_seed(seed))
-        outs.append(backend(batch.images, batch.sizes, aug.matrix(batch, params), params, 32, 3))
+        outs.append(backend(batch, aug.matrix(batch, params), params, cfg))
     first = outs[0].clone()
     params = aug.sample_params(batch, torch.Generator().manual_seed(2))
-    backend(batch.images, batch.sizes, aug.matrix(batch, params), params, 32, 3)
+    backend(batch, aug.matrix(batch, params), params, cfg)
     assert torch.equal(outs[0], first) and not torch.equal(outs[0], outs[1])
     assert outs[0].is_contiguous() and outs[0].shape == (3, 3, 32, 32)

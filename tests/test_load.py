@@ -93,6 +93,6 @@ def test_pin_memory_and_non_blocking_copy(synth_dir):
     frames = FaceFrames(synth_dir)
     loader = torch.utils.data.DataLoader(frames, batch_size=4, collate_fn=collate, pin_memory=True)
     batch = next(iter(loader))
-    assert batch.images.is_pinned() and batch.head_pose.is_pinned()
+    assert batch.pixels.is_pinned() and batch.head_pose.is_pinned()
     on_gpu = batch.to("cuda", non_blocking=True)
     assert on_gpu.device.type == "cuda" and torch.equal(on_gpu.images.cpu(), batch.images)

@@ -28,8 +28,8 @@ def _batch(seed: int, padding_value: int = 0) -> FaceBatch:
         boxes.append([w * 0.25, h * 0.2, w * 0.75, h * 0.8])
     bbox = torch.tensor(boxes)
     lm = bbox[:, None, :2] + torch.rand(n, 68, 2, generator=g) * (bbox[:, None, 2:] - bbox[:, None, :2])
-    return FaceBatch(
-        images=images,
+    return FaceBatch.from_padded(
+        images,
         sizes=torch.tensor(SIZES),
         bbox=bbox,
         landmarks2d=lm,
@@ -40,12 +40,13 @@ def _batch(seed: int, padding_value: int = 0) -> FaceBatch:
     )
 
 
-def _args(batch: FaceBatch, grayscale_p: float, seed: int) -> tuple:
+def _args(batch: FaceBatch, grayscale_p: float, seed: int, **output: object) -> tuple:
     """Render arguments for sampled params; a wide margin and shift push parts of the crop off-frame."""
-    config = AugmentConfig(grayscale_p=grayscale_p, crop_margin=(0.3, 0.8), max_shift=0.4, max_rotation=40)
+    config = AugmentConfig(out_size=OUT, grayscale_p=grayscale_p, crop_margin=(0.3, 0.8), max_shift=0.4,
+                           max_rotation=40, **output)
     aug = FaceAugment(config)
     params = aug.sample_params(batch, torch.Generator().manual_seed(seed))
-    return batch.images, batch.sizes, aug.matrix(batch, params), params, OUT, config.channels
+    return batch, aug.matrix(batch, params), params, config
 
 
 @pytest.mark.parametrize("grayscale_p", [1.0, 0.5])
@@ -53,7 +54,7 @@ def _args(batch: FaceBatch, grayscale_p: float, seed: int) -> tuple:
 def test_gather_matches_kornia(grayscale_p: float, seed: int) -> None:
     args = _args(_batch(seed), grayscale_p, seed)
     fast, ref = render_gather(*args), render_reference(*args)
-    assert fast.shape == ref.shape == (len(SIZES), args[-1], OUT, OUT)
+    assert fast.shape == ref.shape == (len(SIZES), args[-1].channels, OUT, OUT)
     assert (fast - ref).abs().mean() <= 1 / 255
     assert torch.allclose(fast, ref, atol=2e-3)
 
@@ -70,7 +71,7 @@ def test_padding_never_read() -> None:
     """Garbage beyond each frame's true size changes nothing: only real pixels are ever tapped."""
     clean, dirty = _batch(4), _batch(4, padding_value=255)
     args = _args(clean, 0.5, 4)
-    assert torch.equal(render_gather(*args), render_gather(dirty.images, *args[1:]))
+    assert torch.equal(render_gather(*args), render_gather(dirty, *args[1:]))
 
 
 def test_outside_frame_is_zero() -> None:
@@ -83,7 +84,7 @@ def test_outside_frame_is_zero() -> None:
     matrix = torch.eye(3).repeat(n, 1, 1) * torch.tensor([2.0, 2.0, 1.0])[:, None]
     matrix[:, 0, 2] = OUT / 2 - 2 * (sizes[:, 1] - 1)
     matrix[:, 1, 2] = OUT / 2 - 2 * (sizes[:, 0] - 1)
-    out = render_gather(batch.images, batch.sizes, matrix, params, OUT, 3)
+    out = render_gather(batch, matrix, params, AugmentConfig(out_size=OUT, grayscale_p=0.0))
     inv = torch.linalg.inv(matrix)
     u = torch.arange(OUT, dtype=torch.float32)
     src_x = inv[:, 0, 0, None, None] * u + inv[:, 0, 2, None, None]
@@ -99,7 +100,8 @@ def test_one_pixel_wide_frame() -> None:
     images = torch.full((1, 4, 4, 3), 255, dtype=torch.uint8)
     images[0, :, 0] = 100
     inverse = torch.tensor([[[0.0, 0.0, 0.25], [0.0, 1.0, 0.0]]])  # every output column reads x = 0.25
-    out = sample_colour(images, torch.tensor([[4, 1]]), inverse, torch.eye(3)[None], torch.zeros(1, 3), 4)
+    layout = (images.reshape(-1), torch.tensor([0]), torch.tensor([12]), torch.tensor([[4, 1]]))
+    out = sample_colour(*layout, inverse, torch.eye(3)[None], torch.zeros(1, 3), None, 4)
     assert torch.allclose(out, torch.full_like(out, 0.75 * 100 / 255))
 
 

@@ -1,9 +1,11 @@
 """Pixel backends: each one only warps and colours pixels; all label maths is shared.
 
-A backend is a callable ``render(images, sizes, matrix, params, out_size, channels) -> (B, C, S, S)``:
-images (B, Hmax, Wmax, 3) uint8 zero-padded, sizes (B, 2) true (H, W), matrix (B, 3, 3) source -> output
-pixels, params the batch's :class:`~gpuaug.params.AugmentParams` (for its colour fields). Output is
-float32 in [0, 1] on the images' device; pixels that map outside a frame's true size are 0.
+A backend is a callable ``render(batch, matrix, params, config) -> (B, C, S, S)``: batch a
+:class:`~gpuaug.FaceBatch` (only its pixel buffer, offsets, strides and sizes are read), matrix (B, 3, 3)
+source -> output pixels, params the batch's :class:`~gpuaug.params.AugmentParams` (for its colour fields),
+config the :class:`~gpuaug.AugmentConfig` (output size, channels and format). Output is on the batch's
+device in the configured dtype and memory format, in [0, 1] before any normalisation; pixels that map
+outside a frame's true size are 0 (fill).
 """
 
 from __future__ import annotations
@@ -12,18 +14,14 @@ from typing import Protocol
 
 import torch
 
+from gpuaug.batch import FaceBatch
+from gpuaug.config import AugmentConfig
 from gpuaug.params import AugmentParams
 
 
 class Backend(Protocol):
     def __call__(
-        self,
-        images: torch.Tensor,
-        sizes: torch.Tensor,
-        matrix: torch.Tensor,
-        params: AugmentParams,
-        out_size: int,
-        channels: int,
+        self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, config: AugmentConfig
     ) -> torch.Tensor: ...
 
 

@@ -22,13 +22,16 @@ costs little.
 Pixel convention: DALI puts pixel centres at +0.5 (the corner of the first pixel is 0), ours at integers,
 so the matrix is shifted half a pixel on both sides: ``M_dali = T(+0.5) @ M @ T(-0.5)``.
 
-Frames arrive zero-padded beyond their true size (``sizes``) and the warp's fill is zero, so, as in the
-kornia backend, the padding reads as fill and pixels that map outside a frame's true size are 0.
+Frames go to DALI as a ragged batch, one (H, W, 3) view per sample of the :class:`~gpuaug.FaceBatch`'s
+buffer (DALI batches are ragged by nature), fed in place (``no_copy``; each feed is run at once, so the
+caller's buffer outlives it; a padded batch's views are made contiguous first). Pixels that map outside a
+frame are the warp's zero fill. On CUDA the views are GPU tensors (no host round trip) and the output
+comes back through ``feed_ndarray`` on torch's current stream; the frame offsets and sizes, and the small
+per-sample matrices, windows and colour maps, are read on the host, since DALI takes sample shapes and
+operator arguments (``coord_transform``'s ``M``) from the host only: one sync per call on CUDA.
 
-Frames are fed in place (``no_copy``; each feed is run at once, so the caller's tensor outlives it). On
-CUDA they go to DALI as GPU tensors (no host round trip) and the output comes back through
-``feed_ndarray`` on torch's current stream; the small per-sample matrices, windows and colour maps go as
-CPU argument inputs, since DALI takes operator arguments (``coord_transform``'s ``M``) from the host only.
+Output format (``AugmentConfig``): channels-last output skips the final transpose (DALI's HWC is
+channels-last already); normalisation and the dtype are applied in torch (:func:`gpuaug.output.finish`).
 
 Parity with the kornia backend (same batch and params; labels are shared, so identical): measured on
 CPU over 27 batches of 30 uniform-noise frames of three sizes (the worst case for resampling), out sizes
@@ -60,8 +63,11 @@ except ImportError as exc:  # optional dependency: name the extra to install
         "the DALI backend needs NVIDIA DALI: pip install gpuaug[dali] (package nvidia-dali-cuda120)"
     ) from exc
 
+from gpuaug.batch import FaceBatch
 from gpuaug.colour import GRAY_WEIGHTS, colour_affine
-from gpuaug.labels.matrix import translation
+from gpuaug.config import AugmentConfig
+from gpuaug.labels.matrix import affine_inverse, translation
+from gpuaug.output import finish
 from gpuaug.params import AugmentParams
 
 #: names of the per-sample render inputs, in :func:`render_inputs` order, per output channel count.
@@ -112,7 +118,7 @@ def read_window(
     last = out_size - 1
     corners = torch.tensor([[0, 0, 1], [last, 0, 1], [0, last, 1], [last, last, 1]], dtype=matrix.dtype)
     # An affine map takes the output square's corner centres to the extremes of the source footprint.
-    src = (torch.linalg.inv(matrix) @ corners.T.to(matrix.device))[:, :2]  # (B, 2 (x, y), 4)
+    src = (affine_inverse(matrix) @ corners.T.to(matrix.device))[:, :2]  # (B, 2 (x, y), 4)
     size = sizes.flip(-1).to(matrix.dtype)  # (B, 2) W, H
     lo = torch.minimum((src.amin(-1).floor() - 1).clamp(min=0), size - 1)
     hi = torch.maximum(torch.minimum(src.amax(-1).floor() + 3, size), lo + 1)  # exclusive
@@ -132,33 +138,37 @@ def render_inputs(
 
 
 def warp_and_colour(
-    images: DataNode, matrix: DataNode, colour: DataNode, pivot: DataNode, out_size: int
+    images: DataNode, matrix: DataNode, colour: DataNode, pivot: DataNode, out_size: int, channels_last: bool
 ) -> DataNode:
-    """HWC images (C_in channels, uint8 or float in [0, 255]) -> float32 CHW (C, S, S) in [0, 1]:
-    ``clamp(colour @ px + pivot @ mean_px, 0, 1)`` on the warped pixels; colour, pivot (B, C, C_in)."""
+    """HWC images (C_in channels, uint8 or float in [0, 255]) -> float32 CHW (C, S, S), or HWC when
+    ``channels_last``, in [0, 1]: ``clamp(colour @ px + pivot @ mean_px, 0, 1)`` on the warped pixels;
+    colour, pivot (B, C, C_in)."""
     warped = fn.warp_affine(
         images, matrix=matrix, inverse_map=False, size=[out_size, out_size], fill_value=0.0,
         interp_type=types.INTERP_LINEAR, dtype=types.FLOAT,
     )
     mean = fn.reductions.mean(warped, axes=[0, 1], keep_dims=True)  # (1, 1, C_in)
     out = fn.coord_transform(warped, M=colour) + fn.coord_transform(mean, M=pivot)
+    out = dmath.clamp(out, 0.0, 1.0)
     # Transposed here, not in torch: DALI's per-sample transpose is ~4x cheaper than torch's strided copy.
-    return fn.transpose(dmath.clamp(out, 0.0, 1.0), perm=[2, 0, 1])
+    return out if channels_last else fn.transpose(out, perm=[2, 0, 1])
 
 
-def render_graph(frames: DataNode, inputs: Sequence[DataNode], out_size: int, channels: int) -> DataNode:
-    """DALI subgraph: uint8 HWC frames -> float32 CHW (channels, S, S) in [0, 1]; ``inputs`` as
-    :func:`render_inputs` gives them.
+def render_graph(
+    frames: DataNode, inputs: Sequence[DataNode], out_size: int, channels: int, channels_last: bool = False
+) -> DataNode:
+    """DALI subgraph: uint8 HWC frames -> float32 CHW (channels, S, S) (HWC when ``channels_last``) in
+    [0, 1]; ``inputs`` as :func:`render_inputs` gives them.
 
     Grey output (channels 1) warps one channel, not three: the read window is cut out and turned to luma
     first (the colour map is linear, so luma can go before the warp and the contrast pivot after it).
     """
     if channels != 1:
-        return warp_and_colour(frames, *inputs, out_size=out_size)
+        return warp_and_colour(frames, *inputs, out_size=out_size, channels_last=channels_last)
     start, shape, matrix, gain, pivot = inputs
     window = fn.slice(frames, start=start, shape=shape, axis_names="HW")
     luma = fn.coord_transform(window, M=list(GRAY_WEIGHTS), dtype=types.FLOAT)  # (h, w, 1) in [0, 255]
-    return warp_and_colour(luma, matrix, gain, pivot, out_size)
+    return warp_and_colour(luma, matrix, gain, pivot, out_size, channels_last)
 
 
 def default_threads() -> int:
@@ -176,8 +186,8 @@ def dali_device_id(device: torch.device) -> int | None:
 class DaliBackend:
     """Backend protocol (see :mod:`gpuaug.backends`) on DALI; pipelines are built on first use and cached.
 
-    One pipeline per (device, batch size, out size, channels): grey and colour output are different
-    graphs (see :func:`render_graph`), and a FaceAugment config fixes its channel count anyway.
+    One pipeline per (device, batch size, out size, channels, channels-last): grey and colour output are
+    different graphs (see :func:`render_graph`), and a FaceAugment config fixes both anyway.
 
     Args:
         num_threads: DALI CPU threads per pipeline (default min(4, CPU count)).
@@ -185,11 +195,13 @@ class DaliBackend:
 
     def __init__(self, num_threads: int | None = None) -> None:
         self.num_threads = num_threads or default_threads()
-        self._pipes: dict[tuple[str, int, int, int], Pipeline] = {}
+        self._pipes: dict[tuple[str, int, int, int, bool], Pipeline] = {}
 
-    def pipeline(self, device: torch.device, batch_size: int, out_size: int, channels: int) -> Pipeline:
+    def pipeline(
+        self, device: torch.device, batch_size: int, out_size: int, channels: int, channels_last: bool
+    ) -> Pipeline:
         """The cached pipeline for this key (built on first use); inputs fed by name with ``feed_input``."""
-        key = (str(device), batch_size, out_size, channels)
+        key = (str(device), batch_size, out_size, channels, channels_last)
         if key not in self._pipes:
             # Synchronous execution: each call feeds one batch and runs it straight away.
             pipe = Pipeline(
@@ -203,30 +215,45 @@ class DaliBackend:
                     dtype=types.UINT8, ndim=3, no_copy=True,
                 )
                 inputs = [fn.external_source(name=n) for n in RENDER_INPUTS[channels]]
-                pipe.set_outputs(render_graph(frames, inputs, out_size, channels))
+                pipe.set_outputs(render_graph(frames, inputs, out_size, channels, channels_last))
             pipe.build()
             self._pipes[key] = pipe
         return self._pipes[key]
 
     def __call__(
-        self,
-        images: torch.Tensor,
-        sizes: torch.Tensor,
-        matrix: torch.Tensor,
-        params: AugmentParams,
-        out_size: int,
-        channels: int,
+        self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, config: AugmentConfig
     ) -> torch.Tensor:
-        """(B, Hmax, Wmax, 3) uint8 zero-padded frames -> (B, channels, S, S) float32 on their device."""
-        device, n = images.device, images.shape[0]
-        pipe = self.pipeline(device, n, out_size, channels)
-        frames = images.contiguous()
-        pipe.feed_input("frames", frames if device.type == "cuda" else frames.numpy())
-        inputs = render_inputs(matrix, sizes, params, out_size, channels)
-        for name, value in zip(RENDER_INPUTS[channels], inputs, strict=True):
+        """A :class:`FaceBatch` -> (B, channels, S, S) in the configured format on its device."""
+        device, c = batch.device, config
+        pipe = self.pipeline(device, len(batch), c.out_size, c.channels, c.channels_last)
+        pipe.feed_input("frames", frame_views(batch))
+        inputs = render_inputs(matrix, batch.sizes, params, c.out_size, c.channels)
+        for name, value in zip(RENDER_INPUTS[c.channels], inputs, strict=True):
             pipe.feed_input(name, value)
         (out,) = pipe.run()
-        return to_torch(out, device)
+        return rendered_output(out, device, c)
+
+
+def rendered_output(batch: TensorListCPU | TensorListGPU, device: torch.device, config: AugmentConfig) -> torch.Tensor:
+    """:func:`render_graph`'s output -> (B, C, S, S) torch tensor on ``device`` in the configured format."""
+    out = to_torch(batch, device)
+    return finish(out.permute(0, 3, 1, 2) if config.channels_last else out, config)
+
+
+def frame_views(batch: FaceBatch) -> list:
+    """Each frame of ``batch`` as an (H, W, 3) uint8 view of its buffer: numpy arrays on the CPU, torch
+    tensors on CUDA (DALI reads both in place); a view with row padding is made contiguous."""
+    host = torch.cat([batch.offsets[:, None], batch.strides[:, None], batch.sizes], 1).tolist()
+    flat = batch.pixels.numpy() if batch.device.type == "cpu" else batch.pixels
+    views = []
+    for offset, stride, h, w in host:
+        if batch.device.type == "cpu":
+            view = np.lib.stride_tricks.as_strided(flat[offset:], (h, w, 3), (stride, 3, 1), writeable=False)
+            views.append(view if stride == 3 * w else np.ascontiguousarray(view))
+        else:
+            view = flat.as_strided((h, w, 3), (stride, 3, 1), offset)
+            views.append(view if stride == 3 * w else view.contiguous())
+    return views
 
 
 def to_torch(batch: TensorListCPU | TensorListGPU, device: torch.device) -> torch.Tensor:

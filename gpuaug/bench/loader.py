@@ -94,5 +94,5 @@ def h2d_rate(batch: FaceBatch, device: torch.device, repeats: int) -> LoaderRate
         pinned.to(device, non_blocking=True)
         torch.cuda.synchronize(device)
         seconds.append(time.perf_counter() - start)
-    per_frame = pinned.images[0].numel() * pinned.images.element_size()
+    per_frame = pinned.pixels.numel() // len(pinned)
     return LoaderRate("h2d pinned", "-", 0, len(batch), seconds, per_frame)

@@ -29,7 +29,7 @@ def profile_warps(batch: int, height: int, width: int, out_size: int, repeats: i
     aug = FaceAugment(work.config).to(device)
     b = work.batch.to(device)
     params = aug.sample_params(b, torch.Generator().manual_seed(0))
-    args = (b.images, b.sizes, aug.matrix(b, params), params, out_size, work.config.channels)
+    args = (b, aug.matrix(b, params), params, work.config)
     activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if device.type == "cuda" else [])]
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     lines = [f"{device_name(device)}; batch {batch} {height}x{width} -> {out_size}; load {os.getloadavg()}"]

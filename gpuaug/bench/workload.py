@@ -44,8 +44,8 @@ def make_workload(batch_size: int, height: int, width: int, out_size: int, seed:
     labels = {k: np.ascontiguousarray(arrays[f], dtype=np.float32) for k, f in
               (("landmarks2d", "landmarks2D"), ("landmarks3d", "landmarks3D"), ("head_pose", "headPose"),
                ("gaze", "gazeVector"))}
-    batch = FaceBatch(
-        images=torch.from_numpy(frames),
+    batch = FaceBatch.from_padded(
+        torch.from_numpy(frames),
         sizes=torch.tensor([[height, width]] * batch_size),
         bbox=torch.from_numpy(bbox),
         keys=torch.stack([torch.zeros(batch_size, dtype=torch.int64), torch.arange(batch_size)], 1),

@@ -80,10 +80,26 @@ def decompose(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
         (clockwise on screen) applied after an optional mirror; flipped (B,) bool (det A < 0).
     """
     a = matrix[:, :2, :2]
-    det = torch.linalg.det(a)
+    det = _det2(a)
     flipped = det < 0
     col0 = torch.where(flipped[:, None], -a[:, :, 0], a[:, :, 0])  # column 0 of A @ F^flipped
     return det.abs().sqrt(), torch.atan2(col0[:, 1], col0[:, 0]), flipped
+
+
+def _det2(a: torch.Tensor) -> torch.Tensor:
+    """(B, 2, 2) -> (B,) determinant, in closed form (``linalg.det`` factorises, and checks on the host)."""
+    return a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
+
+
+def affine_inverse(matrix: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) affine (last row 0, 0, 1) -> (B, 3, 3) inverse, in closed form: no host sync and no error
+    for a singular matrix (its inverse comes out inf/NaN, which the gather warp reads as fill)."""
+    a, t = matrix[:, :2, :2], matrix[:, :2, 2:]
+    det = _det2(a)[:, None, None]
+    adj = torch.stack([torch.stack([a[:, 1, 1], -a[:, 0, 1]], -1), torch.stack([-a[:, 1, 0], a[:, 0, 0]], -1)], -2)
+    inv = adj / det
+    bottom = matrix[:, 2:]  # (0, 0, 1) of an affine matrix, kept as the caller's rows
+    return torch.cat([torch.cat([inv, -(inv @ t)], -1), bottom], 1)
 
 
 def apply_points(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:

@@ -11,12 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from gpuaug.labels.matrix import apply_points, decompose
+from gpuaug.labels.matrix import affine_inverse, apply_points, decompose
 from gpuaug.labels.rotation import matrix_to_pose, pose_to_matrix, rot_z
-
-# Gaze is given as [x right, y up, z toward the camera]; camera coordinates are [x right, y down, z away].
-_GAZE_TO_CAMERA = torch.tensor([1.0, -1.0, -1.0])
-_MIRROR_X = torch.tensor([-1.0, 1.0, 1.0])
 
 
 @dataclass
@@ -43,7 +39,8 @@ def camera_rotation(phi: torch.Tensor, flipped: torch.Tensor) -> tuple[torch.Ten
 
     (B,) radians, (B,) bool -> (B, 3, 3) Q, (B, 3) mirror diagonal (x negated where flipped).
     """
-    mirror = torch.where(flipped[:, None], _MIRROR_X.to(phi), torch.ones(3, device=phi.device))
+    one = torch.ones_like(phi)
+    mirror = torch.stack([torch.where(flipped, -one, one), one, one], -1)
     return rot_z(phi) * mirror[:, None, :], mirror
 
 
@@ -56,8 +53,12 @@ def transform_pose(head_pose: torch.Tensor, phi: torch.Tensor, flipped: torch.Te
 def transform_gaze(gaze: torch.Tensor, phi: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
     """(B, 3) [x right, y up, z toward camera] -> same convention, rotated/mirrored with the image."""
     q, _ = camera_rotation(phi, flipped)
-    to_cam = _GAZE_TO_CAMERA.to(gaze)
-    return (q @ (gaze * to_cam)[..., None])[..., 0] * to_cam
+
+    def to_camera(v: torch.Tensor) -> torch.Tensor:
+        # Gaze is [x right, y up, z toward the camera]; camera coordinates are [x right, y down, z away].
+        return torch.cat([v[..., :1], -v[..., 1:]], -1)
+
+    return to_camera((q @ to_camera(gaze)[..., None])[..., 0])
 
 
 def transform_bbox(matrix: torch.Tensor, bbox: torch.Tensor) -> torch.Tensor:
@@ -97,4 +98,4 @@ def transform_labels(
 def points_to_source(matrix: torch.Tensor, flip_table: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Output-space (B, N, 2) landmarks -> source-frame coordinates: un-flip re-index, inverse matrix."""
     _, _, flipped = decompose(matrix)
-    return apply_points(torch.linalg.inv(matrix), reindex(points, flipped, flip_table))
+    return apply_points(affine_inverse(matrix), reindex(points, flipped, flip_table))

@@ -2,8 +2,8 @@
 
 One DALI pipeline per loader. A parallel batch ``external_source`` (Python worker processes) reads and
 collates a batch (:func:`~gpuaug.batch.collate`), draws its params and matrix with the shared code
-(:meth:`FaceAugment.sample_params`, :meth:`FaceAugment.matrix`) and hands DALI the zero-padded frames, the
-per-sample render inputs and the raw labels. DALI renders the pixels (the DALI backend's
+(:meth:`FaceAugment.sample_params`, :meth:`FaceAugment.matrix`) and hands DALI the frames (a ragged batch),
+the per-sample render inputs and the raw labels. DALI renders the pixels (the DALI backend's
 :func:`~gpuaug.backends.dali_backend.render_graph`); the main process redraws the same params from the
 same seed and applies the shared label transforms (:meth:`FaceAugment.with_labels`).
 
@@ -34,17 +34,18 @@ from gpuaug.backends.dali_backend import (
     dali_device_id,
     default_threads,
     fn,
+    frame_views,
     render_graph,
     render_inputs,
-    to_torch,
+    rendered_output,
 )
 from gpuaug.batch import FaceBatch, collate
 from gpuaug.config import AugmentConfig
 from gpuaug.distributed import rank_generator
 from gpuaug.load.frames import FaceFrames
 
-#: FaceBatch fields that pass through the pipeline untouched (everything but the pixels).
-LABEL_FIELDS = tuple(f.name for f in fields(FaceBatch) if f.name != "images")
+#: FaceBatch fields that pass through the pipeline untouched (everything but the pixel buffer's layout).
+LABEL_FIELDS = tuple(f.name for f in fields(FaceBatch) if f.name not in ("pixels", "offsets", "strides"))
 
 
 @functools.lru_cache(maxsize=2)
@@ -115,7 +116,7 @@ class _BatchSource:
         params = self.aug.sample_params(batch, self.plan.generator(step))
         c = self.aug.config
         render = render_inputs(self.aug.matrix(batch, params), batch.sizes, params, c.out_size, c.channels)
-        return (batch.images.numpy(), *render, *(getattr(batch, f).numpy() for f in LABEL_FIELDS))
+        return (frame_views(batch), *render, *(getattr(batch, f).numpy() for f in LABEL_FIELDS))
 
 
 class DaliFaceLoader:
@@ -172,9 +173,8 @@ class DaliFaceLoader:
                 layout=["HWC"] + [""] * (n_render + len(LABEL_FIELDS)), parallel=True, batch=True,
                 batch_info=True,
             )
-            images = render_graph(
-                frames_node.gpu() if cuda else frames_node, outputs[:n_render], config.out_size, config.channels
-            )
+            images = render_graph(frames_node.gpu() if cuda else frames_node, outputs[:n_render], config.out_size,
+                                  config.channels, config.channels_last)
             self._pipe.set_outputs(images, *outputs[n_render:])
         self._pipe.build()
 
@@ -197,7 +197,9 @@ class DaliFaceLoader:
         images, *labels = self._pipe.run()
         raw = {f: torch.from_numpy(np.array(t.as_tensor())) for f, t in zip(LABEL_FIELDS, labels, strict=True)}
         # The raw pixels never leave DALI; the label code reads everything but them.
-        placeholder = torch.empty((len(raw["keys"]), 0, 0, 3), dtype=torch.uint8)
-        batch = FaceBatch(images=placeholder, **raw).to(self.device)
+        layout = torch.zeros(len(raw["keys"]), dtype=torch.int64)
+        batch = FaceBatch(pixels=torch.empty(0, dtype=torch.uint8), offsets=layout, strides=layout, **raw)
+        batch = batch.to(self.device)
         params = self.aug.sample_params(batch, self.plan.generator(step))
-        return self.aug.with_labels(batch, self.aug.matrix(batch, params), params, to_torch(images, self.device))
+        images = rendered_output(images, self.device, self.aug.config)
+        return self.aug.with_labels(batch, self.aug.matrix(batch, params), params, images)

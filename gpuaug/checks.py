@@ -1,0 +1,108 @@
+"""Input checks: a batch's structure (always, from metadata alone) and its values (per sample).
+
+Structure (dtypes, shapes, one device, landmark count) is read from tensor metadata, so checking it never
+waits for a GPU; :func:`check_structure` raises :class:`~gpuaug.errors.BatchError` naming the field.
+Values (finite labels, a box of positive size, a frame of at least 1 x 1 pixels) need the data:
+:func:`sample_validity` computes a per-sample mask on the batch's device without a host sync (what
+:class:`~gpuaug.FaceAugment` uses), :func:`check_values` and :func:`check_samples` raise on the host, naming
+the sample (what ``collate`` uses on the CPU copy a loader builds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from gpuaug.errors import BatchError
+
+
+def label_shapes(n_landmarks: int) -> dict[str, tuple[int, ...]]:
+    """Per-sample shape of each label field for ``n_landmarks`` landmarks."""
+    return {"bbox": (4,), "landmarks2d": (n_landmarks, 2), "landmarks3d": (n_landmarks, 3), "head_pose": (3,),
+            "gaze": (3,)}
+
+
+def check_structure(batch, n_landmarks: int) -> None:
+    """Raise :class:`BatchError` unless ``batch`` (a :class:`~gpuaug.FaceBatch`) is well formed.
+
+    pixels 1-D uint8 (float images are refused: their range is ambiguous); offsets, strides (B,) and sizes
+    (B, 2), keys (B, 2) int64; float32 labels of the shapes in :func:`label_shapes`; one device for all.
+    """
+    if batch.pixels.dtype != torch.uint8:
+        raise BatchError("pixels", f"expected uint8 RGB bytes, found {batch.pixels.dtype}; convert float images "
+                                   "in [0, 1] with (x * 255).round().to(torch.uint8)")
+    if batch.pixels.dim() != 1:
+        raise BatchError("pixels", f"expected a flat (N,) buffer, found shape {tuple(batch.pixels.shape)}; build "
+                                   "batches with gpuaug.collate or FaceBatch.from_padded")
+    if batch.offsets.dim() != 1:
+        raise BatchError("offsets", f"expected shape (B,), found {tuple(batch.offsets.shape)}")
+    b = batch.offsets.shape[0]
+    expected = {"offsets": ((b,), torch.int64), "strides": ((b,), torch.int64), "sizes": ((b, 2), torch.int64),
+                "keys": ((b, 2), torch.int64),
+                **{k: ((b, *s), torch.float32) for k, s in label_shapes(n_landmarks).items()}}
+    for name, (shape, dtype) in expected.items():
+        t = getattr(batch, name)
+        if tuple(t.shape) != shape:
+            raise BatchError(name, f"expected shape {shape}, found {tuple(t.shape)}")
+        if t.dtype != dtype:
+            raise BatchError(name, f"expected {dtype}, found {t.dtype}")
+        if t.device != batch.pixels.device:
+            raise BatchError(name, f"on {t.device}, but pixels are on {batch.pixels.device}; move the whole batch "
+                                   "with batch.to(device)")
+
+
+def sample_validity(batch) -> torch.Tensor:
+    """(B,) bool on the batch's device, no host sync: finite labels, a box of positive width and height,
+    and a frame of at least 1 x 1 pixels."""
+    finite = torch.ones(len(batch), dtype=torch.bool, device=batch.pixels.device)
+    for name in label_shapes(batch.landmarks2d.shape[1]):
+        finite &= torch.isfinite(getattr(batch, name)).flatten(1).all(1)
+    box = batch.bbox
+    return finite & (box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1]) & (batch.sizes > 0).all(1)
+
+
+def _bad_value(labels: dict[str, np.ndarray], size: Sequence[int]) -> tuple[str, str] | None:
+    """The first value problem of one sample's labels (field, message), or None."""
+    for name, value in labels.items():
+        if not np.isfinite(value).all():
+            return name, "contains NaN or inf"
+    x0, y0, x1, y1 = labels["bbox"]
+    if not (x1 > x0 and y1 > y0):
+        return "bbox", f"{[float(v) for v in labels['bbox']]} has no positive width and height"
+    if min(size) < 1:
+        return "pixels", f"frame size {tuple(int(v) for v in size)} is empty"
+    return None
+
+
+def check_values(batch) -> None:
+    """Raise :class:`BatchError` for the first sample that :func:`sample_validity` rejects (reads the batch on
+    the host: a sync on a GPU)."""
+    valid = sample_validity(batch).cpu()
+    if bool(valid.all()):
+        return
+    i = int((~valid).nonzero()[0])
+    labels = {k: getattr(batch, k)[i].cpu().numpy() for k in label_shapes(batch.landmarks2d.shape[1])}
+    field, message = _bad_value(labels, batch.sizes[i].tolist()) or ("?", "rejected")
+    raise BatchError(field, message, sample=i, key=tuple(batch.keys[i].tolist()))
+
+
+def check_samples(samples: Sequence) -> None:
+    """Raise :class:`BatchError` for the first malformed :class:`~gpuaug.FaceSample` (image (H, W, 3) uint8,
+    label shapes as the first sample's landmark count, finite values, a box of positive size)."""
+    if not samples:
+        raise ValueError("collate needs at least one sample")
+    n_landmarks = np.shape(samples[0].landmarks2d)[0]
+    shapes = label_shapes(n_landmarks)
+    for i, s in enumerate(samples):
+        image = np.asarray(s.image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise BatchError("image", f"expected (H, W, 3) uint8, found {image.shape} {image.dtype}", i, s.key)
+        labels = {k: np.asarray(getattr(s, k)) for k in shapes}
+        for name, shape in shapes.items():
+            if labels[name].shape != shape:
+                raise BatchError(name, f"expected shape {shape}, found {labels[name].shape}", i, s.key)
+        problem = _bad_value(labels, image.shape[:2])
+        if problem is not None:
+            raise BatchError(*problem, i, s.key)
