@@ -3,7 +3,7 @@
 from gpuaug.augment import AugmentedBatch, FaceAugment
 from gpuaug.batch import FaceBatch, collate
 from gpuaug.config import AugmentConfig
-from gpuaug.errors import FaceDataError
+from gpuaug.errors import BatchError, FaceDataError
 from gpuaug.load.frames import FaceFrames, FaceSample
 from gpuaug.load.video import FaceVideo, FrameProblem, read_video
 from gpuaug.params import AugmentParams, sample_params
@@ -12,6 +12,7 @@ __all__ = [
     "AugmentConfig",
     "AugmentParams",
     "AugmentedBatch",
+    "BatchError",
     "FaceAugment",
     "FaceBatch",
     "FaceDataError",

@@ -12,10 +12,16 @@ from gpuaug.batch import FaceBatch, collate
 from gpuaug.load.frames import FaceSample
 from gpuaug.synth.face_model import project
 
-DEVICES = [
-    "cpu",
-    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
-]
+#: Marks a test as needing CUDA: ``-m cuda`` selects it, and it skips cleanly without a device.
+CUDA_ONLY = (pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA_ONLY)]
+
+
+def cuda_only(test):
+    """Decorator form of :data:`CUDA_ONLY`."""
+    for mark in CUDA_ONLY:
+        test = mark(test)
+    return test
 
 
 @pytest.fixture(params=DEVICES)

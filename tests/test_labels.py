@@ -101,9 +101,9 @@ def test_naive_roll_update_fails_the_same_check():
 def test_flip_twice_is_identity(face_batch):
     aug = FaceAugment()
     flip = torch.tensor([[-1.0, 0, 100], [0, 1, 0], [0, 0, 1]]).repeat(len(face_batch), 1, 1)
-    b = face_batch
-    once = transform_labels(flip, torch.tensor(aug.flip_table), 128, b.bbox, b.landmarks2d, b.landmarks3d, b.head_pose, b.gaze)
-    twice = transform_labels(flip, torch.tensor(aug.flip_table), 128, once.bbox, once.landmarks2d, once.landmarks3d,
+    b, table = face_batch, torch.tensor(aug.flip_table)
+    once = transform_labels(flip, table, 128, b.bbox, b.landmarks2d, b.landmarks3d, b.head_pose, b.gaze)
+    twice = transform_labels(flip, table, 128, once.bbox, once.landmarks2d, once.landmarks3d,
                              once.head_pose, once.gaze)
     for name in ("bbox", "landmarks2d", "landmarks3d", "head_pose", "gaze"):
         torch.testing.assert_close(getattr(twice, name), getattr(b, name), atol=1e-4, rtol=1e-5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import cuda_only
 
 from gpuaug import FaceFrames, collate, read_video
 from gpuaug.load.video import SEED_FIELDS
@@ -88,7 +89,7 @@ def test_collate_pads_mixed_sizes_with_zeros(synth_dir):
     assert batch.landmarks2d.dtype == torch.float32 and batch.landmarks2d.shape == (4, 68, 2)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="pinned memory needs a CUDA device")
+@cuda_only
 def test_pin_memory_and_non_blocking_copy(synth_dir):
     frames = FaceFrames(synth_dir)
     loader = torch.utils.data.DataLoader(frames, batch_size=4, collate_fn=collate, pin_memory=True)

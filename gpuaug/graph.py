@@ -1,0 +1,86 @@
+"""``CapturedAugment``: a fixed-layout :class:`~gpuaug.FaceAugment` step on CUDA replayed as one CUDA graph.
+
+An augment step launches a few dozen small kernels (matrices, labels, colour maps, the render); at B=1024
+their launch cost is a large part of the step. Captured once, the whole step is one graph launch.
+
+What is fixed at capture: the device, the batch size B, the pixel buffer's capacity (a later batch's buffer
+may be shorter: ragged batches vary), the landmark count and the config. Per call the params are drawn on
+the CPU from the caller's generator (the same draws as ``aug(batch, generator)``), packed and copied from
+pinned memory without blocking, the batch is copied into the static input buffers (device to device; skipped
+when the batch is :attr:`CapturedAugment.batch` itself, e.g. filled in place by a loader), and the graph is
+replayed. No host sync.
+
+The returned :class:`~gpuaug.augment.AugmentedBatch` holds the graph's static output tensors: they are
+overwritten by the next call, so consume them (or ``.clone()`` what you keep) before calling again. Its
+``params`` are the CPU draws. Only the torch backend (``backend="kornia"``) can be captured; DALI runs its
+own executor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+import torch
+
+from gpuaug.augment import AugmentedBatch, FaceAugment
+from gpuaug.batch import FaceBatch
+from gpuaug.params import AugmentParams, sample_params
+
+
+class CapturedAugment:
+    """Capture ``aug`` on batches laid out like ``example`` (a CUDA :class:`FaceBatch`); call it like ``aug``.
+
+    Args:
+        aug: the step to capture (torch backend); its train/eval mode at capture time is kept.
+        example: a batch on the CUDA device whose B and pixel capacity the graph is built for; its values
+            are used for the warm-up runs (which also compile the render kernel).
+        warmup: eager runs on a side stream before capture (compile, caches, allocator).
+    """
+
+    def __init__(self, aug: FaceAugment, example: FaceBatch, warmup: int = 3) -> None:
+        if example.device.type != "cuda":
+            raise ValueError(f"CUDA graphs need a CUDA batch, got one on {example.device}")
+        if aug.backend_name != "kornia":
+            raise ValueError(f"only the torch backend ('kornia') can be captured, not {aug.backend_name!r}")
+        self.aug, self.train = aug, aug.training
+        self.batch = example._map(torch.clone)  # static inputs, owned here
+        n = len(example)
+        self._params = AugmentParams.identity(n).pack().to(example.device)  # static packed params
+        side = torch.cuda.Stream(example.device)
+        side.wait_stream(torch.cuda.current_stream(example.device))
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                self._step()
+        torch.cuda.current_stream(example.device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._out = self._step()
+
+    def _step(self) -> AugmentedBatch:
+        # Unpacked inside the captured region, so the bool fields are recomputed from each call's params.
+        return self.aug.apply(self.batch, AugmentParams.unpack(self._params))
+
+    def load(self, batch: FaceBatch) -> None:
+        """Copy ``batch`` into the static inputs (no sync); its pixels may be shorter than the capacity."""
+        if len(batch) != len(self.batch):
+            raise ValueError(f"captured for batches of {len(self.batch)}, got {len(batch)}")
+        if batch.pixels.numel() > self.batch.pixels.numel():
+            raise ValueError(f"pixel buffer of {batch.pixels.numel()} bytes exceeds the captured capacity "
+                             f"{self.batch.pixels.numel()}; capture with the largest batch layout")
+        for f in fields(FaceBatch):
+            src, dst = getattr(batch, f.name), getattr(self.batch, f.name)
+            if f.name == "pixels":
+                dst = dst[: src.numel()]
+            elif src.shape != dst.shape:
+                raise ValueError(f"{f.name}: captured shape {tuple(dst.shape)}, got {tuple(src.shape)}")
+            dst.copy_(src, non_blocking=True)
+
+    def __call__(self, batch: FaceBatch, generator: torch.Generator | None = None) -> AugmentedBatch:
+        """``aug(batch, generator)`` by graph replay; see the module docstring for the output's lifetime."""
+        if batch is not self.batch:
+            self.load(batch)
+        params = sample_params(self.aug.config, len(self.batch), generator, train=self.train)
+        # A fresh pinned block per call: the caching host allocator keeps it alive until the copy is done.
+        self._params.copy_(params.pack().pin_memory(), non_blocking=True)
+        self.graph.replay()
+        return replace(self._out, params=params)
