@@ -72,7 +72,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=7, help="timed runs of batched contenders (default 7)")
     p.add_argument("--slow-repeats", type=int, default=3, help="timed runs of per-sample ones (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
-    p.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], help="default: cpu, and cuda if present")
+    p.add_argument("--devices", "--device", nargs="+", choices=["cpu", "cuda"],
+                   help="default: cpu, and cuda if present (e.g. --device cuda for the GPU alone)")
+    p.add_argument("--grayscale-p", type=float, default=1.0,
+                   help="probability of grey output: 1 (default, 1-channel output as the seed) or 0 for colour")
     p.add_argument("--only", nargs="+", metavar="NAME", help="contenders whose name contains one of these")
     p.add_argument("--no-loader", action="store_true", help="skip the loader and H2D measurements")
     p.add_argument("--loader-videos", type=int, default=8)
@@ -85,7 +88,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run_contenders(args: argparse.Namespace, devices: list[torch.device]) -> list[dict]:
     """Every selected contender on every device; ratios to gpuaug torch on the same device."""
-    work = make_workload(args.batch, args.height, args.width, args.out_size)
+    work = make_workload(args.batch, args.height, args.width, args.out_size, grayscale_p=args.grayscale_p)
     chosen = [c for c in CONTENDERS if not args.only or any(s.lower() in c.name.lower() for s in args.only)]
     tasks = [(d, c) for d in devices for c in chosen if not (c.cpu_only and d.type != "cpu")]
     rows = []
@@ -147,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "environment": {
             "devices": [device_name(d) for d in devices],
             "batch": args.batch, "height": args.height, "width": args.width, "out_size": args.out_size,
+            "grayscale_p": args.grayscale_p,
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "load_before": [round(x, 2) for x in load_before],
             "other_cores": others,

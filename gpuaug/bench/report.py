@@ -16,12 +16,17 @@ def _mb(n: int | None) -> str:
     return "" if n is None else f"{n / 2**20:.0f}"
 
 
+def _output(env: dict) -> str:
+    p = env.get("grayscale_p", 1.0)
+    return "grey" if p == 1 else "colour" if p == 0 else f"grey with p={p}"
+
+
 def markdown(result: dict) -> str:
     """The run's tables: contenders (img/s, ratio to gpuaug torch, memory) and loader rates."""
     env = result["environment"]
     lines = [
         f"Batch {env['batch']} frames {env['height']}x{env['width']} RGB uint8 -> {env['out_size']}x"
-        f"{env['out_size']} with landmarks; {env['timestamp']}.",
+        f"{env['out_size']} {_output(env)} with landmarks; {env['timestamp']}.",
         f"Load average (1, 5, 15 min) before the run: {env['load_before']}; cores busy with other processes "
         f"during it: {env['other_cores']:.2f}; torch threads {env['torch_threads']}.",
         "",
@@ -68,7 +73,8 @@ def bar_chart(result: dict, path: Path) -> None:
     ax.invert_yaxis()
     env = result["environment"]
     ax.set_xlabel("images / s (log scale), ratio to gpuaug torch on the same device")
-    ax.set_title(f"batch {env['batch']}, {env['height']}x{env['width']} -> {env['out_size']}x{env['out_size']}"
+    ax.set_title(f"batch {env['batch']}, {env['height']}x{env['width']} -> {env['out_size']}x{env['out_size']} "
+                 f"{_output(env)}"
                  f" with landmarks; load {env['load_before']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -78,7 +84,11 @@ def bar_chart(result: dict, path: Path) -> None:
 def write_results(result: dict, out_dir: Path) -> list[Path]:
     """``bench_<devices>.json``, ``.md`` and ``.png`` under ``out_dir``; returns the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"bench_{slug('+'.join(result['environment']['devices']))}"
+    env = result["environment"]
+    # The default workload (batch 256, grey) keeps the plain name; other runs get their own files.
+    variant = (f"_b{env['batch']}" if env["batch"] != 256 else "") + (
+        "" if env.get("grayscale_p", 1.0) == 1 else f"_{_output(env).replace(' ', '').replace('=', '')}")
+    stem = out_dir / f"bench_{slug('+'.join(env['devices']))}{variant}"
     paths = [stem.with_suffix(".json"), stem.with_suffix(".md"), stem.with_suffix(".png")]
     paths[0].write_text(json.dumps(result, indent=2) + "\n")
     paths[1].write_text(markdown(result))

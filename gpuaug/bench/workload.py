@@ -34,8 +34,11 @@ class Workload:
         return int(self.frames.shape[0])
 
 
-def make_workload(batch_size: int, height: int, width: int, out_size: int, seed: int = 0) -> Workload:
-    """``batch_size`` frames of one synthetic video (a moving face on a textured background)."""
+def make_workload(
+    batch_size: int, height: int, width: int, out_size: int, seed: int = 0, grayscale_p: float = 1.0
+) -> Workload:
+    """``batch_size`` frames of one synthetic video (a moving face on a textured background); the jitter
+    ranges are gpuaug's defaults, grey output with probability ``grayscale_p``."""
     arrays = {k: np.moveaxis(v, -1, 0) for k, v in synth_video(batch_size, (height, width),
                                                                  np.random.default_rng(seed)).items()}
     corners = arrays["boundingBox"]  # (B, 4, 2) TL, BL, TR, BR
@@ -51,4 +54,5 @@ def make_workload(batch_size: int, height: int, width: int, out_size: int, seed:
         keys=torch.stack([torch.zeros(batch_size, dtype=torch.int64), torch.arange(batch_size)], 1),
         **{k: torch.from_numpy(v) for k, v in labels.items()},
     )
-    return Workload(frames=frames, bbox=bbox, batch=batch, config=AugmentConfig(out_size=out_size), **labels)
+    config = AugmentConfig(out_size=out_size, grayscale_p=grayscale_p)
+    return Workload(frames=frames, bbox=bbox, batch=batch, config=config, **labels)
