@@ -5,6 +5,7 @@ from gpuaug.batch import FaceBatch, collate
 from gpuaug.config import AugmentConfig
 from gpuaug.errors import BatchError, FaceDataError
 from gpuaug.load.frames import FaceFrames, FaceSample
+from gpuaug.load.resident import ResidentFrames
 from gpuaug.load.video import FaceVideo, FrameProblem, read_video
 from gpuaug.params import AugmentParams, sample_params
 
@@ -20,6 +21,7 @@ __all__ = [
     "FaceSample",
     "FaceVideo",
     "FrameProblem",
+    "ResidentFrames",
     "collate",
     "read_video",
     "sample_params",

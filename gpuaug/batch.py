@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from gpuaug.load.frames import FaceSample
+from gpuaug.load.sample import FaceSample
 
 Layout = Literal["ragged", "padded"]
 #: Label fields of a batch, with their per-sample shapes (landmark count L from the data).

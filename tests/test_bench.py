@@ -5,21 +5,40 @@ from __future__ import annotations
 import json
 
 from gpuaug.bench.cli import main
+from gpuaug.bench.contenders import CONTENDERS
+
+TINY = ["--batch", "4", "--height", "48", "--width", "64", "--repeats", "1", "--slow-repeats", "1", "--warmup", "0",
+        "--devices", "cpu"]
 
 
 def test_bench_smoke(tmp_path):
-    args = ["--batch", "4", "--height", "48", "--width", "64", "--repeats", "1", "--slow-repeats", "1",
-            "--warmup", "0", "--loader-videos", "2", "--loader-frames", "3", "--loader-repeats", "1",
-            "--loader-batch", "4", "--devices", "cpu", "--out", str(tmp_path)]
+    args = [*TINY, "--loader-videos", "2", "--loader-frames", "3", "--loader-repeats", "1", "--loader-batch", "4",
+            "--e2e-videos", "3", "--e2e-frames", "2", "--e2e-batch", "2", "--e2e-workers", "0", "1",
+            "--out", str(tmp_path)]
     assert main(args) == 0
     (result_file,) = tmp_path.glob("bench_*.json")
     result = json.loads(result_file.read_text())
     rows = {r["name"]: r for r in result["contenders"]}
     assert rows["gpuaug torch"]["ratio_to_gpuaug"] == 1.0 and rows["gpuaug torch"]["img_per_s"] > 0
     measured = [r for r in rows.values() if not r.get("unavailable")]
-    assert len(measured) == 6, [r["name"] for r in rows.values() if r.get("unavailable")]  # all six ran
+    on_cpu = [c.name for c in CONTENDERS if "cpu" in c.devices]
+    assert sorted(r["name"] for r in measured) == sorted(on_cpu), [r for r in rows.values() if r.get("unavailable")]
     assert all(r["ratio_to_gpuaug"] > 0 for r in measured)
     kinds = {(r["kind"], r["order"]) for r in result["loader"]}
     assert ("packed", "shuffled") in kinds and ("npz compressed", "sequential") in kinds
     assert all(r["frames"] == 2 * 3 - 4 for r in result["loader"])  # every frame after the untimed first batch
-    assert result_file.with_suffix(".md").read_text().count("| cpu") >= len(measured)
+    paths = {(r["path"], r["workers"]) for r in result["end_to_end"]}
+    assert paths == {("padded", 0), ("padded", 1), ("ragged", 0), ("ragged", 1), ("resident", 0), ("augment only", 0)}
+    assert all(r["frames"] == 6 - 2 and r["frames_per_second"] > 0 for r in result["end_to_end"])
+    md = result_file.with_suffix(".md").read_text()
+    assert md.count("| cpu") >= len(measured) + len(paths) and "vs augment only" in md
+
+
+def test_bench_colour_output(tmp_path):
+    """Colour output (grayscale_p 0): every batched contender runs, and the results get their own files."""
+    args = [*TINY, "--grayscale-p", "0", "--only", "kornia", "DALI", "gpuaug", "--no-loader", "--no-e2e",
+            "--out", str(tmp_path)]
+    assert main(args) == 0
+    (result_file,) = tmp_path.glob("bench_*_colour.json")
+    rows = json.loads(result_file.read_text())["contenders"]
+    assert rows and not [r for r in rows if r.get("unavailable")]

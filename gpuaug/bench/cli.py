@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gpuaug.bench.contenders import CONTENDERS, REFERENCE, Unavailable
+from gpuaug.bench.end_to_end import end_to_end_rates, write_packed
 from gpuaug.bench.harness import cpu_seconds, other_cores, time_step
 from gpuaug.bench.loader import h2d_rate, loader_rates, write_datasets
 from gpuaug.bench.report import write_results
@@ -37,14 +38,23 @@ NOTES = (
     "bbox (crop and resize are one warp in batched kornia), AugmentationSequential(RandomHorizontalFlip, "
     "RandomAffine nearest) with keypoints; flipped landmarks re-indexed afterwards. RandomGrayscale keeps 3 "
     "channels, so kornia warps 3.",
-    "DALI pipeline: color_twist, RGB->GRAY, one warp_affine whose matrix is fn.transforms crop, flip, "
-    "rotation, translation; coord_transform for landmarks; flip re-index on the host. On CUDA DALI copies the "
-    "frames in itself and the step includes fetching its outputs to the host.",
+    "DALI pipeline: the fastest DALI pipeline found for the job (gpuaug/bench/dali_pipeline.py): fn.transforms "
+    "crop, flip, rotation, translation composed into one matrix; fn.slice of the frame window the warp reads; "
+    "grey output: RGB->GRAY on the window, one 1-channel warp_affine to S x S, brightness_contrast on the "
+    "output; colour output: color_twist on the window, a 3-channel warp. coord_transform for landmarks, flip "
+    "re-index on the host. Frames are read in place; on CUDA they are fed from the device and the images stay "
+    "there.",
     "Loader: frames through FaceFrames + DataLoader (batch = --loader-batch, collate = gpuaug.collate), one pass per "
     "repeat with a fresh dataset and workers, timed after the first batch (worker start-up excluded); npz "
     "compressed and uncompressed, and the packed form of the same videos; shuffled (training) and sequential.",
+    "End to end: packed synthetic videos of 240x320, 360x480 and 480x640 frames, shuffled; per batch: read, "
+    "batch, to the device (pinned on CUDA), FaceAugment with labels. padded: per-sample reads + padded collate "
+    "(the path before ragged batches); ragged: DataLoader(frames, collate_fn=gpuaug.collate), whole batches "
+    "gathered from the memory maps; resident: ResidentFrames on the device; augment only: the same ragged "
+    "batches already on the device. Each pass timed from its first batch on.",
     "gpuaug: FaceAugment(backend=...) on a FaceBatch already on the device: params, one matrix per sample, "
-    "all labels, warp + colour.",
+    "all labels, warp + colour. 'pixels only': the render alone (the step minus it is the labels' cost); "
+    "'eager': the gather kernel not compiled; 'CUDA graph': gpuaug.graph.CapturedAugment.",
 )
 
 
@@ -82,6 +92,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--loader-frames", type=int, default=32, help="frames per video (default 32)")
     p.add_argument("--loader-repeats", type=int, default=2)
     p.add_argument("--loader-batch", type=int, default=32, help="DataLoader batch size (default 32)")
+    p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end data path measurement")
+    p.add_argument("--e2e-videos", type=int, default=24, help="videos of the end-to-end data set (default 24)")
+    p.add_argument("--e2e-frames", type=int, default=32, help="frames per video (default 32)")
+    p.add_argument("--e2e-batch", type=int, default=256, help="end-to-end batch size (default 256)")
+    p.add_argument("--e2e-workers", type=int, nargs="+",
+                   help="DataLoader worker counts (default 0 1 2 on up to 4 cores, else 0 4 8 16)")
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
     return p.parse_args(argv)
 
@@ -90,7 +106,7 @@ def run_contenders(args: argparse.Namespace, devices: list[torch.device]) -> lis
     """Every selected contender on every device; ratios to gpuaug torch on the same device."""
     work = make_workload(args.batch, args.height, args.width, args.out_size, grayscale_p=args.grayscale_p)
     chosen = [c for c in CONTENDERS if not args.only or any(s.lower() in c.name.lower() for s in args.only)]
-    tasks = [(d, c) for d in devices for c in chosen if not (c.cpu_only and d.type != "cpu")]
+    tasks = [(d, c) for d in devices for c in chosen if d.type in c.devices]
     rows = []
     bar = tqdm(total=sum(args.slow_repeats if c.per_sample else args.repeats for _, c in tasks), unit="run")
     for device, contender in tasks:
@@ -135,6 +151,21 @@ def run_loader(args: argparse.Namespace, devices: list[torch.device]) -> list[di
     return [r.as_dict() for r in rates]
 
 
+def run_end_to_end(args: argparse.Namespace, devices: list[torch.device]) -> list[dict]:
+    """End-to-end frames/s of each data path (padded, ragged, resident, augment only) on each device."""
+    workers = tuple(args.e2e_workers or ((0, 1, 2) if (os.cpu_count() or 1) <= 4 else (0, 4, 8, 16)))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="gpuaug-e2e-") as tmp:
+        folder = write_packed(Path(tmp), args.e2e_videos, args.e2e_frames)
+        total = len(devices) * (2 * len(workers) + 2) * args.loader_repeats
+        with tqdm(total=total, desc="end to end", unit="pass") as bar:
+            for device in devices:
+                rates = end_to_end_rates(folder, device, args.e2e_batch, workers, args.loader_repeats,
+                                         on_pass=lambda: bar.update(1))
+                rows += [{"device": device_name(device), **r.as_dict()} for r in rates]
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the markdown table, write JSON + md + png; returns the exit status."""
     args = parse_args(argv)
@@ -145,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before, cpu_start, wall_start = os.getloadavg(), cpu_seconds(), time.perf_counter()
     contenders = run_contenders(args, devices)
     loader = [] if args.no_loader else run_loader(args, devices)
+    end_to_end = [] if args.no_e2e else run_end_to_end(args, devices)
     others = other_cores(cpu_start, time.perf_counter() - wall_start)
     result = {
         "environment": {
@@ -159,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "contenders": contenders,
         "loader": loader,
+        "end_to_end": end_to_end,
         "notes": list(NOTES),
     }
     paths = write_results(result, args.out)

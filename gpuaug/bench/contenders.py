@@ -13,24 +13,21 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from gpuaug.bench.dali_pipeline import dali_step
+from gpuaug.bench.step import Step, Unavailable
 from gpuaug.bench.workload import Workload
 from gpuaug.labels.flip_tables import resolve_flip_table
-
-Step = Callable[[], object]
-
-
-class Unavailable(RuntimeError):
-    """This contender cannot run here (library missing, device unsupported, backend broken)."""
 
 
 @dataclass(frozen=True)
 class Contender:
-    """name; build(workload, device) -> step; per_sample: a Python loop over frames (few repeats)."""
+    """name; build(workload, device) -> step; per_sample: a Python loop over frames (few repeats); devices:
+    the device types it runs on."""
 
     name: str
     build: Callable[[Workload, torch.device], Step]
     per_sample: bool = False
-    cpu_only: bool = False
+    devices: tuple[str, ...] = ("cpu", "cuda")
 
 
 def _seed(work: Workload, device: torch.device) -> Step:
@@ -62,7 +59,7 @@ def _albumentations(work: Workload, device: torch.device) -> Step:
         [
             A.ColorJitter(brightness_range=_factor_range(c.brightness), contrast_range=_factor_range(c.contrast),
                           saturation_range=_factor_range(c.saturation), hue_range=(-c.hue, c.hue), p=1),
-            A.ToGray(num_output_channels=1, p=1),
+            A.ToGray(num_output_channels=1, p=c.grayscale_p),
             A.Lambda(image=_keep_channel_axis),
             A.RandomCropNearBBox(max_part_shift=(0, 0), p=1),
             A.HorizontalFlip(p=c.flip_p),
@@ -100,7 +97,7 @@ def _kornia(work: Workload, device: torch.device) -> Step:
 
     c, s = work.config, work.config.out_size
     colour = K.AugmentationSequential(
-        K.ColorJitter(c.brightness, c.contrast, c.saturation, c.hue, p=1), K.RandomGrayscale(p=1),
+        K.ColorJitter(c.brightness, c.contrast, c.saturation, c.hue, p=1), K.RandomGrayscale(p=c.grayscale_p),
     ).to(device)
     geometry = K.AugmentationSequential(
         K.RandomHorizontalFlip(p=c.flip_p),
@@ -126,32 +123,45 @@ def _kornia(work: Workload, device: torch.device) -> Step:
     return step
 
 
-def _dali(work: Workload, device: torch.device) -> Step:
-    from gpuaug.bench.dali_pipeline import dali_step
+def _gpuaug(backend: str, variant: str = "step") -> Callable[[Workload, torch.device], Step]:
+    """gpuaug's step: ``"step"`` the whole ``FaceAugment`` call; ``"eager"`` with the gather kernel not
+    compiled; ``"graph"`` replayed as a CUDA graph; ``"pixels"`` the backend's render alone (no params,
+    matrices or labels: the step minus this is what the labels cost)."""
 
-    return dali_step(work, device)
-
-
-def _gpuaug(backend: str) -> Callable[[Workload, torch.device], Step]:
     def build(work: Workload, device: torch.device) -> Step:
+        from functools import partial
+
         from gpuaug.augment import FaceAugment
+        from gpuaug.backends.kornia_backend import render
 
         try:
             aug = FaceAugment(work.config, backend=backend).to(device)
         except ImportError as exc:
             raise Unavailable(str(exc)) from exc
         batch, g = work.batch.to(device), torch.Generator().manual_seed(0)
-        return lambda: aug(batch, g)
+        if variant == "eager":
+            aug.backend = partial(render, warp="gather")
+        if variant == "graph":
+            from gpuaug.graph import CapturedAugment
+
+            return partial(CapturedAugment(aug, batch), batch, g)
+        if variant == "pixels":
+            params = aug.sample_params(batch, g)
+            return partial(aug.backend, batch, aug.matrix(batch, params), params, aug.config)
+        return partial(aug, batch, g)
 
     return build
 
 
 CONTENDERS: tuple[Contender, ...] = (
     Contender("seed per-sample (torch ops)", _seed, per_sample=True),
-    Contender("albumentationsx per-sample", _albumentations, per_sample=True, cpu_only=True),
+    Contender("albumentationsx per-sample", _albumentations, per_sample=True, devices=("cpu",)),
     Contender("kornia AugmentationSequential", _kornia),
-    Contender("DALI pipeline", _dali),
+    Contender("DALI pipeline", dali_step),
     Contender("gpuaug torch", _gpuaug("kornia")),
+    Contender("gpuaug torch pixels only", _gpuaug("kornia", "pixels")),
+    Contender("gpuaug torch eager", _gpuaug("kornia", "eager"), devices=("cuda",)),
+    Contender("gpuaug torch CUDA graph", _gpuaug("kornia", "graph"), devices=("cuda",)),
     Contender("gpuaug dali", _gpuaug("dali")),
 )
 REFERENCE = "gpuaug torch"

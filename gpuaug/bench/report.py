@@ -47,6 +47,13 @@ def markdown(result: dict) -> str:
         for r in result["loader"]:
             lines.append(f"| {r['kind']} | {r['order']} | {r['workers']} | {r['frames_per_second']:.0f} | "
                          f"{r['bytes_per_frame'] / 1024:.0f} |")
+    if result.get("end_to_end"):
+        lines += ["", "| device | data path | workers | frames/s | vs augment only |", "|---|---|---:|---:|---:|"]
+        for r in result["end_to_end"]:
+            ceiling = next(x for x in result["end_to_end"] if x["path"] == "augment only"
+                           and x["device"] == r["device"])
+            lines.append(f"| {r['device']} | {r['path']} | {r['workers']} | {r['frames_per_second']:.0f} | "
+                         f"{r['frames_per_second'] / ceiling['frames_per_second']:.2f}x |")
     lines += ["", *[f"- {n}" for n in result["notes"]]]
     return "\n".join(lines) + "\n"
 

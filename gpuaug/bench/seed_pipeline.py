@@ -97,10 +97,13 @@ def augment_sample(
     frame: np.ndarray, labels: dict[str, np.ndarray], config: AugmentConfig, table: np.ndarray,
     g: torch.Generator, device: torch.device,
 ) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
-    """One frame (H, W, 3) uint8 and its labels -> (1, S, S) float [0, 1] and output-space labels."""
+    """One frame (H, W, 3) uint8 and its labels -> (C, S, S) float [0, 1] (C = 1 when grey) and output-space
+    labels."""
     lab = {k: v.copy() for k, v in labels.items()}
     img = torch.from_numpy(frame).to(device).permute(2, 0, 1).float().div(255)  # ToTensor
-    img = _gray(colour_jitter(img, config, g))
+    img = colour_jitter(img, config, g)
+    if float(torch.rand(1, generator=g)) < config.grayscale_p:
+        img = _gray(img)
     # Bbox crop: the box grown by a buffer of up to crop_margin of the room left around it.
     x0, y0, x1, y1 = lab["bbox"].astype(int)
     h, w = img.shape[1:]

@@ -1,7 +1,7 @@
 """``DaliFaceLoader``: a :class:`FaceFrames` data set read by DALI workers, augmented, as AugmentedBatches.
 
-One DALI pipeline per loader. A parallel batch ``external_source`` (Python worker processes) reads and
-collates a batch (:func:`~gpuaug.batch.collate`), draws its params and matrix with the shared code
+One DALI pipeline per loader. A parallel batch ``external_source`` (Python worker processes) reads a
+batch (:meth:`~gpuaug.FaceFrames.batch`), draws its params and matrix with the shared code
 (:meth:`FaceAugment.sample_params`, :meth:`FaceAugment.matrix`) and hands DALI the frames (a ragged batch),
 the per-sample render inputs and the raw labels. DALI renders the pixels (the DALI backend's
 :func:`~gpuaug.backends.dali_backend.render_graph`); the main process redraws the same params from the
@@ -39,7 +39,7 @@ from gpuaug.backends.dali_backend import (
     render_inputs,
     rendered_output,
 )
-from gpuaug.batch import FaceBatch, collate
+from gpuaug.batch import FaceBatch
 from gpuaug.config import AugmentConfig
 from gpuaug.distributed import rank_generator
 from gpuaug.load.frames import FaceFrames
@@ -112,7 +112,7 @@ class _BatchSource:
             torch.set_num_threads(1)
         # Never raises StopIteration: epochs are counted by the loader, so workers prefetch across them.
         step = info.iteration
-        batch = collate([self.frames[int(i)] for i in self.plan.indices(step)])
+        batch = self.frames.batch(self.plan.indices(step))  # packed data: one copy from the memory maps
         params = self.aug.sample_params(batch, self.plan.generator(step))
         c = self.aug.config
         render = render_inputs(self.aug.matrix(batch, params), batch.sizes, params, c.out_size, c.channels)
@@ -126,7 +126,7 @@ class DaliFaceLoader:
     ``device``); the k-th pass is epoch k. Leaving a pass early (``break``) skips the rest of that epoch.
 
     Args:
-        frames: the data set (any map-style data set of :class:`~gpuaug.load.frames.FaceSample` works).
+        frames: the data set.
         batch_size: frames per batch (the last batch of an epoch may be short).
         config: augmentation config.
         train: False gives the deterministic eval framing (as ``FaceAugment.eval()``).

@@ -1,117 +1,27 @@
-"""``FaceFrames``: a map-style dataset over every usable frame of every video."""
+"""``FaceFrames``: a map-style dataset over every usable frame of every video, npz or packed."""
 
 from __future__ import annotations
 
-import bisect
 import logging
-import zipfile
-from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
 import torch.utils.data
 
+from gpuaug.batch import FaceBatch, collate
 from gpuaug.errors import FaceDataError
-from gpuaug.load.video import (
-    LABEL_FIELDS,
-    SEED_FIELDS,
-    FaceVideo,
-    FrameProblem,
-    _open_npz,
-    _read_field,
-    check_field,
-    check_frame_counts,
-    frame_problems,
-    labels_to_frame_first,
-    read_video,
-)
+from gpuaug.load.npz_source import NpzSource, list_videos
+from gpuaug.load.packed import PackedSource, is_packed
+from gpuaug.load.sample import FaceSample, VideoIndex
+from gpuaug.load.video import FrameProblem
+
+__all__ = ["FaceFrames", "FaceSample", "FrameSource", "VideoIndex", "open_source"]
 
 Policy = Literal["skip", "error"]
 _log = logging.getLogger("gpuaug")
-
-
-@dataclass(frozen=True)
-class FaceSample:
-    """One frame and its labels (frame-first numpy, see :class:`~gpuaug.load.video.FaceVideo`).
-
-    ``key`` is (video number, frame number in that video) for tracing a sample back to its file.
-    """
-
-    image: np.ndarray
-    bbox: np.ndarray
-    landmarks2d: np.ndarray
-    landmarks3d: np.ndarray
-    head_pose: np.ndarray
-    gaze: np.ndarray
-    key: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class VideoIndex:
-    """What indexing one file found: its usable frame numbers and the frames it skipped."""
-
-    path: str
-    frame_size: tuple[int, int]
-    frames: np.ndarray  # (n_usable,) int64
-    skipped: tuple[FrameProblem, ...]
-
-
-def _image_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of ``colorImages`` read from its .npy header only (no full decode)."""
-    try:
-        with zipfile.ZipFile(path) as zf, zf.open("colorImages.npy") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else (
-                np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read_header(f)
-    except KeyError:
-        raise FaceDataError(path, "missing", "colorImages") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise FaceDataError(path, f"unreadable .npy header: {exc}", "colorImages") from exc
-    return tuple(shape), np.dtype(dtype)
-
-
-def index_video(path: str | Path) -> VideoIndex:
-    """Validate one file from its image header and its (small) label arrays; list usable frames."""
-    path = Path(path)
-    with _open_npz(path) as npz:
-        missing = [f for f in SEED_FIELDS if f not in npz.files]
-        if missing:
-            raise FaceDataError(path, f"missing (the file has {sorted(npz.files)})", missing[0])
-        labels = {field: _read_field(npz, path, field) for field in LABEL_FIELDS}
-    image_shape, image_dtype = _image_header(path)
-    check_field(path, "colorImages", image_shape, image_dtype)
-    for field, arr in labels.items():
-        check_field(path, field, arr.shape, arr.dtype)
-    n = check_frame_counts(path, {"colorImages": image_shape, **{f: a.shape for f, a in labels.items()}})
-    frame_size = (int(image_shape[0]), int(image_shape[1]))
-    problems = frame_problems(str(path), labels_to_frame_first(labels), frame_size)
-    bad = {p.frame for p in problems}
-    frames = np.array([i for i in range(n) if i not in bad], dtype=np.int64)
-    return VideoIndex(str(path), frame_size, frames, tuple(problems))
-
-
-def list_videos(paths_or_directory: str | Path | Iterable[str | Path]) -> list[Path]:
-    """A directory -> its ``*.npz`` files (sorted, recursive); a path or a list of paths -> themselves.
-
-    Files in a directory that are not ``.npz`` are ignored (they are not videos), but an explicitly named
-    path is always read, so a wrong file there gets its error.
-    """
-    if isinstance(paths_or_directory, (str, Path)):
-        p = Path(paths_or_directory)
-        if p.is_dir():
-            files = sorted(p.rglob("*.npz"))
-            if not files:
-                raise FaceDataError(p, "directory contains no .npz files")
-            return files
-        return [p]
-    files = [Path(p) for p in paths_or_directory]
-    if not files:
-        raise ValueError("no video paths given")
-    return files
 
 
 class FrameSource(Protocol):
@@ -124,52 +34,12 @@ class FrameSource(Protocol):
         ...
 
 
-class NpzSource:
-    """Seed-layout npz files: indexed from headers and labels; a video's pixels are decoded on first use
-    and kept in a small per-process LRU cache (``cache_videos`` decoded videos)."""
-
-    def __init__(self, files: Iterable[Path], cache_videos: int = 2) -> None:
-        self.videos: list[VideoIndex] = [index_video(p) for p in files]
-        self._cache: OrderedDict[int, FaceVideo] = OrderedDict()
-        self._cache_videos = max(1, int(cache_videos))
-
-    def __getstate__(self) -> dict:
-        # DataLoader workers started by spawn get the dataset pickled: send the index, not decoded pixels.
-        return {**self.__dict__, "_cache": OrderedDict()}
-
-    def _video(self, v: int) -> FaceVideo:
-        if v in self._cache:
-            self._cache.move_to_end(v)
-            return self._cache[v]
-        video = read_video(self.videos[v].path)
-        self._cache[v] = video
-        while len(self._cache) > self._cache_videos:
-            self._cache.popitem(last=False)
-        return video
-
-    def sample(self, video: int, position: int) -> FaceSample:
-        f = int(self.videos[video].frames[position])
-        data = self._video(video)
-        return FaceSample(
-            image=data.images[f],
-            bbox=data.bbox[f],
-            landmarks2d=data.landmarks2d[f],
-            landmarks3d=data.landmarks3d[f],
-            head_pose=data.head_pose[f],
-            gaze=data.gaze[f],
-            key=(video, f),
-        )
-
-
 def open_source(
     paths_or_directory: str | Path | Sequence[str | Path], cache_videos: int = 2, progress: bool | None = None
 ) -> FrameSource:
     """A packed directory (``python -m gpuaug pack``) -> its reader; else npz files (:func:`list_videos`)."""
-    if isinstance(paths_or_directory, (str, Path)):
-        from gpuaug.load.packed import PackedSource, is_packed  # packed.py imports this module
-
-        if is_packed(paths_or_directory):
-            return PackedSource(paths_or_directory)
+    if isinstance(paths_or_directory, (str, Path)) and is_packed(paths_or_directory):
+        return PackedSource(paths_or_directory)
     files = list_videos(paths_or_directory)
     if progress is not False:
         from tqdm.auto import tqdm
@@ -185,8 +55,12 @@ class FaceFrames(torch.utils.data.Dataset):
     npz: indexing reads each file's image header and label arrays (small), never its pixels; a video's
     pixels are decoded on first use and kept in a small per-process LRU cache, so
     ``DataLoader(num_workers>0)`` gives each worker its own cache. Packed (``python -m gpuaug pack``):
-    frames are memory-mapped. Both give identical samples and keys. Works with any sampler
+    frames are memory-mapped. Both give identical samples, batches and keys. Works with any sampler
     (``DistributedSampler`` included).
+
+    ``DataLoader`` fetches a whole batch through :meth:`__getitems__`, which returns a
+    :class:`~gpuaug.FaceBatch` (see :meth:`batch`), so its ``collate_fn`` receives that batch:
+    ``gpuaug.collate`` passes it through; another collate_fn must accept a FaceBatch.
 
     Args:
         paths_or_directory: a packed directory (it has ``index.json``), a directory (searched recursively
@@ -215,27 +89,60 @@ class FaceFrames(torch.utils.data.Dataset):
         if policy == "error" and self.skipped:
             first = self.skipped[0]
             raise FaceDataError(first.path, f"frame {first.frame}: {first.reason}")
-        self._starts = np.cumsum([0] + [len(v.frames) for v in self.videos]).tolist()
+        # (V + 1,) int64: dataset index of each video's first usable frame, then the total.
+        self._starts = np.cumsum([0] + [len(v.frames) for v in self.videos], dtype=np.int64)
+        # (n,) int64: frame number (in its video) of every dataset index, so keys need no per-sample lookup.
+        self._frame_numbers = np.concatenate([np.asarray(v.frames, dtype=np.int64) for v in self.videos])
+        # (V, 2) int64: (H, W) of each video's frames.
+        self._video_sizes = np.array([v.frame_size for v in self.videos], dtype=np.int64).reshape(-1, 2)
         if self.skipped:
             _log.warning("%s (details: FaceFrames.skipped)", self.skip_report())
 
     def __len__(self) -> int:
-        return self._starts[-1]
+        return int(self._starts[-1])
 
-    def _position(self, index: int) -> tuple[int, int]:
-        """Dataset index -> (video number, usable-frame position in that video)."""
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} frames")
-        v = bisect.bisect_right(self._starts, index) - 1
-        return v, index - self._starts[v]
+    def _positions(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dataset indices (B,) -> video numbers and usable-frame positions in those videos, (B,) int64."""
+        bad = (indices < 0) | (indices >= len(self))
+        if bad.any():
+            raise IndexError(f"index {int(indices[bad][0])} out of range for {len(self)} frames")
+        video = np.searchsorted(self._starts, indices, side="right") - 1
+        return video, indices - self._starts[video]
 
     def locate(self, index: int) -> tuple[int, int]:
         """Dataset index -> (video number, frame number in that video)."""
-        v, i = self._position(index)
-        return v, int(self.videos[v].frames[i])
+        video, _ = self._positions(np.array([int(index)], dtype=np.int64))
+        return int(video[0]), int(self._frame_numbers[index])
+
+    def frame_sizes(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """(B, 2) int64 (H, W) of the frames at ``indices``, from the index alone (no pixels read)."""
+        video, _ = self._positions(np.asarray(indices, dtype=np.int64).reshape(-1))
+        return self._video_sizes[video]
 
     def __getitem__(self, index: int) -> FaceSample:
-        return self.source.sample(*self._position(int(index)))
+        video, position = self._positions(np.array([int(index)], dtype=np.int64))
+        return self.source.sample(int(video[0]), int(position[0]))
+
+    def batch(self, indices: Sequence[int] | np.ndarray, pin_memory: bool = False) -> FaceBatch:
+        """The frames at ``indices`` as one ragged :class:`~gpuaug.FaceBatch`, samples in that order.
+
+        Packed data: each frame's bytes are copied once, straight from the memory maps into one flat
+        buffer (one vectorised copy per frame size; no per-sample checks: packing kept checked frames only).
+        npz: ``collate([self[i] for i in indices])``. ``pin_memory``: the batch is page-locked.
+        """
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if not len(indices):
+            raise ValueError("a batch needs at least one index")
+        if not isinstance(self.source, PackedSource):
+            return collate([self[i] for i in indices], pin_memory=pin_memory)
+        video, position = self._positions(indices)
+        keys = torch.from_numpy(np.stack([video, self._frame_numbers[indices]], axis=1))
+        return FaceBatch(**self.source.gather(video, position, pin_memory),
+                         keys=keys.pin_memory() if pin_memory else keys)
+
+    def __getitems__(self, indices: list[int]) -> FaceBatch:
+        """``DataLoader``'s batched fetch (it passes the result to ``collate_fn``): :meth:`batch`."""
+        return self.batch(indices)
 
     def skip_report(self) -> str:
         """Human-readable summary of what was skipped and why."""

@@ -24,9 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from gpuaug.errors import FaceDataError
-from gpuaug.load.frames import FaceSample, VideoIndex, index_video, list_videos
+from gpuaug.load.npz_source import index_video, list_videos
+from gpuaug.load.sample import FaceSample, VideoIndex
 from gpuaug.load.video import FrameProblem, read_video
 
 FORMAT = "gpuaug-packed"
@@ -49,10 +51,10 @@ def is_packed(path: str | Path) -> bool:
     return False
 
 
-def _shard(frame_size: Sequence[int]) -> tuple[str, tuple[int, ...]]:
-    """Image shard file name and its per-frame shape for frames of (H, W)."""
+def _shard(frame_size: Sequence[int]) -> tuple[str, int]:
+    """Image shard file name and bytes per frame for frames of (H, W)."""
     h, w = frame_size
-    return f"images_{h}x{w}.u8", (h, w, 3)
+    return f"images_{h}x{w}.u8", int(h) * int(w) * 3
 
 
 def _kept(entry: dict) -> int:
@@ -90,6 +92,14 @@ class PackedSource:
         index = read_index(self.directory)
         self.entries: list[dict] = index["videos"]
         self.videos: list[VideoIndex] = [_video_index(index["source"], e) for e in self.entries]
+        # (S, 2) int64 (H, W) of each image shard; per video (V,) int64: its shard (a row of _shard_sizes),
+        # its first row in that shard and its first row in the label files.
+        shards = sorted({tuple(e["frame_size"]) for e in self.entries})
+        self._shard_sizes = np.array(shards, dtype=np.int64).reshape(-1, 2)
+        number = {size: s for s, size in enumerate(shards)}
+        self._video_shard = np.array([number[tuple(e["frame_size"])] for e in self.entries], dtype=np.int64)
+        self._video_shard_row = np.array([e["shard_row"] for e in self.entries], dtype=np.int64)
+        self._video_row = np.array([e["row"] for e in self.entries], dtype=np.int64)
         self._maps: dict[str, np.memmap] = {}
 
     def __getstate__(self) -> dict:
@@ -101,14 +111,59 @@ class PackedSource:
             self._maps[name] = _rows(self.directory, name, dtype, row_shape)
         return self._maps[name]
 
+    def _images(self, shard: int) -> np.memmap:
+        """Image shard number ``shard`` as (n, frame bytes) uint8."""
+        name, frame_bytes = _shard(self._shard_sizes[shard])
+        return self._map(name, np.uint8, (frame_bytes,))
+
+    def _labels(self, name: str) -> np.memmap:
+        return self._map(f"{name}.f32", np.float32, LABEL_SHAPES[name])
+
     def sample(self, video: int, position: int) -> FaceSample:
-        e = self.entries[video]
-        shard, shape = _shard(e["frame_size"])
-        # Copies: a sample owns its arrays (writable, and it does not keep the file mapped).
-        image = np.array(self._map(shard, np.uint8, shape)[e["shard_row"] + position])
-        labels = {k: np.array(self._map(f"{k}.f32", np.float32, row_shape)[e["row"] + position])
-                  for k, row_shape in LABEL_SHAPES.items()}
+        """Usable frame number ``position`` of video ``video``; its arrays are copies, so a sample is
+        writable and does not keep the files mapped."""
+        shard, image_row = self._video_shard[video], self._video_shard_row[video] + position
+        image = np.array(self._images(shard)[image_row]).reshape(*self._shard_sizes[shard], 3)
+        row = self._video_row[video] + position
+        labels = {k: np.array(self._labels(k)[row]) for k in LABEL_SHAPES}
         return FaceSample(image=image, key=(video, int(self.videos[video].frames[position])), **labels)
+
+    def gather(self, video: np.ndarray, position: np.ndarray, pin_memory: bool = False) -> dict[str, torch.Tensor]:
+        """Samples (``video[i]``, ``position[i]``), (B,) int64 each, copied once from the memory maps into
+        one ragged buffer: every :class:`~gpuaug.FaceBatch` field but ``keys``, in sample order.
+
+        The buffer holds the frames grouped by shard and in file order within one (one vectorised copy per
+        shard, reading each file forwards); ``offsets`` point each sample at its frame. ``pin_memory``:
+        every tensor page-locked.
+        """
+        shard = self._video_shard[video]
+        image_row = self._video_shard_row[video] + position
+        sizes = self._shard_sizes[shard]  # (B, 2) (H, W)
+        nbytes = sizes[:, 0] * sizes[:, 1] * 3
+        order = np.lexsort((image_row, shard))  # buffer order: by shard, then by row
+        offsets = np.empty_like(nbytes)
+        offsets[order] = np.cumsum(nbytes[order]) - nbytes[order]
+        pixels = torch.empty(int(nbytes.sum()), dtype=torch.uint8, pin_memory=pin_memory)
+        flat = pixels.numpy()
+        for group in np.split(order, np.flatnonzero(np.diff(shard[order])) + 1):
+            first, n, frame_bytes = offsets[group[0]], len(group), nbytes[group[0]]
+            _take(self._images(shard[group[0]]), image_row[group], flat[first:first + n * frame_bytes])
+        row = self._video_row[video] + position
+        labels = {k: torch.empty((len(row), *shape), dtype=torch.float32, pin_memory=pin_memory)
+                  for k, shape in LABEL_SHAPES.items()}
+        for k, out in labels.items():
+            _take(self._labels(k), row, out.numpy())
+        layout = {k: torch.from_numpy(v) for k, v in
+                  {"offsets": offsets, "strides": 3 * sizes[:, 1], "sizes": sizes}.items()}
+        if pin_memory:  # (B,) and (B, 2) int64: small, so pinning a copy costs little
+            layout = {k: v.pin_memory() for k, v in layout.items()}
+        return {"pixels": pixels, **layout, **labels}
+
+
+def _take(rows: np.ndarray, index: np.ndarray, out: np.ndarray) -> None:
+    """``rows[index]`` written straight into ``out`` (any array of as many elements), no temporary."""
+    # mode="clip": with mode="raise" numpy copies through a temporary; the indices are in range anyway.
+    np.take(rows, index, axis=0, out=out.reshape(len(index), *rows.shape[1:]), mode="clip")
 
 
 def _checksums(images: np.ndarray, labels: dict[str, np.ndarray]) -> dict[str, int]:
@@ -122,8 +177,8 @@ def _verify(directory: Path, entries: Sequence[dict]) -> None:
         n = _kept(e)
         if n == 0:  # nothing was written (and an empty file cannot be mapped)
             continue
-        shard, shape = _shard(e["frame_size"])
-        written = {"images": _rows(directory, shard, np.uint8, shape)[e["shard_row"]:e["shard_row"] + n]}
+        shard, frame_bytes = _shard(e["frame_size"])
+        written = {"images": _rows(directory, shard, np.uint8, (frame_bytes,))[e["shard_row"]:e["shard_row"] + n]}
         for k, shape in LABEL_SHAPES.items():
             written[k] = _rows(directory, f"{k}.f32", np.float32, shape)[e["row"]:e["row"] + n]
         for name, arr in written.items():

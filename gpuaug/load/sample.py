@@ -1,0 +1,35 @@
+"""The records every frame source produces: one frame with its labels, and one video's index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpuaug.load.video import FrameProblem
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """One frame and its labels (frame-first numpy, see :class:`~gpuaug.load.video.FaceVideo`).
+
+    ``key`` is (video number, frame number in that video) for tracing a sample back to its file.
+    """
+
+    image: np.ndarray
+    bbox: np.ndarray
+    landmarks2d: np.ndarray
+    landmarks3d: np.ndarray
+    head_pose: np.ndarray
+    gaze: np.ndarray
+    key: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class VideoIndex:
+    """What indexing one file found: its usable frame numbers and the frames it skipped."""
+
+    path: str
+    frame_size: tuple[int, int]
+    frames: np.ndarray  # (n_usable,) int64
+    skipped: tuple[FrameProblem, ...]
