@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from gpuaug.buffers import pixel_buffer
 from gpuaug.load.sample import FaceSample
 
 Layout = Literal["ragged", "padded"]
@@ -129,7 +130,7 @@ def collate(
 
     check_samples(samples)
     sizes, offsets, strides, total = _frame_bytes(samples, layout)
-    pixels = torch.empty(total, dtype=torch.uint8, pin_memory=pin_memory)
+    pixels = pixel_buffer(total, pin_memory)
     if layout == "padded":
         pixels.zero_()
     flat = pixels.numpy()

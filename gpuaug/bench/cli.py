@@ -93,9 +93,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--loader-repeats", type=int, default=2)
     p.add_argument("--loader-batch", type=int, default=32, help="DataLoader batch size (default 32)")
     p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end data path measurement")
-    p.add_argument("--e2e-videos", type=int, default=24, help="videos of the end-to-end data set (default 24)")
+    p.add_argument("--e2e-videos", type=int, default=48, help="videos of the end-to-end data set (default 48)")
     p.add_argument("--e2e-frames", type=int, default=32, help="frames per video (default 32)")
     p.add_argument("--e2e-batch", type=int, default=256, help="end-to-end batch size (default 256)")
+    p.add_argument("--e2e-repeats", type=int, default=3, help="passes per end-to-end row (default 3)")
     p.add_argument("--e2e-workers", type=int, nargs="+",
                    help="DataLoader worker counts (default 0 1 2 on up to 4 cores, else 0 4 8 16)")
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
@@ -157,10 +158,10 @@ def run_end_to_end(args: argparse.Namespace, devices: list[torch.device]) -> lis
     rows = []
     with tempfile.TemporaryDirectory(prefix="gpuaug-e2e-") as tmp:
         folder = write_packed(Path(tmp), args.e2e_videos, args.e2e_frames)
-        total = len(devices) * (2 * len(workers) + 2) * args.loader_repeats
+        total = len(devices) * (2 * len(workers) + 2) * args.e2e_repeats
         with tqdm(total=total, desc="end to end", unit="pass") as bar:
             for device in devices:
-                rates = end_to_end_rates(folder, device, args.e2e_batch, workers, args.loader_repeats,
+                rates = end_to_end_rates(folder, device, args.e2e_batch, workers, args.e2e_repeats,
                                          on_pass=lambda: bar.update(1))
                 rows += [{"device": device_name(device), **r.as_dict()} for r in rates]
     return rows

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gpuaug.buffers import pixel_buffer
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import index_video, list_videos
 from gpuaug.load.sample import FaceSample, VideoIndex
@@ -143,7 +144,7 @@ class PackedSource:
         order = np.lexsort((image_row, shard))  # buffer order: by shard, then by row
         offsets = np.empty_like(nbytes)
         offsets[order] = np.cumsum(nbytes[order]) - nbytes[order]
-        pixels = torch.empty(int(nbytes.sum()), dtype=torch.uint8, pin_memory=pin_memory)
+        pixels = pixel_buffer(int(nbytes.sum()), pin_memory)
         flat = pixels.numpy()
         for group in np.split(order, np.flatnonzero(np.diff(shard[order])) + 1):
             first, n, frame_bytes = offsets[group[0]], len(group), nbytes[group[0]]

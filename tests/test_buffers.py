@@ -1,0 +1,43 @@
+"""Recycled pixel buffers: reused only once nothing refers to them, so a batch in use is never overwritten."""
+
+from __future__ import annotations
+
+import torch
+
+from gpuaug.buffers import pixel_buffer
+
+
+def _ptr(t: torch.Tensor) -> int:
+    return t.untyped_storage().data_ptr()
+
+
+def test_buffer_reused_only_when_unreferenced():
+    n = 3 * 2**20
+    first = pixel_buffer(n)
+    view, array = first[10:20], first.numpy()
+    held = _ptr(first)
+    del first
+    assert _ptr(pixel_buffer(n)) != held  # a view and an array still refer to it
+    del view
+    assert _ptr(pixel_buffer(n)) != held
+    del array
+    assert _ptr(pixel_buffer(n)) == held  # nothing refers to it any more: recycled
+    assert pixel_buffer(n // 2).numel() == n // 2  # smaller batches fit recycled buffers
+
+
+def test_batches_in_use_keep_their_bytes(face_batch):
+    """Two live batches built one after the other do not share memory."""
+    from gpuaug import collate
+    from gpuaug.load.frames import FaceSample
+
+    def samples(value: int) -> list[FaceSample]:
+        return [FaceSample(torch.full((400, 600, 3), value, dtype=torch.uint8).numpy(), *(
+            getattr(face_batch, k)[0].numpy() for k in ("bbox", "landmarks2d", "landmarks3d", "head_pose", "gaze")),
+            key=(0, i)) for i in range(4)]
+
+    a = collate(samples(1))
+    b = collate(samples(2))
+    assert (a.pixels == 1).all() and (b.pixels == 2).all()
+    del a
+    c = collate(samples(3))
+    assert (b.pixels == 2).all() and (c.pixels == 3).all()
