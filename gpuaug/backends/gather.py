@@ -5,8 +5,8 @@ read from the flat uint8 pixel buffer of a :class:`~gpuaug.FaceBatch` (``offset 
 ragged, padded and device-resident batches are all read in place) and blended in float32. Nothing but the
 B x S x S output is ever converted to float, so the cost does not grow with the frame size. Colour, the
 optional normalisation, the output dtype and the memory format are applied in the same pass: under
-``torch.compile`` (Inductor: a C++ loop on the CPU, Triton on CUDA) it is one fused kernel plus the mean
-grey reduction that the contrast pivot needs.
+``torch.compile`` (Inductor: C++ loops on the CPU, Triton on CUDA) it is two fused kernels, the first
+sampling and reducing the mean grey that the contrast pivot needs, the second writing the output.
 
 Convention (same as ``warp_affine(..., align_corners=True)``): pixel centres at integers, bilinear, zero
 fill. A tap counts only if it lies inside its frame's true size, so padding never bleeds in.
@@ -26,21 +26,33 @@ from gpuaug.colour import GRAY_WEIGHTS
 def _axis_taps(
     coord: torch.Tensor, size: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Source coordinate (B, S, S) along one axis, true size (B, 1, 1) int64 -> tap index, weights of both taps.
+    """Source coordinate (B, S, S) along one axis (finite), true size (B, 1, 1) int64 -> tap index, weights
+    of both taps.
 
-    Coordinates are first made finite and clamped to [-2, size + 1] (beyond a pixel outside the frame every
-    weight is 0 anyway, so this changes no result but keeps the index arithmetic bounded). The left tap is
-    clamped into [0, size - 2] so both taps address real pixels of the frame; the tent weight
-    ``max(0, 1 - |coord - tap|)`` then gives exact bilinear weights inside the frame, the partial weight of
-    the half pixel at each border, and 0 beyond it (zero fill).
+    The left tap is clamped into [0, size - 2] so both taps address real pixels of the frame; the tent
+    weight ``max(0, 1 - |coord - tap|)`` then gives exact bilinear weights inside the frame, the partial
+    weight of the half pixel at each border, and 0 beyond it (zero fill).
     """
-    coord = torch.minimum(torch.nan_to_num(coord, nan=-2.0).clamp(min=-2.0), size + 1.0)
     lo = torch.minimum(coord.floor().clamp(min=0), (size - 2).clamp(min=0))
     d = coord - lo
     # An empty frame has no pixel to read; one a pixel wide has no second tap (it would be the next frame).
     w0 = (1 - d.abs()).clamp(min=0) * (size > 0)
     w1 = (1 - (d - 1).abs()).clamp(min=0) * (size > 1)
     return lo.long(), w0, w1
+
+
+def safe_inverse(inverse: torch.Tensor, out_size: int) -> torch.Tensor:
+    """(B, 2, 3) output -> source map with every source point finite and within about 1e7 pixels.
+
+    A sample whose map is not finite (NaN, inf: a singular or broken matrix) maps every output pixel far
+    outside any frame, so it reads as fill. Clamping the entries bounds the source points, so the tap
+    arithmetic (floor, int64 index) is defined, and points beyond a pixel outside the frame weigh 0 anyway.
+    Done once per sample, not per pixel, so the render kernel stays as lean as before.
+    """
+    bound = 1e7 / (2 * out_size + 1)
+    finite = torch.isfinite(inverse).flatten(1).all(1)[:, None, None]
+    outside = torch.zeros_like(inverse).index_fill_(2, torch.tensor([2], device=inverse.device), -bound)
+    return torch.where(finite, inverse.clamp(-bound, bound), outside)
 
 
 def sample_colour(
@@ -57,6 +69,9 @@ def sample_colour(
     channels_last: bool = False,
 ) -> torch.Tensor:
     """Warp and colour: ``clamp(rows @ rgb + bias_per_gray * mean_gray, 0, 1) * scale + shift`` per output pixel.
+
+    Source points come from :func:`safe_inverse`, taps from :func:`_axis_taps`; every byte index is clamped
+    into the buffer as well.
 
     Args:
         pixels: (N,) uint8 RGB bytes of every frame.
@@ -76,7 +91,7 @@ def sample_colour(
         (B, C, S, S) ``dtype``; in [0, 1] unless normalised.
     """
     u = torch.arange(out_size, dtype=torch.float32, device=pixels.device)
-    inv = inverse[:, :, :, None, None]
+    inv = safe_inverse(inverse, out_size)[:, :, :, None, None]
     # Source point of output pixel (row v, column u): inv @ (u, v, 1); (B, S, S) per axis.
     x = inv[:, 0, 0] * u + (inv[:, 0, 1] * u[:, None] + inv[:, 0, 2])
     y = inv[:, 1, 0] * u + (inv[:, 1, 1] * u[:, None] + inv[:, 1, 2])
@@ -87,20 +102,19 @@ def sample_colour(
     top = offsets[:, None, None] + y0 * step_y + x0 * 3  # index of the top-left tap's red byte
     last = pixels.numel() - 1
 
-    def channel(c: int) -> torch.Tensor:
-        def tap(offset: torch.Tensor | int) -> torch.Tensor:
-            # The second clamp guards the buffer itself against offsets and strides that do not fit it.
-            return pixels[(top + (offset + c)).clamp(0, last)].float()
-
-        upper = wx0 * tap(0) + wx1 * tap(3)
-        lower = wx0 * tap(step_y) + wx1 * tap(step_y + 3)
-        return (wy0 * upper + wy1 * lower) * (1 / 255)
-
-    rgb = [channel(c) for c in range(3)]  # 3 x (B, S, S)
-    r = rows[:, :, :, None, None]
-    out = r[:, :, 0] * rgb[0][:, None] + r[:, :, 1] * rgb[1][:, None] + r[:, :, 2] * rgb[2][:, None]
-    mean_gray = sum(w * ch for w, ch in zip(GRAY_WEIGHTS, rgb, strict=True)).mean(dim=(1, 2))
-    out = (out + (bias_per_gray * mean_gray[:, None])[:, :, None, None]).clamp(0, 1)
+    # Mix each tap's three bytes into the C output rows and the grey level first, then blend the taps: the
+    # colour map is linear, so this equals blending RGB first, and the kernel keeps C + 1 values per pixel
+    # instead of 3 + C.
+    r = rows[:, :, :, None, None] * (1 / 255)
+    lin, grey = 0, 0
+    for weight, offset in ((wy0 * wx0, 0), (wy0 * wx1, 3), (wy1 * wx0, step_y), (wy1 * wx1, step_y + 3)):
+        # The second clamp guards the buffer itself against offsets and strides that do not fit it.
+        red, green, blue = (pixels[(top + (offset + c)).clamp(0, last)].float() for c in range(3))
+        mixed = r[:, :, 0] * red[:, None] + r[:, :, 1] * green[:, None] + r[:, :, 2] * blue[:, None]
+        lin = lin + weight[:, None] * mixed
+        grey = grey + weight * (GRAY_WEIGHTS[0] * red + GRAY_WEIGHTS[1] * green + GRAY_WEIGHTS[2] * blue)
+    mean_gray = grey.mean(dim=(1, 2)) * (1 / 255)
+    out = (lin + (bias_per_gray * mean_gray[:, None])[:, :, None, None]).clamp(0, 1)
     if norm is not None:
         out = out * norm[0][:, None, None] + norm[1][:, None, None]
     out = out.to(dtype)
