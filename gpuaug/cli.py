@@ -67,6 +67,7 @@ def _demo(args: argparse.Namespace) -> None:
                                          num_workers=args.workers, pin_memory=device == "cuda")
     aug = FaceAugment(AugmentConfig(), backend=args.backend).to(device)
     gen = torch.Generator().manual_seed(args.seed)
+    aug(next(iter(loader)).to(device), gen)  # warm-up: the first call compiles the render kernel (or loads it)
     seen, load_s, aug_s = 0, 0.0, 0.0
     for _ in range(args.epochs):
         t0 = time.perf_counter()
@@ -76,7 +77,7 @@ def _demo(args: argparse.Namespace) -> None:
             result.images.sum().item()  # wait for the device before reading the clock
             t2 = time.perf_counter()
             load_s, aug_s, seen, t0 = load_s + t1 - t0, aug_s + t2 - t1, seen + len(batch), t2
-    print(f"device {device}, backend {args.backend}: {seen} frames in {args.epochs} epochs; "
+    print(f"device {device}, backend {args.backend}: {seen} frames in {args.epochs} epochs after a warm-up batch; "
           f"loading {seen / load_s:.0f} frames/s ({args.workers} workers), "
           f"augmenting {seen / aug_s:.0f} img/s (batch {args.batch}, {AugmentConfig().out_size}px, labels included)")
 
