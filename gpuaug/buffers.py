@@ -41,11 +41,17 @@ def pixel_buffer(nbytes: int, pin_memory: bool = False) -> torch.Tensor:
     with _lock:
         for buf in _pool:
             if buf.numel() >= nbytes and _use_count(buf) == _UNUSED:
-                return buf[:nbytes]
+                return _head(buf, nbytes)
         buf = torch.empty(int(nbytes * _HEADROOM), dtype=torch.uint8)
         free = [i for i, b in enumerate(_pool) if _use_count(b) == _UNUSED]
         if len(_pool) >= _POOL_BUFFERS and free:
             del _pool[free[0]]  # a free buffer too small for this batch: the new one takes its place
         if len(_pool) < _POOL_BUFFERS:
             _pool.append(buf)
-        return buf[:nbytes]
+        return _head(buf, nbytes)
+
+
+def _head(buf: torch.Tensor, nbytes: int) -> torch.Tensor:
+    """The first ``nbytes`` of ``buf`` as a tensor of its own on the same storage, not a view: every batch's
+    pixels are then alike to ``torch.compile``'s guards (a view would compile the render kernel once more)."""
+    return torch.empty(0, dtype=torch.uint8).set_(buf.untyped_storage(), 0, (nbytes,), (1,))

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from gpuaug.bench.contenders import CONTENDERS, REFERENCE, Unavailable
 from gpuaug.bench.end_to_end import end_to_end_rates, write_packed
+from gpuaug.bench.feed import feed_rates
 from gpuaug.bench.harness import cpu_seconds, other_cores, time_step
 from gpuaug.bench.loader import h2d_rate, loader_rates, write_datasets
 from gpuaug.bench.report import write_results
@@ -52,6 +53,9 @@ NOTES = (
     "(the path before ragged batches); ragged: DataLoader(frames, collate_fn=gpuaug.collate), whole batches "
     "gathered from the memory maps; resident: ResidentFrames on the device; augment only: the same ragged "
     "batches already on the device. Each pass timed from its first batch on.",
+    "Feed: a ResNet-18-sized CNN (gpuaug/bench/feed.py; bfloat16 autocast on CUDA) trained one SGD step per "
+    "batch from each data path; busy = frames/s / train-only frames/s (the model on one batch over and over); "
+    "data wait = 1 - busy.",
     "gpuaug: FaceAugment(backend=...) on a FaceBatch already on the device: params, one matrix per sample, "
     "all labels, warp + colour. 'pixels only': the render alone (the step minus it is the labels' cost); "
     "'eager': the gather kernel not compiled; 'CUDA graph': gpuaug.graph.CapturedAugment.",
@@ -99,6 +103,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--e2e-repeats", type=int, default=3, help="passes per end-to-end row (default 3)")
     p.add_argument("--e2e-workers", type=int, nargs="+",
                    help="DataLoader worker counts (default 0 1 2 on up to 4 cores, else 0 4 8 16)")
+    p.add_argument("--feed", choices=["auto", "on", "off"], default="auto",
+                   help="train a ResNet-18-sized CNN from each data path and report its data wait (auto: on CUDA)")
+    p.add_argument("--feed-width", type=int, default=64, help="the CNN's base width (64: ResNet-18 size)")
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
     return p.parse_args(argv)
 
@@ -152,19 +159,25 @@ def run_loader(args: argparse.Namespace, devices: list[torch.device]) -> list[di
     return [r.as_dict() for r in rates]
 
 
-def run_end_to_end(args: argparse.Namespace, devices: list[torch.device]) -> list[dict]:
-    """End-to-end frames/s of each data path (padded, ragged, resident, augment only) on each device."""
+def run_end_to_end(args: argparse.Namespace, devices: list[torch.device]) -> tuple[list[dict], list[dict]]:
+    """End-to-end frames/s of each data path (padded, ragged, resident, augment only) on each device, and
+    the reference CNN's data wait when fed by each (``--feed``)."""
     workers = tuple(args.e2e_workers or ((0, 1, 2) if (os.cpu_count() or 1) <= 4 else (0, 4, 8, 16)))
-    rows = []
+    feed_on = [d for d in devices if args.feed == "on" or (args.feed == "auto" and d.type == "cuda")]
+    rows, feed = [], []
     with tempfile.TemporaryDirectory(prefix="gpuaug-e2e-") as tmp:
         folder = write_packed(Path(tmp), args.e2e_videos, args.e2e_frames)
-        total = len(devices) * (2 * len(workers) + 2) * args.e2e_repeats
+        total = (len(devices) * (2 * len(workers) + 2) + len(feed_on) * (len(workers) + 1)) * args.e2e_repeats
         with tqdm(total=total, desc="end to end", unit="pass") as bar:
             for device in devices:
                 rates = end_to_end_rates(folder, device, args.e2e_batch, workers, args.e2e_repeats,
                                          on_pass=lambda: bar.update(1))
                 rows += [{"device": device_name(device), **r.as_dict()} for r in rates]
-    return rows
+            for device in feed_on:
+                feed += [{"device": device_name(device), **r} for r in feed_rates(
+                    folder, device, args.e2e_batch, workers, args.e2e_repeats, args.feed_width,
+                    on_pass=lambda: bar.update(1))]
+    return rows, feed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before, cpu_start, wall_start = os.getloadavg(), cpu_seconds(), time.perf_counter()
     contenders = run_contenders(args, devices)
     loader = [] if args.no_loader else run_loader(args, devices)
-    end_to_end = [] if args.no_e2e else run_end_to_end(args, devices)
+    end_to_end, feed = ([], []) if args.no_e2e else run_end_to_end(args, devices)
     others = other_cores(cpu_start, time.perf_counter() - wall_start)
     result = {
         "environment": {
@@ -193,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "contenders": contenders,
         "loader": loader,
         "end_to_end": end_to_end,
+        "feed": feed,
         "notes": list(NOTES),
     }
     paths = write_results(result, args.out)

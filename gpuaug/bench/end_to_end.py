@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gpuaug.augment import FaceAugment
+from gpuaug.augment import AugmentedBatch, FaceAugment
 from gpuaug.batch import FaceBatch, collate
 from gpuaug.config import AugmentConfig
 from gpuaug.load.frames import FaceFrames, FaceSample
@@ -102,33 +102,40 @@ def _loader(frames: FaceFrames, path: str, batch_size: int, workers: int, device
                       pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
 
 
+PATHS = ("padded", "ragged", "resident", "augment only")
+
+
 def end_to_end_rates(
     folder: Path, device: torch.device, batch_size: int, workers: tuple[int, ...], repeats: int,
-    on_pass: Callable[[], None] | None = None,
+    on_pass: Callable[[], None] | None = None, consume: Callable[[AugmentedBatch], object] | None = None,
+    paths: tuple[str, ...] = PATHS,
 ) -> list[PathRate]:
-    """Every path over the packed data set ``folder`` on ``device``: padded and ragged with each worker count,
-    resident, and augment only; ``repeats`` passes each."""
+    """Each of ``paths`` over the packed data set ``folder`` on ``device`` (padded and ragged once per worker
+    count), ``repeats`` passes each; ``consume`` (e.g. a training step) takes every augmented batch."""
     frames = FaceFrames(folder)
     aug = FaceAugment(AugmentConfig()).to(device)
     gen = torch.Generator().manual_seed(0)
 
-    def augment(batch: FaceBatch) -> object:
-        return aug(batch.to(device, non_blocking=True), gen)
+    def step(batch: FaceBatch) -> object:
+        out = aug(batch.to(device, non_blocking=True), gen)
+        return out if consume is None else consume(out)
 
     def rate(path: str, w: int, make: Callable[[], Iterable[FaceBatch]]) -> PathRate:
         seconds, n = [], 0
         for _ in range(repeats):
-            dt, n = _timed_pass(make(), augment, device)
+            dt, n = _timed_pass(make(), step, device)
             seconds.append(dt)
             if on_pass is not None:
                 on_pass()
         return PathRate(path, w, n, seconds)
 
     rates = [rate(path, w, partial(_loader, frames, path, batch_size, w, device))
-             for path in ("padded", "ragged") for w in workers]
-    resident = ResidentFrames(frames, device, progress=False)
-    epochs = iter(range(10**9))
-    rates.append(rate("resident", 0, lambda: resident.batches(next(epochs), batch_size)))
-    same = [b.to(device) for b in _loader(frames, "ragged", batch_size, 0, device)]
-    rates.append(rate("augment only", 0, lambda: same))
+             for path in ("padded", "ragged") if path in paths for w in workers]
+    if "resident" in paths:
+        resident = ResidentFrames(frames, device, progress=False)
+        epochs = iter(range(10**9))
+        rates.append(rate("resident", 0, lambda: resident.batches(next(epochs), batch_size)))
+    if "augment only" in paths:
+        same = [b.to(device) for b in _loader(frames, "ragged", batch_size, 0, device)]
+        rates.append(rate("augment only", 0, lambda: same))
     return rates

@@ -54,6 +54,11 @@ def markdown(result: dict) -> str:
                            and x["device"] == r["device"])
             lines.append(f"| {r['device']} | {r['path']} | {r['workers']} | {r['frames_per_second']:.0f} | "
                          f"{r['frames_per_second'] / ceiling['frames_per_second']:.2f}x |")
+    if result.get("feed"):
+        lines += ["", "| device | reference CNN fed by | workers | frames/s | busy | data wait |",
+                  "|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['device']} | {r['path']} | {r['workers']} | {r['frames_per_second']:.0f} | "
+                  f"{100 * r['busy']:.1f} % | {100 * r['data_wait']:.1f} % |" for r in result["feed"]]
     lines += ["", *[f"- {n}" for n in result["notes"]]]
     return "\n".join(lines) + "\n"
 
