@@ -55,3 +55,25 @@ def _head(buf: torch.Tensor, nbytes: int) -> torch.Tensor:
     """The first ``nbytes`` of ``buf`` as a tensor of its own on the same storage, not a view: every batch's
     pixels are then alike to ``torch.compile``'s guards (a view would compile the render kernel once more)."""
     return torch.empty(0, dtype=torch.uint8).set_(buf.untyped_storage(), 0, (nbytes,), (1,))
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+
+
+def keep_freed_memory(limit: int = 2**31 - 1) -> bool:
+    """Opt-in for CPU training: make glibc keep freed blocks up to ``limit`` bytes for reuse instead of
+    returning them to the OS (``mallopt`` M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, process-wide).
+
+    Every CPU step allocates its output and the render kernel's intermediates afresh (tens of MB); by
+    default glibc maps and unmaps such blocks each time, and faulting the pages in again is a large part of
+    the step. On this project's 2-core test machine a batch-256 step took 69 ms by default and 44 ms with
+    freed memory kept. The price: the process's resident memory stays at its peak. Returns False (and
+    changes nothing) where glibc's ``mallopt`` is not available.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, limit)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, limit))

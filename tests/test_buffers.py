@@ -41,3 +41,12 @@ def test_batches_in_use_keep_their_bytes(face_batch):
     del a
     c = collate(samples(3))
     assert (b.pixels == 2).all() and (c.pixels == 3).all()
+
+
+def test_keep_freed_memory_takes_effect():
+    """The opt-in succeeds on glibc, in a process of its own (it changes the allocator process-wide)."""
+    import subprocess
+    import sys
+
+    code = "from gpuaug.buffers import keep_freed_memory; raise SystemExit(0 if keep_freed_memory() else 1)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
