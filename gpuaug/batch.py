@@ -118,14 +118,18 @@ def _frame_bytes(samples: Sequence[FaceSample], layout: Layout) -> tuple[np.ndar
 def collate(
     samples: Sequence[FaceSample] | FaceBatch, layout: Layout = "ragged", pin_memory: bool = False
 ) -> FaceBatch:
-    """Samples -> a :class:`FaceBatch` (one copy of each frame's bytes); a FaceBatch is passed through.
+    """Samples -> a :class:`FaceBatch` (one copy of each frame's bytes); a FaceBatch is passed through (padded
+    first when ``layout="padded"``).
 
     ``layout="ragged"`` (default) packs frames back to back; ``"padded"`` zero-pads each to the largest H
     and W. ``pin_memory`` allocates the pixel buffer page-locked (for non-blocking copies to a GPU). Raises
     :class:`~gpuaug.errors.BatchError` naming the sample and field for a malformed or non-finite sample.
     """
-    if isinstance(samples, FaceBatch):  # FaceFrames.__getitems__ built it already (packed data)
-        return samples
+    if isinstance(samples, FaceBatch):  # FaceFrames.__getitems__ built it already (ragged)
+        if layout == "ragged":
+            return samples
+        labels = {name: getattr(samples, name) for name in (*LABEL_FIELDS, "keys")}
+        return FaceBatch.from_padded(samples.images, samples.sizes, **labels)
     from gpuaug.checks import check_samples
 
     check_samples(samples)

@@ -101,3 +101,15 @@ def test_pinned_batch_copies_without_waiting(sources: tuple[FaceFrames, FaceFram
     batch = packed.batch([3, 1, 4, 1, 5], pin_memory=True)
     assert all(getattr(batch, f.name).is_pinned() for f in fields(batch))
     assert_same_batch(batch.to("cuda", non_blocking=True), batch)
+
+
+def test_padded_layout_is_kept_when_the_dataloader_fetches_batches(sources: tuple[FaceFrames, FaceFrames]) -> None:
+    """collate(layout="padded") pads a batch that FaceFrames.__getitems__ built ragged; samples are unchanged."""
+    from functools import partial
+
+    _, packed = sources
+    loader = DataLoader(packed, batch_size=5, collate_fn=partial(collate, layout="padded"))
+    batch = next(iter(loader))
+    h, w = (int(v) for v in batch.sizes.amax(0))
+    assert batch.pixels.numel() == len(batch) * h * w * 3 and (batch.strides == 3 * w).all()
+    assert_same_batch(batch, packed.batch(list(range(5))))
