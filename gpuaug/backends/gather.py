@@ -51,7 +51,8 @@ def safe_inverse(inverse: torch.Tensor, out_size: int) -> torch.Tensor:
     """
     bound = 1e7 / (2 * out_size + 1)
     finite = torch.isfinite(inverse).flatten(1).all(1)[:, None, None]
-    outside = torch.zeros_like(inverse).index_fill_(2, torch.tensor([2], device=inverse.device), -bound)
+    outside = torch.zeros_like(inverse)
+    outside[:, :, 2] = -bound  # a scalar fill: no host -> device copy (a tensor index would be one)
     return torch.where(finite, inverse.clamp(-bound, bound), outside)
 
 

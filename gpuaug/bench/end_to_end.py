@@ -70,8 +70,9 @@ class PerSample(Dataset):
 
 def write_packed(root: Path, videos: int, frames: int, seed: int = 0) -> Path:
     """Synthetic videos of :data:`SIZES` (uncompressed npz), packed into ``root / "packed"``."""
-    write_dataset(root / "npz", videos=videos, frames=frames, seed=seed, sizes=SIZES, compressed=False)
-    pack(root / "npz", root / "packed", progress=False)
+    write_dataset(root / "npz", videos=videos, frames=frames, seed=seed, sizes=SIZES, compressed=False,
+                  progress=True)
+    pack(root / "npz", root / "packed")
     return root / "packed"
 
 
