@@ -7,8 +7,9 @@ What is fixed at capture: the device, the batch size B, the pixel buffer's capac
 may be shorter: ragged batches vary), the landmark count and the config. Per call the params are drawn on
 the CPU from the caller's generator (the same draws as ``aug(batch, generator)``), packed and copied from
 pinned memory without blocking, the batch is copied into the static input buffers (device to device; skipped
-when the batch is :attr:`CapturedAugment.batch` itself, e.g. filled in place by a loader), and the graph is
-replayed. No host sync.
+when the batch is :attr:`CapturedAugment.batch` itself, e.g. filled in place by a loader; with
+``share_pixels`` only the per-sample fields are copied, the pixels being a resident buffer), and the graph
+is replayed. No host sync.
 
 The returned :class:`~gpuaug.augment.AugmentedBatch` holds the graph's static output tensors: they are
 overwritten by the next call, so consume them (or ``.clone()`` what you keep) before calling again. Its
@@ -35,15 +36,20 @@ class CapturedAugment:
         example: a batch on the CUDA device whose B and pixel capacity the graph is built for; its values
             are used for the warm-up runs (which also compile the render kernel).
         warmup: eager runs on a side stream before capture (compile, caches, allocator).
+        share_pixels: use ``example``'s pixel buffer itself as the static one (no copy, at capture or per
+            call): for batches of a :class:`~gpuaug.ResidentFrames`, which all point into one buffer;
+            a later batch must then point into that same buffer.
     """
 
-    def __init__(self, aug: FaceAugment, example: FaceBatch, warmup: int = 3) -> None:
+    def __init__(self, aug: FaceAugment, example: FaceBatch, warmup: int = 3, share_pixels: bool = False) -> None:
         if example.device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA batch, got one on {example.device}")
         if aug.backend_name != "kornia":
             raise ValueError(f"only the torch backend ('kornia') can be captured, not {aug.backend_name!r}")
         self.aug, self.train = aug, aug.training
-        self.batch = example._map(torch.clone)  # static inputs, owned here
+        self.share_pixels = share_pixels
+        owned = [f.name for f in fields(FaceBatch) if not (share_pixels and f.name == "pixels")]
+        self.batch = replace(example, **{name: getattr(example, name).clone() for name in owned})  # static inputs
         n = len(example)
         self._params = AugmentParams.identity(n).pack().to(example.device)  # static packed params
         side = torch.cuda.Stream(example.device)
@@ -64,12 +70,16 @@ class CapturedAugment:
         """Copy ``batch`` into the static inputs (no sync); its pixels may be shorter than the capacity."""
         if len(batch) != len(self.batch):
             raise ValueError(f"captured for batches of {len(self.batch)}, got {len(batch)}")
+        if self.share_pixels and batch.pixels.data_ptr() != self.batch.pixels.data_ptr():
+            raise ValueError("captured with share_pixels: the batch must point into the same pixel buffer")
         if batch.pixels.numel() > self.batch.pixels.numel():
             raise ValueError(f"pixel buffer of {batch.pixels.numel()} bytes exceeds the captured capacity "
                              f"{self.batch.pixels.numel()}; capture with the largest batch layout")
         for f in fields(FaceBatch):
             src, dst = getattr(batch, f.name), getattr(self.batch, f.name)
             if f.name == "pixels":
+                if self.share_pixels:
+                    continue
                 dst = dst[: src.numel()]
             elif src.shape != dst.shape:
                 raise ValueError(f"{f.name}: captured shape {tuple(dst.shape)}, got {tuple(src.shape)}")

@@ -53,3 +53,19 @@ def test_captured_step_equals_plain_step(face_batch, name):
     other.landmarks2d += 1
     ref = aug(other, torch.Generator().manual_seed(5))
     assert torch.equal(captured(other, torch.Generator().manual_seed(5)).landmarks2d, ref.landmarks2d)
+
+
+@cuda_only
+def test_captured_step_on_resident_batches(synth_dir):
+    """Resident batches all point into one buffer: captured with share_pixels, replays equal the plain step."""
+    from gpuaug import FaceFrames, ResidentFrames
+
+    resident = ResidentFrames(FaceFrames(synth_dir), "cuda", progress=False)
+    aug = FaceAugment(AugmentConfig(out_size=64)).cuda()
+    batches = list(resident.batches(0, 4, drop_last=True))
+    captured = CapturedAugment(aug, batches[0], share_pixels=True)
+    assert captured.batch.pixels.data_ptr() == resident.data.pixels.data_ptr()  # not copied
+    for i, batch in enumerate(batches):
+        out = captured(batch, torch.Generator().manual_seed(i))
+        ref = aug(batch, torch.Generator().manual_seed(i))
+        assert torch.equal(out.images, ref.images) and torch.equal(out.landmarks2d, ref.landmarks2d)
