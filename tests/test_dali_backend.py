@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install 'gpuaug[dali]')")
+
 from gpuaug import AugmentConfig, AugmentParams, FaceAugment, FaceBatch, collate
 from gpuaug.backends.dali_backend import DaliBackend
 from gpuaug.backends.kornia_backend import render_reference

@@ -6,6 +6,9 @@ from dataclasses import fields
 
 import pytest
 import torch
+
+pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install 'gpuaug[dali]')")
+
 from test_dali_backend import kornia_reference
 from torch.utils.data import DistributedSampler
 

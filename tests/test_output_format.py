@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from gpuaug import AugmentConfig, FaceAugment
-from gpuaug.backends.dali_backend import DaliBackend
 from gpuaug.backends.kornia_backend import render, render_gather, render_reference
 
 # Few combinations on purpose: each one is a new specialisation of the compiled kernel (seconds to build).
@@ -17,8 +16,15 @@ FORMATS = [
     {"out_dtype": "float16", "mean": (0.5,), "std": (0.25,)},
     {"mean": (0.5,), "std": (0.5,), "channels_last": True, "grayscale_p": 0.0},
 ]
+def render_dali(*args: object) -> torch.Tensor:
+    pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed")
+    from gpuaug.backends.dali_backend import DaliBackend
+
+    return DaliBackend(num_threads=1)(*args)
+
+
 PATHS = {"compiled gather": render, "eager gather": render_gather, "kornia reference": render_reference,
-         "dali": lambda *args: DaliBackend(num_threads=1)(*args)}
+         "dali": render_dali}
 
 
 def expected(plain: torch.Tensor, config: AugmentConfig) -> torch.Tensor:
