@@ -56,6 +56,12 @@ class AugmentedBatch:
         return points_to_source(self.matrix, self.flip_table, points)
 
 
+def mask_invalid(batch: FaceBatch, matrix: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) ``matrix`` with NaN for every sample that :func:`~gpuaug.checks.sample_validity` rejects: such
+    a sample renders as fill and gets NaN labels, so a bad sample cannot look like a good one (no host sync)."""
+    return torch.where(sample_validity(batch)[:, None, None], matrix, torch.nan)
+
+
 class FaceAugment(torch.nn.Module):
     """Batched face augmentation with exact label transforms.
 
@@ -94,15 +100,15 @@ class FaceAugment(torch.nn.Module):
     def apply_matrix(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> AugmentedBatch:
         """Warp and relabel with any per-sample similarity ``matrix`` (B, 3, 3); colour from ``params``."""
         check_structure(batch, len(self.flip_table))
-        # A NaN matrix renders as fill and gives NaN labels: bad samples cannot look like good ones.
-        matrix = torch.where(sample_validity(batch)[:, None, None], matrix, torch.nan)
+        matrix = mask_invalid(batch, matrix)
         return self.with_labels(batch, matrix, params, self.backend(batch, matrix, params, self.config))
 
     def with_labels(
         self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, images: torch.Tensor
     ) -> AugmentedBatch:
         """``images`` (B, C, S, S) already rendered with ``matrix`` and ``params`` (e.g. inside a DALI
-        pipeline) plus ``batch``'s labels under ``matrix``; ``batch.images`` is not read."""
+        pipeline) plus ``batch``'s labels under ``matrix``; ``batch.images`` is not read. ``matrix`` comes
+        through :func:`mask_invalid`, so a sample is valid exactly where its matrix is finite."""
         size, table = self.config.out_size, constant(self.flip_table, batch.device, torch.int64)
         labels = transform_labels(
             matrix, table, size, batch.bbox, batch.landmarks2d, batch.landmarks3d, batch.head_pose, batch.gaze
@@ -114,7 +120,7 @@ class FaceAugment(torch.nn.Module):
             keys=batch.keys,
             params=params,
             flip_table=table,
-            valid=sample_validity(batch) & torch.isfinite(matrix).flatten(1).all(1),
+            valid=torch.isfinite(matrix).flatten(1).all(1),
             **vars(labels),
         )
 

@@ -21,11 +21,9 @@ import numpy as np
 import torch
 
 from gpuaug.buffers import pixel_buffer
-from gpuaug.load.sample import FaceSample
+from gpuaug.load.sample import LABEL_FIELDS, FaceSample
 
 Layout = Literal["ragged", "padded"]
-#: Label fields of a batch, with their per-sample shapes (landmark count L from the data).
-LABEL_FIELDS = ("bbox", "landmarks2d", "landmarks3d", "head_pose", "gaze")
 
 
 @dataclass

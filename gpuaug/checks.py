@@ -16,12 +16,7 @@ import numpy as np
 import torch
 
 from gpuaug.errors import BatchError
-
-
-def label_shapes(n_landmarks: int) -> dict[str, tuple[int, ...]]:
-    """Per-sample shape of each label field for ``n_landmarks`` landmarks."""
-    return {"bbox": (4,), "landmarks2d": (n_landmarks, 2), "landmarks3d": (n_landmarks, 3), "head_pose": (3,),
-            "gaze": (3,)}
+from gpuaug.load.sample import label_shapes
 
 
 def check_structure(batch, n_landmarks: int) -> None:

@@ -148,3 +148,15 @@ def test_output_owns_its_memory(face_batch):
     backend(batch, aug.matrix(batch, params), params, cfg)
     assert torch.equal(outs[0], first) and not torch.equal(outs[0], outs[1])
     assert outs[0].is_contiguous() and outs[0].shape == (3, 3, 32, 32)
+
+
+def test_bad_sample_is_fill(face_batch):
+    """A sample with a NaN box renders as fill on DALI too (its matrix is NaN), with valid False."""
+    box = face_batch.bbox.clone()
+    box[2, 0] = float("nan")
+    batch = replace(face_batch, bbox=box)
+    for channels in (1, 3):
+        cfg = AugmentConfig(out_size=32, grayscale_p=1.0 if channels == 1 else 0.0)
+        out = FaceAugment(cfg, backend="dali")(batch, torch.Generator().manual_seed(0))
+        assert out.valid.tolist() == [i != 2 for i in range(len(batch))]
+        assert (out.images[2] == 0).all() and out.images[3].any()

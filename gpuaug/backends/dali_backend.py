@@ -128,7 +128,13 @@ def read_window(
 def render_inputs(
     matrix: torch.Tensor, sizes: torch.Tensor, params: AugmentParams, out_size: int, channels: int
 ) -> tuple[np.ndarray, ...]:
-    """The per-sample CPU inputs of :func:`render_graph`, named by ``RENDER_INPUTS[channels]``."""
+    """The per-sample CPU inputs of :func:`render_graph`, named by ``RENDER_INPUTS[channels]``.
+
+    A sample whose matrix is not finite (a bad sample, see :func:`gpuaug.augment.mask_invalid`) is warped
+    with a translation far off every frame instead, so it comes out as fill, as in the torch backend.
+    """
+    far = translation(torch.full((len(matrix), 2), -1e6, dtype=matrix.dtype, device=matrix.device))
+    matrix = torch.where(torch.isfinite(matrix).flatten(1).all(1)[:, None, None], matrix, far)
     if channels == 1:
         start, shape, window_matrix = read_window(matrix, sizes, out_size)
         tensors = (start, shape, dali_matrix(window_matrix), *grey_maps(params))

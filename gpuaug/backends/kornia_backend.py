@@ -26,7 +26,7 @@ from kornia.geometry.transform import warp_affine
 
 from gpuaug.backends.gather import sample_colour
 from gpuaug.batch import FaceBatch
-from gpuaug.colour import colour_affine
+from gpuaug.colour import GRAY_WEIGHTS, colour_affine
 from gpuaug.config import AugmentConfig
 from gpuaug.device_constants import constant
 from gpuaug.labels.matrix import affine_inverse
@@ -40,8 +40,6 @@ _compiled: dict[str, Callable | None] = {}
 
 def apply_colour(images: torch.Tensor, params: AugmentParams, channels: int) -> torch.Tensor:
     """(B, 3, S, S) float [0, 1] -> (B, channels, S, S): the shared per-sample colour map, clamped."""
-    from gpuaug.colour import GRAY_WEIGHTS
-
     w = constant(GRAY_WEIGHTS, images.device, images.dtype)
     mean_gray = torch.einsum("c,bchw->b", w, images) / images[0, 0].numel()
     a, b = colour_affine(params, mean_gray, channels)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from gpuaug.augment import AugmentedBatch, FaceAugment
+from gpuaug.augment import AugmentedBatch, FaceAugment, mask_invalid
 
 # Through the backend module, which names the package to install when DALI is missing.
 from gpuaug.backends.dali_backend import (
@@ -45,7 +45,7 @@ from gpuaug.distributed import rank_generator
 from gpuaug.load.frames import FaceFrames
 
 #: FaceBatch fields that pass through the pipeline untouched (everything but the pixel buffer's layout).
-LABEL_FIELDS = tuple(f.name for f in fields(FaceBatch) if f.name not in ("pixels", "offsets", "strides"))
+PASSTHROUGH_FIELDS = tuple(f.name for f in fields(FaceBatch) if f.name not in ("pixels", "offsets", "strides"))
 
 
 @functools.lru_cache(maxsize=2)
@@ -115,8 +115,9 @@ class _BatchSource:
         batch = self.frames.batch(self.plan.indices(step))  # packed data: one copy from the memory maps
         params = self.aug.sample_params(batch, self.plan.generator(step))
         c = self.aug.config
-        render = render_inputs(self.aug.matrix(batch, params), batch.sizes, params, c.out_size, c.channels)
-        return (frame_views(batch), *render, *(getattr(batch, f).numpy() for f in LABEL_FIELDS))
+        matrix = mask_invalid(batch, self.aug.matrix(batch, params))
+        render = render_inputs(matrix, batch.sizes, params, c.out_size, c.channels)
+        return (frame_views(batch), *render, *(getattr(batch, f).numpy() for f in PASSTHROUGH_FIELDS))
 
 
 class DaliFaceLoader:
@@ -169,8 +170,8 @@ class DaliFaceLoader:
             config = self.aug.config
             n_render = len(RENDER_INPUTS[config.channels])
             frames_node, *outputs = fn.external_source(
-                source=_BatchSource(frames, self.plan, self.aug), num_outputs=1 + n_render + len(LABEL_FIELDS),
-                layout=["HWC"] + [""] * (n_render + len(LABEL_FIELDS)), parallel=True, batch=True,
+                source=_BatchSource(frames, self.plan, self.aug), num_outputs=1 + n_render + len(PASSTHROUGH_FIELDS),
+                layout=["HWC"] + [""] * (n_render + len(PASSTHROUGH_FIELDS)), parallel=True, batch=True,
                 batch_info=True,
             )
             images = render_graph(frames_node.gpu() if cuda else frames_node, outputs[:n_render], config.out_size,
@@ -195,11 +196,11 @@ class DaliFaceLoader:
     def _next(self) -> AugmentedBatch:
         step, self._step = self._step, self._step + 1
         images, *labels = self._pipe.run()
-        raw = {f: torch.from_numpy(np.array(t.as_tensor())) for f, t in zip(LABEL_FIELDS, labels, strict=True)}
+        raw = {f: torch.from_numpy(np.array(t.as_tensor())) for f, t in zip(PASSTHROUGH_FIELDS, labels, strict=True)}
         # The raw pixels never leave DALI; the label code reads everything but them.
         layout = torch.zeros(len(raw["keys"]), dtype=torch.int64)
         batch = FaceBatch(pixels=torch.empty(0, dtype=torch.uint8), offsets=layout, strides=layout, **raw)
         batch = batch.to(self.device)
         params = self.aug.sample_params(batch, self.plan.generator(step))
         images = rendered_output(images, self.device, self.aug.config)
-        return self.aug.with_labels(batch, self.aug.matrix(batch, params), params, images)
+        return self.aug.with_labels(batch, mask_invalid(batch, self.aug.matrix(batch, params)), params, images)

@@ -29,7 +29,7 @@ import torch
 from gpuaug.buffers import pixel_buffer
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import index_video, list_videos
-from gpuaug.load.sample import FaceSample, VideoIndex
+from gpuaug.load.sample import FaceSample, VideoIndex, label_shapes
 from gpuaug.load.video import FrameProblem, read_video
 
 FORMAT = "gpuaug-packed"
@@ -37,9 +37,7 @@ VERSION = 1
 INDEX = "index.json"
 JOURNAL = "journal.jsonl"
 #: Label name (as in FaceSample / FaceVideo) -> per-frame shape; stored as float32.
-LABEL_SHAPES: dict[str, tuple[int, ...]] = {
-    "bbox": (4,), "landmarks2d": (68, 2), "landmarks3d": (68, 3), "head_pose": (3,), "gaze": (3,)
-}
+LABEL_SHAPES: dict[str, tuple[int, ...]] = label_shapes(68)
 
 
 def is_packed(path: str | Path) -> bool:

@@ -9,6 +9,16 @@ import numpy as np
 from gpuaug.load.video import FrameProblem
 
 
+def label_shapes(n_landmarks: int = 68) -> dict[str, tuple[int, ...]]:
+    """Per-sample shape of each label field of a :class:`FaceSample` (float32) for ``n_landmarks`` landmarks."""
+    return {"bbox": (4,), "landmarks2d": (n_landmarks, 2), "landmarks3d": (n_landmarks, 3), "head_pose": (3,),
+            "gaze": (3,)}
+
+
+#: The label fields of a sample (and of a batch), in declaration order.
+LABEL_FIELDS = tuple(label_shapes())
+
+
 @dataclass(frozen=True)
 class FaceSample:
     """One frame and its labels (frame-first numpy, see :class:`~gpuaug.load.video.FaceVideo`).
