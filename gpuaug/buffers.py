@@ -1,9 +1,8 @@
 """Where a batch's pixel buffer is allocated on the host: the cheapest memory for how it will be used.
 
 A ragged batch of 256 mixed-size frames is ~140 MB. Allocated fresh for every batch, most of its cost is the
-kernel faulting in and zeroing 35,000 new pages, not the copy into it: on this project's 2-core machine
-assembling 256-frame batches from packed data ran at 3.2k frames/s with fresh memory and 7.7k with reused
-memory. So the main process recycles a few buffers, each reused only once nothing references it any more.
+kernel faulting in and zeroing 35,000 new pages, not the copy into it. So the main process recycles a few
+buffers, each reused only once nothing references it any more.
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ def pixel_buffer(nbytes: int, pin_memory: bool = False) -> torch.Tensor:
 
     ``pin_memory``: page-locked (torch's caching host allocator recycles those itself). In a DataLoader
     worker: shared memory, so handing the batch to the main process copies nothing (what
-    ``default_collate`` does). Otherwise a view of a recycled buffer that no tensor, view or array refers
-    to any more (up to 4 buffers are kept: their memory stays with the process), else a new one.
+    ``default_collate`` does). Otherwise the head of a recycled buffer that no tensor, view or array refers
+    to any more (up to 4 buffers are kept: their memory stays with the process), else of a new one.
     """
     if pin_memory:
         return torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
@@ -66,8 +65,8 @@ def keep_freed_memory(limit: int = 2**31 - 1) -> bool:
 
     Every CPU step allocates its output and the render kernel's intermediates afresh (tens of MB); by
     default glibc maps and unmaps such blocks each time, and faulting the pages in again is a large part of
-    the step. On this project's 2-core test machine a batch-256 step took 69 ms by default and 44 ms with
-    freed memory kept. The price: the process's resident memory stays at its peak. Returns False (and
+    the step (``python -m gpuaug bench --keep-freed-memory`` measures the difference). The price: the
+    process's resident memory stays at its peak. Returns False (and
     changes nothing) where glibc's ``mallopt`` is not available.
     """
     import ctypes

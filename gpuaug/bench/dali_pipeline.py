@@ -11,14 +11,14 @@ jitter (``fn.color_twist``: brightness, contrast, saturation, hue) on the window
 Landmarks follow through ``fn.coord_transform`` with the same matrix; flipped samples are re-indexed
 left/right on the host.
 
-Why this order (2 CPU cores, batch 256, 240 x 320 -> 128 x 128): ``color_twist`` costs ~250 ms a batch on
-whole frames, ~45 ms on the S x S output or on the read window (~18k pixels, ~1.1 S^2: the box around the
-output square's preimage); a bilinear warp costs ~45 ms for 1 channel, ~105 ms for 3; slicing the window
-~13 ms. ``gpuaug bench --only "DALI pipeline"`` (grey): colour on whole frames, then a 1-channel warp (the
-earlier pipeline) ~850 img/s; warp 3 channels first, then colour and grey on the output ~1650; colour and
-grey on the window, then a 1-channel warp ~2350; grey first, warp, then ``brightness_contrast`` (this
-pipeline) ~4100. The last differs from the seed's per-op clipping (it clips once, on luma: 4% of pixels
-off by more than 1 level) exactly as gpuaug does, so it is the fastest DALI pipeline for gpuaug's job.
+Why this order: on a CPU the colour ops cost in proportion to the pixels they touch, and a whole frame has
+several times the pixels of the S x S output or of the read window (the box around the output square's
+preimage, about 1.1 S^2); a warp of one channel costs well under half of a warp of three. Variants tried
+on this project's 2-core machine during development, slowest to fastest: colour on whole frames then a
+1-channel warp (the pipeline this one replaced), warp 3 channels then colour and grey on the output,
+colour and grey on the window then a 1-channel warp, and this one. It clips once, on luma, where the seed
+clips after each colour op: exactly as gpuaug does, so it is the fastest DALI pipeline for gpuaug's job.
+The committed benchmark results give its speed (``bench/results/``).
 
 Pixel convention: DALI puts pixel centres at +0.5 (the first pixel's corner is 0), the labels at
 integers, so boxes and landmarks go in shifted by +0.5 and landmarks come out shifted back; the flip and
