@@ -8,13 +8,14 @@ import torch
 
 from gpuaug.backends import get_backend
 from gpuaug.batch import FaceBatch
-from gpuaug.checks import check_structure, sample_validity
+from gpuaug.checks import check_step_inputs, check_structure, sample_validity
 from gpuaug.config import AugmentConfig
 from gpuaug.device_constants import constant
 from gpuaug.labels.flip_tables import resolve_flip_table
 from gpuaug.labels.matrix import crop_matrix, decompose
 from gpuaug.labels.transform import points_to_source, transform_labels
 from gpuaug.params import AugmentParams, sample_params
+from gpuaug.transfer import move
 
 
 @dataclass
@@ -48,7 +49,7 @@ class AugmentedBatch:
         return int(self.images.shape[0])
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> AugmentedBatch:
-        moved = {f.name: getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)}
+        moved = {f.name: move(getattr(self, f.name), device, non_blocking) for f in fields(self)}
         return replace(self, **moved)
 
     def to_source(self, points: torch.Tensor) -> torch.Tensor:
@@ -76,7 +77,7 @@ class FaceAugment(torch.nn.Module):
     drawn on the CPU and reach the device in one non-blocking copy from pinned memory.
     """
 
-    def __init__(self, config: AugmentConfig | None = None, backend: str = "kornia") -> None:
+    def __init__(self, config: AugmentConfig | None = None, backend: str = "torch") -> None:
         super().__init__()
         self.config = config or AugmentConfig()
         self.backend_name = backend
@@ -100,8 +101,12 @@ class FaceAugment(torch.nn.Module):
     def apply_matrix(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> AugmentedBatch:
         """Warp and relabel with any per-sample similarity ``matrix`` (B, 3, 3); colour from ``params``."""
         check_structure(batch, len(self.flip_table))
-        matrix = mask_invalid(batch, matrix)
-        return self.with_labels(batch, matrix, params, self.backend(batch, matrix, params, self.config))
+        check_step_inputs(batch, matrix, params)
+        # A caller's autocast must not reach the step: labels stay float32 and exact, images come out in the
+        # configured dtype (the render and label maths use no autocast-listed op either: gpuaug.linalg).
+        with torch.autocast(batch.device.type, enabled=False):
+            matrix = mask_invalid(batch, matrix.float())
+            return self.with_labels(batch, matrix, params, self.backend(batch, matrix, params, self.config))
 
     def with_labels(
         self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, images: torch.Tensor

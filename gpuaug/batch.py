@@ -22,6 +22,7 @@ import torch
 
 from gpuaug.buffers import pixel_buffer
 from gpuaug.load.sample import LABEL_FIELDS, FaceSample
+from gpuaug.transfer import move
 
 Layout = Literal["ragged", "padded"]
 
@@ -91,8 +92,9 @@ class FaceBatch:
         return replace(self, **{f.name: fn(getattr(self, f.name)) for f in fields(self)})
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> FaceBatch:
-        """Every tensor moved to ``device``."""
-        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+        """Every tensor moved to ``device`` (``non_blocking`` only for copies to an accelerator: see
+        :func:`gpuaug.transfer.move`)."""
+        return self._map(lambda t: move(t, device, non_blocking))
 
     def pin_memory(self) -> FaceBatch:
         """Page-locked copy, so ``DataLoader(pin_memory=True)`` and non-blocking H2D copies work."""

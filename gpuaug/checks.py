@@ -48,6 +48,25 @@ def check_structure(batch, n_landmarks: int) -> None:
                                    "with batch.to(device)")
 
 
+def check_step_inputs(batch, matrix: torch.Tensor, params) -> None:
+    """Raise :class:`BatchError` unless ``matrix`` is (B, 3, 3) floating and every field of ``params`` (an
+    :class:`~gpuaug.params.AugmentParams`) has B rows, all on the batch's device (metadata only, no sync):
+    e.g. params drawn for another batch."""
+    b, device = len(batch), batch.pixels.device
+    if tuple(matrix.shape) != (b, 3, 3) or not matrix.is_floating_point():
+        raise BatchError("matrix", f"expected a floating (B, 3, 3) = ({b}, 3, 3) tensor, found {tuple(matrix.shape)} "
+                                   f"{matrix.dtype}")
+    if matrix.device != device:
+        raise BatchError("matrix", f"on {matrix.device}, but the batch is on {device}")
+    for name, value in vars(params).items():
+        if value.shape[:1] != (b,):
+            raise BatchError(f"params.{name}", f"has {value.shape[0] if value.dim() else 0} rows for a batch of {b}: "
+                                               "params drawn for another batch? (aug.sample_params(batch, g))")
+        if value.device != device:
+            raise BatchError(f"params.{name}", f"on {value.device}, but the batch is on {device}; "
+                                               "use params.to(batch.device)")
+
+
 def sample_validity(batch) -> torch.Tensor:
     """(B,) bool on the batch's device, no host sync: finite labels, a box of positive width and height,
     and a frame of at least 1 x 1 pixels."""

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from gpuaug.device_constants import constant
+from gpuaug.linalg import matmul
 from gpuaug.params import AugmentParams
 
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
@@ -65,10 +66,10 @@ def colour_affine(
     """
     w = constant(GRAY_WEIGHTS, mean_gray.device, mean_gray.dtype)
     gain = (params.brightness * params.contrast)[:, None, None]
-    a = hue_matrix(params.hue) @ saturation_matrix(params.saturation) * gain
+    a = matmul(hue_matrix(params.hue), saturation_matrix(params.saturation)) * gain
     # Hue and saturation keep greys grey, so the contrast pivot passes through them unchanged.
     b = ((1 - params.contrast) * params.brightness * mean_gray)[:, None].expand(-1, channels)
-    gray_row = (w @ a)[:, None, :]
+    gray_row = matmul(w[None, None], a)
     if channels == 1:
         return gray_row, b.contiguous()
     a = torch.where(params.gray[:, None, None], gray_row.expand(-1, 3, -1), a)

@@ -39,8 +39,8 @@ class AugmentConfig:
     flip_p: float = 0.5
     flip_table: str | Sequence[int] = "ibug68"
     out_dtype: str = "float32"
-    mean: Sequence[float] | None = None
-    std: Sequence[float] | None = None
+    mean: float | Sequence[float] | None = None
+    std: float | Sequence[float] | None = None
     channels_last: bool = False
 
     def __post_init__(self) -> None:
@@ -62,6 +62,10 @@ class AugmentConfig:
             raise ValueError(f"scale must be (lo, hi) with 0 < lo <= hi, got {self.scale}")
         if self.out_dtype not in OUT_DTYPES:
             raise ValueError(f"out_dtype must be one of {sorted(OUT_DTYPES)}, got {self.out_dtype!r}")
+        for name in ("mean", "std"):  # one number is one value for every channel, as torchvision's Normalize
+            value = getattr(self, name)
+            if isinstance(value, (int, float)):
+                object.__setattr__(self, name, (float(value),))
         if (self.mean is None) != (self.std is None):
             raise ValueError("give both mean and std (or neither)")
         if self.mean is not None:

@@ -13,7 +13,7 @@ is replayed. No host sync.
 
 The returned :class:`~gpuaug.augment.AugmentedBatch` holds the graph's static output tensors: they are
 overwritten by the next call, so consume them (or ``.clone()`` what you keep) before calling again. Its
-``params`` are the CPU draws. Only the torch backend (``backend="kornia"``) can be captured; DALI runs its
+``params`` are the CPU draws. Only the torch backend (``backend="torch"``) can be captured; DALI runs its
 own executor.
 """
 
@@ -44,8 +44,8 @@ class CapturedAugment:
     def __init__(self, aug: FaceAugment, example: FaceBatch, warmup: int = 3, share_pixels: bool = False) -> None:
         if example.device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA batch, got one on {example.device}")
-        if aug.backend_name != "kornia":
-            raise ValueError(f"only the torch backend ('kornia') can be captured, not {aug.backend_name!r}")
+        if aug.backend_name != "torch":
+            raise ValueError(f"only the torch backend can be captured, not {aug.backend_name!r}")
         self.aug, self.train = aug, aug.training
         self.share_pixels = share_pixels
         owned = [f.name for f in fields(FaceBatch) if not (share_pixels and f.name == "pixels")]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 
 from gpuaug.config import AugmentConfig
+from gpuaug.transfer import move
 
 
 @dataclass
@@ -38,8 +39,7 @@ class AugmentParams:
         device = torch.device(device)
         if device.type == "cuda" and self.angle.device.type == "cpu":
             return AugmentParams.unpack(self.pack().pin_memory().to(device, non_blocking=non_blocking))
-        return replace(self, **{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
-                                for f in fields(self)})
+        return replace(self, **{f.name: move(getattr(self, f.name), device, non_blocking) for f in fields(self)})
 
     def pack(self) -> torch.Tensor:
         """(B, 11) float32: every field as columns in declaration order (shift takes two; bools as 0/1)."""

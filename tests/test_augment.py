@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gpuaug import AugmentConfig, FaceAugment
-from gpuaug.backends.kornia_backend import apply_colour
+from gpuaug.backends.torch_backend import apply_colour
 from gpuaug.colour import colour_affine, hue_matrix
 from gpuaug.params import AugmentParams
 

@@ -11,7 +11,7 @@ import torch
 from conftest import cuda_only
 
 from gpuaug import AugmentConfig, BatchError, FaceAugment, FaceBatch, collate
-from gpuaug.backends.kornia_backend import render, render_gather
+from gpuaug.backends.torch_backend import render, render_gather
 from gpuaug.checks import check_values
 from gpuaug.load.frames import FaceSample
 

@@ -14,7 +14,7 @@ TINY = ["--batch", "4", "--height", "48", "--width", "64", "--repeats", "1", "--
 def test_bench_smoke(tmp_path):
     args = [*TINY, "--loader-videos", "2", "--loader-frames", "3", "--loader-repeats", "1", "--loader-batch", "4",
             "--e2e-videos", "3", "--e2e-frames", "2", "--e2e-batch", "2", "--e2e-workers", "0", "1",
-            "--e2e-repeats", "1", "--feed", "on", "--feed-width", "4", "--out", str(tmp_path)]
+            "--e2e-repeats", "1", "--feed", "on", "--feed-width", "8", "--out", str(tmp_path)]
     assert main(args) == 0
     (result_file,) = tmp_path.glob("bench_*.json")
     result = json.loads(result_file.read_text())

@@ -13,7 +13,7 @@ pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip ins
 
 from gpuaug import AugmentConfig, AugmentParams, FaceAugment, FaceBatch, collate
 from gpuaug.backends.dali_backend import DaliBackend
-from gpuaug.backends.kornia_backend import render_reference
+from gpuaug.backends.torch_backend import render_reference
 from gpuaug.labels.matrix import translation
 from gpuaug.load.frames import FaceSample
 

@@ -3,11 +3,13 @@ output followed by the same ops, and the torch path does it in the render kernel
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 
 from gpuaug import AugmentConfig, FaceAugment
-from gpuaug.backends.kornia_backend import render, render_gather, render_reference
+from gpuaug.backends.torch_backend import render, render_gather, render_reference
 
 # Few combinations on purpose: each one is a new specialisation of the compiled kernel (seconds to build).
 FORMATS = [
@@ -23,7 +25,8 @@ def render_dali(*args: object) -> torch.Tensor:
     return DaliBackend(num_threads=1)(*args)
 
 
-PATHS = {"compiled gather": render, "eager gather": render_gather, "kornia reference": render_reference,
+PATHS = {"compiled gather": render, "eager gather": render_gather, "triton": partial(render, warp="triton"),
+         "kornia reference": render_reference,
          "dali": render_dali}
 
 

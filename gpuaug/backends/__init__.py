@@ -26,13 +26,15 @@ class Backend(Protocol):
 
 
 def get_backend(name: str) -> Backend:
-    """Backend by name: ``"kornia"`` (torch) or ``"dali"``."""
-    if name == "kornia":
-        from gpuaug.backends.kornia_backend import render
+    """Backend by name: ``"torch"`` (:mod:`gpuaug.backends.torch_backend`: Triton on CUDA, the compiled gather
+    on the CPU) or ``"dali"``."""
+    if name == "torch":
+        from gpuaug.backends.torch_backend import render
 
         return render
     if name == "dali":
         from gpuaug.backends.dali_backend import DaliBackend
 
         return DaliBackend()
-    raise ValueError(f"unknown backend {name!r}; choose 'kornia' or 'dali'")
+    hint = " (kornia is the torch backend's reference warp: render(..., warp='kornia'))" if name == "kornia" else ""
+    raise ValueError(f"unknown backend {name!r}; choose 'torch' or 'dali'{hint}")

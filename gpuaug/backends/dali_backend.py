@@ -28,7 +28,9 @@ caller's buffer outlives it; a padded batch's views are made contiguous first). 
 frame are the warp's zero fill. On CUDA the views are GPU tensors (no host round trip) and the output
 comes back through ``feed_ndarray`` on torch's current stream; the frame offsets and sizes, and the small
 per-sample matrices, windows and colour maps, are read on the host, since DALI takes sample shapes and
-operator arguments (``coord_transform``'s ``M``) from the host only: one sync per call on CUDA.
+operator arguments (``coord_transform``'s ``M``) from the host only. On CUDA a call waits twice: once for
+that one packed device -> host copy (:func:`host_copy`), once for DALI's synchronous run. The frames are
+fed on the batch device's current stream, so DALI reads them after the work that wrote them.
 
 Output format (``AugmentConfig``): channels-last output skips the final transpose (DALI's HWC is
 channels-last already); normalisation and the dtype are applied in torch (:func:`gpuaug.output.finish`).
@@ -67,6 +69,7 @@ from gpuaug.batch import FaceBatch
 from gpuaug.colour import GRAY_WEIGHTS, colour_affine
 from gpuaug.config import AugmentConfig
 from gpuaug.labels.matrix import affine_inverse, translation
+from gpuaug.linalg import matmul
 from gpuaug.output import finish
 from gpuaug.params import AugmentParams
 
@@ -77,7 +80,7 @@ RENDER_INPUTS = {3: ("matrix", "colour", "pivot"), 1: ("start", "shape", "matrix
 def dali_matrix(matrix: torch.Tensor) -> torch.Tensor:
     """(B, 3, 3) source -> output, centres at integers -> (B, 2, 3) float32 in DALI's +0.5 convention."""
     half = torch.full((matrix.shape[0], 2), 0.5, dtype=matrix.dtype, device=matrix.device)
-    return (translation(half) @ matrix @ translation(-half))[:, :2].float()
+    return matmul(matmul(translation(half), matrix), translation(-half))[:, :2].float()
 
 
 def colour_maps(params: AugmentParams, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,17 +121,18 @@ def read_window(
     last = out_size - 1
     corners = torch.tensor([[0, 0, 1], [last, 0, 1], [0, last, 1], [last, last, 1]], dtype=matrix.dtype)
     # An affine map takes the output square's corner centres to the extremes of the source footprint.
-    src = (affine_inverse(matrix) @ corners.T.to(matrix.device))[:, :2]  # (B, 2 (x, y), 4)
+    src = matmul(affine_inverse(matrix), corners.T.to(matrix.device))[:, :2]  # (B, 2 (x, y), 4)
     size = sizes.flip(-1).to(matrix.dtype)  # (B, 2) W, H
     lo = torch.minimum((src.amin(-1).floor() - 1).clamp(min=0), size - 1)
     hi = torch.maximum(torch.minimum(src.amax(-1).floor() + 3, size), lo + 1)  # exclusive
-    return lo.flip(-1).int(), (hi - lo).flip(-1).int(), matrix @ translation(lo)
+    return lo.flip(-1).int(), (hi - lo).flip(-1).int(), matmul(matrix, translation(lo))
 
 
 def render_inputs(
     matrix: torch.Tensor, sizes: torch.Tensor, params: AugmentParams, out_size: int, channels: int
-) -> tuple[np.ndarray, ...]:
-    """The per-sample CPU inputs of :func:`render_graph`, named by ``RENDER_INPUTS[channels]``.
+) -> tuple[torch.Tensor, ...]:
+    """The per-sample inputs of :func:`render_graph` (on the matrix's device; :func:`host_copy` brings them
+    to DALI), named by ``RENDER_INPUTS[channels]``.
 
     A sample whose matrix is not finite (a bad sample, see :func:`gpuaug.augment.mask_invalid`) is warped
     with a translation far off every frame instead, so it comes out as fill, as in the torch backend.
@@ -140,7 +144,25 @@ def render_inputs(
         tensors = (start, shape, dali_matrix(window_matrix), *grey_maps(params))
     else:
         tensors = (dali_matrix(matrix), *colour_maps(params, channels))
-    return tuple(t.detach().cpu().contiguous().numpy() for t in tensors)
+    return tensors
+
+
+def host_copy(*tensors: torch.Tensor) -> tuple[np.ndarray, ...]:
+    """Small (B, ...) tensors (float32, int32/int64 below 2**53) -> numpy arrays of the same dtypes and shapes,
+    in one device -> host copy (one sync on CUDA instead of one per tensor)."""
+    b = tensors[0].shape[0]
+    packed = torch.cat([t.detach().reshape(b, -1).double() for t in tensors], 1).cpu().numpy()
+    out, start = [], 0
+    for t in tensors:
+        width = t[0].numel() if b else 0
+        out.append(packed[:, start:start + width].reshape(t.shape).astype(torch_to_numpy(t.dtype)))
+        start += width
+    return tuple(out)
+
+
+def torch_to_numpy(dtype: torch.dtype) -> np.dtype:
+    """The numpy dtype of a torch dtype (``torch.empty(0, dtype=dtype).numpy().dtype``)."""
+    return torch.empty(0, dtype=dtype).numpy().dtype
 
 
 def warp_and_colour(
@@ -232,8 +254,10 @@ class DaliBackend:
         """A :class:`FaceBatch` -> (B, channels, S, S) in the configured format on its device."""
         device, c = batch.device, config
         pipe = self.pipeline(device, len(batch), c.out_size, c.channels, c.channels_last)
-        pipe.feed_input("frames", frame_views(batch))
-        inputs = render_inputs(matrix, batch.sizes, params, c.out_size, c.channels)
+        layout, *inputs = host_copy(torch.cat([batch.offsets[:, None], batch.strides[:, None], batch.sizes], 1),
+                                    *render_inputs(matrix, batch.sizes, params, c.out_size, c.channels))
+        stream = {"cuda_stream": torch.cuda.current_stream(device).cuda_stream} if device.type == "cuda" else {}
+        pipe.feed_input("frames", frame_views(batch, layout), **stream)
         for name, value in zip(RENDER_INPUTS[c.channels], inputs, strict=True):
             pipe.feed_input(name, value)
         (out,) = pipe.run()
@@ -246,10 +270,13 @@ def rendered_output(batch: TensorListCPU | TensorListGPU, device: torch.device, 
     return finish(out.permute(0, 3, 1, 2) if config.channels_last else out, config)
 
 
-def frame_views(batch: FaceBatch) -> list:
+def frame_views(batch: FaceBatch, layout: np.ndarray | None = None) -> list:
     """Each frame of ``batch`` as an (H, W, 3) uint8 view of its buffer: numpy arrays on the CPU, torch
-    tensors on CUDA (DALI reads both in place); a view with row padding is made contiguous."""
-    host = torch.cat([batch.offsets[:, None], batch.strides[:, None], batch.sizes], 1).tolist()
+    tensors on CUDA (DALI reads both in place); a view with row padding is made contiguous. ``layout``: the
+    (B, 4) offset, stride, H, W already on the host (else read here)."""
+    if layout is None:
+        layout = torch.cat([batch.offsets[:, None], batch.strides[:, None], batch.sizes], 1).cpu().numpy()
+    host = layout.tolist()
     flat = batch.pixels.numpy() if batch.device.type == "cpu" else batch.pixels
     views = []
     for offset, stride, h, w in host:

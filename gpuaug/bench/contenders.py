@@ -132,7 +132,7 @@ def _gpuaug(backend: str, variant: str = "step") -> Callable[[Workload, torch.de
         from functools import partial
 
         from gpuaug.augment import FaceAugment
-        from gpuaug.backends.kornia_backend import render
+        from gpuaug.backends.torch_backend import render
 
         try:
             aug = FaceAugment(work.config, backend=backend).to(device)
@@ -158,10 +158,10 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("albumentationsx per-sample", _albumentations, per_sample=True, devices=("cpu",)),
     Contender("kornia AugmentationSequential", _kornia),
     Contender("DALI pipeline", dali_step),
-    Contender("gpuaug torch", _gpuaug("kornia")),
-    Contender("gpuaug torch pixels only", _gpuaug("kornia", "pixels")),
-    Contender("gpuaug torch eager", _gpuaug("kornia", "eager"), devices=("cuda",)),
-    Contender("gpuaug torch CUDA graph", _gpuaug("kornia", "graph"), devices=("cuda",)),
+    Contender("gpuaug torch", _gpuaug("torch")),
+    Contender("gpuaug torch pixels only", _gpuaug("torch", "pixels")),
+    Contender("gpuaug torch eager", _gpuaug("torch", "eager"), devices=("cuda",)),
+    Contender("gpuaug torch CUDA graph", _gpuaug("torch", "graph"), devices=("cuda",)),
     Contender("gpuaug dali", _gpuaug("dali")),
 )
 REFERENCE = "gpuaug torch"

@@ -39,7 +39,10 @@ class BasicBlock(nn.Module):
 
 def reference_cnn(in_channels: int = 1, width: int = 64) -> nn.Module:
     """ResNet-18 layout (stem, 4 stages of 2 basic blocks, widths w, 2w, 4w, 8w), :data:`OUTPUTS` outputs;
-    width 64 is ResNet-18's size (11 M parameters)."""
+    width 64 is ResNet-18's size (11 M parameters); at least 8 (narrower stages meet a torch CPU bug, see
+    :func:`feed_rates`)."""
+    if width < 8:
+        raise ValueError(f"width must be >= 8, got {width}")
     w = width
     stages, cin = [], w
     for i, cout in enumerate((w, 2 * w, 4 * w, 8 * w)):
@@ -72,7 +75,12 @@ def feed_rates(
     on_pass: Callable[[], None] | None = None,
 ) -> list[dict]:
     """train only, then each data path feeding the reference CNN; rows with frames/s, busy and data wait."""
-    model = reference_cnn(width=width).to(device).to(memory_format=torch.channels_last)
+    model = reference_cnn(width=width).to(device)
+    if device.type == "cuda":
+        # channels_last is the fast layout for cuDNN. Not on the CPU: torch 2.13.0's oneDNN backward of a 1x1
+        # stride-2 channels_last conv with 4 input channels hangs (2 threads) or corrupts the heap (1 thread)
+        # on AVX2-only CPUs (AMD EPYC), and the CPU gains little from the layout.
+        model = model.to(memory_format=torch.channels_last)
     step = train_step(model, device)
     fed = end_to_end_rates(folder, device, batch_size, workers, repeats, on_pass, consume=step,
                            paths=("ragged", "resident"))

@@ -17,7 +17,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from gpuaug.augment import FaceAugment
-from gpuaug.backends.kornia_backend import render
+from gpuaug.backends.torch_backend import render
 from gpuaug.bench.cli import device_name
 from gpuaug.bench.report import slug
 from gpuaug.bench.workload import make_workload

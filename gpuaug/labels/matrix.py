@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from gpuaug.linalg import matmul
+
 
 def translation(offset: torch.Tensor) -> torch.Tensor:
     """(B, 2) -> (B, 3, 3) homogeneous translation by ``offset``."""
@@ -66,7 +68,7 @@ def crop_matrix(
     a = rotation_2d(torch.deg2rad(angle)) * k[:, None, None]
     a[:, 0] = torch.where(flip[:, None], -a[:, 0], a[:, 0])
     half = torch.full_like(centre, (out_size - 1) / 2)
-    return translation(half) @ linear(a) @ translation(-centre)
+    return matmul(matmul(translation(half), linear(a)), translation(-centre))
 
 
 def decompose(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -99,9 +101,10 @@ def affine_inverse(matrix: torch.Tensor) -> torch.Tensor:
     adj = torch.stack([torch.stack([a[:, 1, 1], -a[:, 0, 1]], -1), torch.stack([-a[:, 1, 0], a[:, 0, 0]], -1)], -2)
     inv = adj / det
     bottom = matrix[:, 2:]  # (0, 0, 1) of an affine matrix, kept as the caller's rows
-    return torch.cat([torch.cat([inv, -(inv @ t)], -1), bottom], 1)
+    return torch.cat([torch.cat([inv, -matmul(inv, t)], -1), bottom], 1)
 
 
 def apply_points(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """(B, 3, 3) matrix, (B, N, 2) points -> (B, N, 2) transformed points."""
-    return points @ matrix[:, :2, :2].transpose(1, 2) + matrix[:, None, :2, 2]
+    """(B, 3, 3) matrix, (B, N, 2) points -> (B, N, 2) transformed points (full precision: :mod:`gpuaug.linalg`)."""
+    a, t = matrix[:, None, :2, :2], matrix[:, None, :2, 2]
+    return points[..., :1] * a[..., 0] + points[..., 1:] * a[..., 1] + t

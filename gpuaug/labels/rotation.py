@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from gpuaug.linalg import matmul
+
 
 def _rotation(axis: int, angle: torch.Tensor) -> torch.Tensor:
     """(...,) radians -> (..., 3, 3) right-handed rotation about x (0), y (1) or z (2)."""
@@ -38,7 +40,7 @@ def rot_z(angle: torch.Tensor) -> torch.Tensor:
 def pose_to_matrix(head_pose: torch.Tensor) -> torch.Tensor:
     """(..., 3) [yaw, pitch, roll] degrees -> (..., 3, 3) head rotation in camera coordinates."""
     yaw, pitch, roll = torch.deg2rad(head_pose).unbind(-1)
-    return rot_y(-yaw) @ rot_x(pitch) @ rot_z(roll)
+    return matmul(matmul(rot_y(-yaw), rot_x(pitch)), rot_z(roll))
 
 
 def matrix_to_pose(rotation: torch.Tensor) -> torch.Tensor:

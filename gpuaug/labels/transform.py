@@ -13,6 +13,7 @@ import torch
 
 from gpuaug.labels.matrix import affine_inverse, apply_points, decompose
 from gpuaug.labels.rotation import matrix_to_pose, pose_to_matrix, rot_z
+from gpuaug.linalg import matmul
 
 
 @dataclass
@@ -47,7 +48,7 @@ def camera_rotation(phi: torch.Tensor, flipped: torch.Tensor) -> tuple[torch.Ten
 def transform_pose(head_pose: torch.Tensor, phi: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
     """(B, 3) degrees -> (B, 3) degrees: R' = Rz(phi) Mx R Mx (mirror: yaw, roll negate; turn: compose)."""
     q, mirror = camera_rotation(phi, flipped)
-    return matrix_to_pose(q @ pose_to_matrix(head_pose) * mirror[:, None, :])
+    return matrix_to_pose(matmul(q, pose_to_matrix(head_pose)) * mirror[:, None, :])
 
 
 def transform_gaze(gaze: torch.Tensor, phi: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
@@ -58,7 +59,7 @@ def transform_gaze(gaze: torch.Tensor, phi: torch.Tensor, flipped: torch.Tensor)
         # Gaze is [x right, y up, z toward the camera]; camera coordinates are [x right, y down, z away].
         return torch.cat([v[..., :1], -v[..., 1:]], -1)
 
-    return to_camera((q @ to_camera(gaze)[..., None])[..., 0])
+    return to_camera(matmul(q, to_camera(gaze)[..., None])[..., 0])
 
 
 def transform_bbox(matrix: torch.Tensor, bbox: torch.Tensor) -> torch.Tensor:

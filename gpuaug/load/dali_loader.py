@@ -35,6 +35,7 @@ from gpuaug.backends.dali_backend import (
     default_threads,
     fn,
     frame_views,
+    host_copy,
     render_graph,
     render_inputs,
     rendered_output,
@@ -97,6 +98,12 @@ class ShardPlan:
         return rank_generator(self.seed, epoch, self.rank, it)
 
 
+def worker_start_method(device: torch.device) -> str:
+    """"spawn" when the pipeline runs on CUDA or this process has initialised CUDA already (DALI refuses to
+    fork a process holding a CUDA context, whatever the pipeline's device), else "fork" (faster to start)."""
+    return "spawn" if device.type == "cuda" or torch.cuda.is_initialized() else "fork"
+
+
 @dataclass
 class _BatchSource:
     """The parallel ``external_source`` callback: runs in DALI's Python workers, so it is picklable."""
@@ -116,7 +123,7 @@ class _BatchSource:
         params = self.aug.sample_params(batch, self.plan.generator(step))
         c = self.aug.config
         matrix = mask_invalid(batch, self.aug.matrix(batch, params))
-        render = render_inputs(matrix, batch.sizes, params, c.out_size, c.channels)
+        render = host_copy(*render_inputs(matrix, batch.sizes, params, c.out_size, c.channels))
         return (frame_views(batch), *render, *(getattr(batch, f).numpy() for f in PASSTHROUGH_FIELDS))
 
 
@@ -137,8 +144,7 @@ class DaliFaceLoader:
         device: "cpu" (DALI CPU-only pipeline) or a CUDA device.
         num_workers: Python worker processes reading frames.
         num_threads: DALI CPU threads.
-        start_method: how workers start; default "fork" on CPU and "spawn" on CUDA, because forking a
-            process that holds a CUDA context is unsupported.
+        start_method: how workers start; default :func:`worker_start_method`.
     """
 
     def __init__(
@@ -164,7 +170,7 @@ class DaliFaceLoader:
         self._pipe = Pipeline(
             batch_size=batch_size, num_threads=num_threads or default_threads(),
             device_id=dali_device_id(self.device), py_num_workers=num_workers,
-            py_start_method=start_method or ("spawn" if cuda else "fork"),
+            py_start_method=start_method or worker_start_method(self.device),
         )
         with self._pipe:
             config = self.aug.config

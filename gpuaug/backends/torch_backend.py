@@ -1,0 +1,185 @@
+"""The torch backend: one resample per sample, colour and output format fused; one fast path per device.
+
+Warps, all with the same convention (bilinear, zero fill, pixel centres at integers, ``align_corners=True``):
+
+- ``"triton"`` (:mod:`gpuaug.backends.triton_render`): a hand-written Triton kernel reading the uint8 buffer
+  by offset and stride, colour, normalisation, dtype and memory format fused; compiled on CUDA tensors,
+  run by Triton's interpreter on CPU tensors (how the tests hold it to the others).
+- ``"gather"`` (:mod:`gpuaug.backends.gather`): the same maths in plain torch ops (its reference); eager.
+- ``"kornia"``: kornia's ``warp_affine`` on the float-converted zero-padded batch, then colour and output
+  format in separate passes: the reference every other warp is tested against.
+
+``"auto"`` (the default): on CUDA the Triton kernel (the eager gather where triton is not installed); on the
+CPU the gather compiled by ``torch.compile`` (Inductor's C++ loops), kornia where it cannot be compiled.
+Only a compiler's own failure (named exception types, logged as a warning) switches a device to its
+fallback, never a caller's error, a CUDA error or anything during CUDA graph capture. The compiled CPU
+gather has one variant per config: batch size, grad mode, inference mode, autocast and views of the
+per-sample fields do not recompile it (it is called in a fixed state, see :func:`_compiled_gather`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import types
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from kornia.geometry.transform import warp_affine
+
+from gpuaug.backends.gather import sample_colour
+from gpuaug.batch import FaceBatch
+from gpuaug.colour import GRAY_WEIGHTS, colour_affine
+from gpuaug.config import AugmentConfig
+from gpuaug.device_constants import constant
+from gpuaug.labels.matrix import affine_inverse
+from gpuaug.output import finish, normalisation
+from gpuaug.params import AugmentParams
+
+Warp = Literal["auto", "gather", "triton", "kornia"]
+Sampler = Callable[..., torch.Tensor]
+_log = logging.getLogger(__name__)
+_compiled: dict[str, Sampler | None] = {}  # device type -> fast sampler, None once it failed or is off
+#: (device type, channels, normalised, dtype, channels_last) -> the compiled gather of that config.
+gather_kernels: dict[tuple, Callable] = {}
+
+
+def _triton_sampler() -> Sampler | None:
+    """:func:`~gpuaug.backends.triton_render.sample_colour_triton`, or None where triton is not installed."""
+    try:
+        from gpuaug.backends.triton_render import sample_colour_triton
+    except ImportError:
+        return None
+    return sample_colour_triton
+
+
+def compiler_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "this compiler cannot build or run the kernel here" (Inductor, Dynamo's
+    recompile limit, Triton), the only ones that switch a device to its fallback."""
+    from torch._dynamo.exc import BackendCompilerFailed, FailOnRecompileLimitHit
+
+    errors: list[type[BaseException]] = [BackendCompilerFailed, FailOnRecompileLimitHit]
+    try:
+        from triton.compiler.errors import CompilationError
+        from triton.runtime.errors import OutOfResources
+
+        errors += [CompilationError, OutOfResources]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def apply_colour(images: torch.Tensor, params: AugmentParams, channels: int) -> torch.Tensor:
+    """(B, 3, S, S) float [0, 1] -> (B, channels, S, S): the shared per-sample colour map, clamped."""
+    w = constant(GRAY_WEIGHTS, images.device, images.dtype)
+    mean_gray = (images * w[:, None, None]).sum(dim=(1, 2, 3)) / images[0, 0].numel()
+    a, b = colour_affine(params, mean_gray, channels)
+    return ((a[:, :, :, None, None] * images[:, None]).sum(2) + b[:, :, None, None]).clamp_(0, 1)
+
+
+def render_reference(
+    batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, config: AugmentConfig
+) -> torch.Tensor:
+    """kornia ``warp_affine`` on the zero-padded float batch, then colour and output format (separate passes)."""
+    # batch.images pads with zeros beyond each frame's size, and zero is the fill, so the padding is never
+    # anything but fill to the bilinear taps.
+    src = batch.images.permute(0, 3, 1, 2).float().div_(255)
+    size = config.out_size
+    with torch.autocast(batch.device.type, enabled=False):
+        warped = warp_affine(src, matrix[:, :2].float(), (size, size), align_corners=True)
+    return finish(apply_colour(warped, params, config.channels), config)
+
+
+def _fresh_function(fn: Callable) -> Callable:
+    """A copy of ``fn`` with a code object of its own: Dynamo keeps compiled variants (and counts them against
+    its recompile limit) per code object, so each config's kernel gets its own cache."""
+    return types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+def _compiled_gather(device_type: str) -> Sampler | None:
+    """The ``torch.compile``'d gather for a device type (None when switched off with ``GPUAUG_COMPILE=0`` or
+    after it failed): one compiled kernel per config (output dtype, memory format, normalised or not, grey
+    or colour), each called so that every call looks the same to Dynamo's guards: no grad, no autocast,
+    contiguous per-sample fields, and a batch of one rendered as two (Dynamo specialises sizes 0 and 1).
+    Past Dynamo's recompile limit it raises (a compiler error, see :func:`render`) instead of running eager
+    unseen."""
+    if device_type not in _compiled:
+        enabled = os.environ.get("GPUAUG_COMPILE", "1") != "0" and hasattr(torch, "compile")
+        def call(pixels: torch.Tensor, *args: object) -> torch.Tensor:
+            fields, (rows, bias, norm, out_size, dtype, channels_last) = args[:4], args[4:]
+            key = (device_type, rows.shape[1], norm is not None, dtype, channels_last)
+            if key not in gather_kernels:
+                # dynamic: frame sizes, buffer length, batch size and S vary; one kernel serves them all.
+                gather_kernels[key] = torch.compile(_fresh_function(sample_colour), dynamic=True)
+            one = fields[0].shape[0] == 1
+            # Outside inference mode, so the copies (and the output) are ordinary tensors whatever mode the caller
+            # is in: an inference tensor would be a new variant, and could not be saved for a model's backward.
+            with torch.inference_mode(False), torch.no_grad(), torch.autocast(device_type, enabled=False), \
+                    torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+                # Fresh copies of the few bytes per sample: never a view, never strided, never batch size 1.
+                per_sample = tuple(torch.cat([f, f]) if one else f.clone(memory_format=torch.contiguous_format)
+                                   for f in (*fields, rows, bias))
+                out = gather_kernels[key](pixels, *per_sample, norm, out_size, dtype, channels_last)
+            return out[:1] if one else out
+
+        _compiled[device_type] = call if enabled else None
+    return _compiled[device_type]
+
+
+def render_gather(
+    batch: FaceBatch,
+    matrix: torch.Tensor,
+    params: AugmentParams,
+    config: AugmentConfig,
+    sampler: Sampler = sample_colour,
+) -> torch.Tensor:
+    """Sample only the output pixels from the uint8 buffer, colour and output format fused, with ``sampler``
+    (:func:`~gpuaug.backends.gather.sample_colour` or a kernel with its signature)."""
+    with torch.autocast(batch.device.type, enabled=False):
+        inverse = affine_inverse(matrix.double())[:, :2].float()
+        # The colour bias is linear in the warped image's mean grey (the contrast pivot), known only after the
+        # warp: hand the sampler the bias per unit of mean grey.
+        rows, bias_per_gray = colour_affine(params, torch.ones_like(params.contrast), config.channels)
+    return sampler(batch.pixels, batch.offsets, batch.strides, batch.sizes, inverse, rows.float(),
+                   bias_per_gray.float(), normalisation(config, batch.device), config.out_size, config.dtype,
+                   config.channels_last)
+
+
+def render(
+    batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, config: AugmentConfig, warp: Warp = "auto"
+) -> torch.Tensor:
+    """Warp (bilinear, zero fill, pixel centres at integers), colour, output format; see the module docstring.
+
+    ``warp``: ``"auto"``, ``"triton"`` (the Triton kernel on any device: interpreted on the CPU, slow),
+    ``"gather"`` (eager gather, never compiled) or ``"kornia"`` (the reference).
+    """
+    args = (batch, matrix, params, config)
+    if warp == "kornia":
+        return render_reference(*args)
+    if warp == "gather":
+        return render_gather(*args)
+    if warp == "triton":
+        sampler = _triton_sampler()
+        if sampler is None:
+            raise ImportError("warp='triton' needs triton (pip install 'triton>=3.2')")
+        return render_gather(*args, sampler=sampler)
+    if warp != "auto":
+        raise ValueError(f"unknown warp {warp!r}; choose 'auto', 'triton', 'gather' or 'kornia'")
+    device_type = batch.device.type
+    if device_type == "cuda":
+        fast = _compiled.setdefault("cuda", _triton_sampler())
+        fallback = render_gather
+    else:
+        fast, fallback = _compiled_gather(device_type), render_reference
+    if fast is None:
+        return fallback(*args)
+    try:
+        return render_gather(*args, sampler=fast)
+    except compiler_errors() as exc:
+        if device_type == "cuda" and torch.cuda.is_current_stream_capturing():
+            raise  # a fallback now would be captured into the graph for good
+        _log.warning("the %s render kernel failed to compile (%s: %s); using %s from now on", device_type,
+                     type(exc).__name__, exc, fallback.__name__)
+        _compiled[device_type] = None
+        return fallback(*args)
