@@ -8,7 +8,7 @@ import torch
 
 from gpuaug.backends import get_backend
 from gpuaug.batch import FaceBatch
-from gpuaug.checks import check_step_inputs, check_structure, sample_validity
+from gpuaug.checks import check_matrix, check_params, check_structure, sample_validity
 from gpuaug.config import AugmentConfig
 from gpuaug.device_constants import constant
 from gpuaug.labels.flip_tables import resolve_flip_table
@@ -91,6 +91,7 @@ class FaceAugment(torch.nn.Module):
 
     def matrix(self, batch: FaceBatch, params: AugmentParams) -> torch.Tensor:
         """(B, 3, 3) source -> output pixel matrix for these params."""
+        check_params(batch, params)
         p = params
         return crop_matrix(batch.bbox, p.margin, p.shift, p.angle, p.scale, p.flip, self.config.out_size)
 
@@ -101,7 +102,8 @@ class FaceAugment(torch.nn.Module):
     def apply_matrix(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> AugmentedBatch:
         """Warp and relabel with any per-sample similarity ``matrix`` (B, 3, 3); colour from ``params``."""
         check_structure(batch, len(self.flip_table))
-        check_step_inputs(batch, matrix, params)
+        check_matrix(batch, matrix)
+        check_params(batch, params)
         # A caller's autocast must not reach the step: labels stay float32 and exact, images come out in the
         # configured dtype (the render and label maths use no autocast-listed op either: gpuaug.linalg).
         with torch.autocast(batch.device.type, enabled=False):

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from gpuaug.buffers import pixel_buffer
-from gpuaug.load.sample import LABEL_FIELDS, FaceSample
+from gpuaug.sample import LABEL_FIELDS, FaceSample
 from gpuaug.transfer import move
 
 Layout = Literal["ragged", "padded"]

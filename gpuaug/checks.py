@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from gpuaug.errors import BatchError
-from gpuaug.load.sample import label_shapes
+from gpuaug.sample import label_shapes
 
 
 def check_structure(batch, n_landmarks: int) -> None:
@@ -48,16 +48,21 @@ def check_structure(batch, n_landmarks: int) -> None:
                                    "with batch.to(device)")
 
 
-def check_step_inputs(batch, matrix: torch.Tensor, params) -> None:
-    """Raise :class:`BatchError` unless ``matrix`` is (B, 3, 3) floating and every field of ``params`` (an
-    :class:`~gpuaug.params.AugmentParams`) has B rows, all on the batch's device (metadata only, no sync):
-    e.g. params drawn for another batch."""
+def check_matrix(batch, matrix: torch.Tensor) -> None:
+    """Raise :class:`BatchError` unless ``matrix`` is a floating (B, 3, 3) tensor on the batch's device."""
     b, device = len(batch), batch.pixels.device
     if tuple(matrix.shape) != (b, 3, 3) or not matrix.is_floating_point():
         raise BatchError("matrix", f"expected a floating (B, 3, 3) = ({b}, 3, 3) tensor, found {tuple(matrix.shape)} "
                                    f"{matrix.dtype}")
     if matrix.device != device:
         raise BatchError("matrix", f"on {matrix.device}, but the batch is on {device}")
+
+
+def check_params(batch, params) -> None:
+    """Raise :class:`BatchError` unless every field of ``params`` (an :class:`~gpuaug.params.AugmentParams`)
+    has one row per sample of ``batch``, on its device (metadata only, no sync): e.g. params drawn for
+    another batch."""
+    b, device = len(batch), batch.pixels.device
     for name, value in vars(params).items():
         if value.shape[:1] != (b,):
             raise BatchError(f"params.{name}", f"has {value.shape[0] if value.dim() else 0} rows for a batch of {b}: "

@@ -42,6 +42,9 @@ class CapturedAugment:
     """
 
     def __init__(self, aug: FaceAugment, example: FaceBatch, warmup: int = 3, share_pixels: bool = False) -> None:
+        if warmup < 1:
+            raise ValueError(f"warmup must be >= 1 (the first run compiles and allocates; that cannot happen "
+                             f"inside a capture), got {warmup}")
         if example.device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA batch, got one on {example.device}")
         if aug.backend_name != "torch":
@@ -52,15 +55,17 @@ class CapturedAugment:
         self.batch = replace(example, **{name: getattr(example, name).clone() for name in owned})  # static inputs
         n = len(example)
         self._params = AugmentParams.identity(n).pack().to(example.device)  # static packed params
-        side = torch.cuda.Stream(example.device)
-        side.wait_stream(torch.cuda.current_stream(example.device))
-        with torch.cuda.stream(side):
-            for _ in range(warmup):
-                self._step()
-        torch.cuda.current_stream(example.device).wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self._out = self._step()
+        with torch.cuda.device(example.device):  # capture on the batch's device, not the current one
+            side = torch.cuda.Stream(example.device)
+            side.wait_stream(torch.cuda.current_stream(example.device))
+            with torch.cuda.stream(side):
+                for _ in range(warmup):
+                    self._step()
+            torch.cuda.current_stream(example.device).wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            # thread_local: CUDA calls from other threads (a DataLoader's pin-memory thread) stay legal meanwhile.
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+                self._out = self._step()
 
     def _step(self) -> AugmentedBatch:
         # Unpacked inside the captured region, so the bool fields are recomputed from each call's params.
@@ -92,5 +97,6 @@ class CapturedAugment:
         params = sample_params(self.aug.config, len(self.batch), generator, train=self.train)
         # A fresh pinned block per call: the caching host allocator keeps it alive until the copy is done.
         self._params.copy_(params.pack().pin_memory(), non_blocking=True)
-        self.graph.replay()
+        with torch.cuda.device(self.batch.device):
+            self.graph.replay()
         return replace(self._out, params=params)

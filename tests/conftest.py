@@ -9,13 +9,8 @@ import pytest
 import torch
 
 from gpuaug.batch import FaceBatch, collate
-from gpuaug.load.frames import FaceSample
+from gpuaug.sample import FaceSample
 from gpuaug.synth.face_model import project
-
-# The suite compiles the render kernel for many output formats in one process (a training run uses one or
-# two): past Dynamo's default of 8 variants it would fall back to eager, whose float rounding differs, and
-# tests comparing two runs would compare compiled with eager.
-torch._dynamo.config.recompile_limit = 64
 
 #: Marks a test as needing CUDA: ``-m cuda`` selects it, and it skips cleanly without a device.
 CUDA_ONLY = (pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))

@@ -13,7 +13,7 @@ from conftest import cuda_only
 from gpuaug import AugmentConfig, BatchError, FaceAugment, FaceBatch, collate
 from gpuaug.backends.torch_backend import render, render_gather
 from gpuaug.checks import check_values
-from gpuaug.load.frames import FaceSample
+from gpuaug.sample import FaceSample
 
 CONFIG = AugmentConfig(out_size=24, grayscale_p=0.5)
 

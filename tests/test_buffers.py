@@ -28,7 +28,7 @@ def test_buffer_reused_only_when_unreferenced():
 def test_batches_in_use_keep_their_bytes(face_batch):
     """Two live batches built one after the other do not share memory."""
     from gpuaug import collate
-    from gpuaug.load.frames import FaceSample
+    from gpuaug.sample import FaceSample
 
     def samples(value: int) -> list[FaceSample]:
         return [FaceSample(torch.full((400, 600, 3), value, dtype=torch.uint8).numpy(), *(

@@ -15,7 +15,7 @@ from gpuaug import AugmentConfig, AugmentParams, FaceAugment, FaceBatch, collate
 from gpuaug.backends.dali_backend import DaliBackend
 from gpuaug.backends.torch_backend import render_reference
 from gpuaug.labels.matrix import translation
-from gpuaug.load.frames import FaceSample
+from gpuaug.sample import FaceSample
 
 LEVEL = 1 / 255
 # Wide geometry so crops leave the frame (its border and the zero fill are compared too).

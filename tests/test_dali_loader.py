@@ -13,7 +13,7 @@ from test_dali_backend import kornia_reference
 from torch.utils.data import DistributedSampler
 
 from gpuaug import AugmentConfig, AugmentedBatch, FaceFrames, collate
-from gpuaug.load.dali_loader import DaliFaceLoader, ShardPlan
+from gpuaug.dali_loader import DaliFaceLoader, ShardPlan
 
 CONFIG = AugmentConfig(out_size=48, grayscale_p=0.5)
 

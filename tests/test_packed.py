@@ -11,8 +11,9 @@ import pytest
 from seed_npz import seed_arrays, write_dataset, write_video
 
 from gpuaug.errors import FaceDataError
-from gpuaug.load.frames import FaceFrames, FaceSample
+from gpuaug.load.frames import FaceFrames
 from gpuaug.load.packed import INDEX, JOURNAL, pack, pack_main, verify_packed
+from gpuaug.sample import FaceSample
 
 SIZES = [(24, 32), (20, 20), (24, 32), (16, 40)]
 

@@ -13,8 +13,8 @@ from seed_npz import write_dataset
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from gpuaug import AugmentConfig, FaceAugment, FaceBatch, FaceFrames, collate
-from gpuaug.batch import LABEL_FIELDS
 from gpuaug.load.packed import pack
+from gpuaug.sample import LABEL_FIELDS
 
 #: One video per size; the odd ones lose two frames to skips, so keys have gaps (see seed_npz).
 SIZES = [(24, 32), (20, 20), (30, 16), (24, 32), (16, 40)]

@@ -107,6 +107,8 @@ def _compiled_gather(device_type: str) -> Sampler | None:
     if device_type not in _compiled:
         enabled = os.environ.get("GPUAUG_COMPILE", "1") != "0" and hasattr(torch, "compile")
         def call(pixels: torch.Tensor, *args: object) -> torch.Tensor:
+            if torch.compiler.is_compiling():  # inside a caller's torch.compile: trace the gather into its graph
+                return sample_colour(pixels, *args)
             fields, (rows, bias, norm, out_size, dtype, channels_last) = args[:4], args[4:]
             key = (device_type, rows.shape[1], norm is not None, dtype, channels_last)
             if key not in gather_kernels:

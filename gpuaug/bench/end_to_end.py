@@ -28,9 +28,10 @@ from torch.utils.data import DataLoader, Dataset
 from gpuaug.augment import AugmentedBatch, FaceAugment
 from gpuaug.batch import FaceBatch, collate
 from gpuaug.config import AugmentConfig
-from gpuaug.load.frames import FaceFrames, FaceSample
+from gpuaug.load.frames import FaceFrames
 from gpuaug.load.packed import pack
 from gpuaug.load.resident import ResidentFrames
+from gpuaug.sample import FaceSample
 from gpuaug.synth import write_dataset
 
 #: Frame sizes of the benchmark's data set (one per video, cycled), as in the real data: many sizes.

@@ -15,10 +15,11 @@ from gpuaug.batch import FaceBatch, collate
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import NpzSource, list_videos
 from gpuaug.load.packed import PackedSource, is_packed
-from gpuaug.load.sample import FaceSample, VideoIndex
+from gpuaug.load.sample import VideoIndex
 from gpuaug.load.video import FrameProblem
+from gpuaug.sample import FaceSample
 
-__all__ = ["FaceFrames", "FaceSample", "FrameSource", "VideoIndex", "open_source"]
+__all__ = ["FaceFrames", "FrameSource", "open_source"]
 
 Policy = Literal["skip", "error"]
 _log = logging.getLogger("gpuaug")

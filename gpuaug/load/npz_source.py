@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from gpuaug.errors import FaceDataError
-from gpuaug.load.sample import FaceSample, VideoIndex
+from gpuaug.load.sample import VideoIndex
 from gpuaug.load.video import (
     LABEL_FIELDS,
     SEED_FIELDS,
@@ -24,6 +24,7 @@ from gpuaug.load.video import (
     labels_to_frame_first,
     read_video,
 )
+from gpuaug.sample import FaceSample
 
 
 def _image_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:

@@ -29,8 +29,9 @@ import torch
 from gpuaug.buffers import pixel_buffer
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import index_video, list_videos
-from gpuaug.load.sample import FaceSample, VideoIndex, label_shapes
+from gpuaug.load.sample import VideoIndex
 from gpuaug.load.video import FrameProblem, read_video
+from gpuaug.sample import FaceSample, label_shapes
 
 FORMAT = "gpuaug-packed"
 VERSION = 1

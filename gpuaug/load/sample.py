@@ -1,4 +1,4 @@
-"""The records every frame source produces: one frame with its labels, and one video's index."""
+"""What indexing one video file found: the record every frame source produces per video."""
 
 from __future__ import annotations
 
@@ -7,32 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpuaug.load.video import FrameProblem
-
-
-def label_shapes(n_landmarks: int = 68) -> dict[str, tuple[int, ...]]:
-    """Per-sample shape of each label field of a :class:`FaceSample` (float32) for ``n_landmarks`` landmarks."""
-    return {"bbox": (4,), "landmarks2d": (n_landmarks, 2), "landmarks3d": (n_landmarks, 3), "head_pose": (3,),
-            "gaze": (3,)}
-
-
-#: The label fields of a sample (and of a batch), in declaration order.
-LABEL_FIELDS = tuple(label_shapes())
-
-
-@dataclass(frozen=True)
-class FaceSample:
-    """One frame and its labels (frame-first numpy, see :class:`~gpuaug.load.video.FaceVideo`).
-
-    ``key`` is (video number, frame number in that video) for tracing a sample back to its file.
-    """
-
-    image: np.ndarray
-    bbox: np.ndarray
-    landmarks2d: np.ndarray
-    landmarks3d: np.ndarray
-    head_pose: np.ndarray
-    gaze: np.ndarray
-    key: tuple[int, int]
 
 
 @dataclass(frozen=True)
