@@ -2,25 +2,33 @@
 
 from gpuaug.augment import AugmentedBatch, FaceAugment
 from gpuaug.batch import FaceBatch, collate
+from gpuaug.clips import AugmentedClips, ClipAugment
 from gpuaug.config import AugmentConfig
 from gpuaug.errors import BatchError, FaceDataError
-from gpuaug.load.frames import FaceFrames, FaceSample
+from gpuaug.load.clips import FaceClips
+from gpuaug.load.frames import FaceFrames
 from gpuaug.load.resident import ResidentFrames
+from gpuaug.load.resident_clips import ResidentClips
 from gpuaug.load.video import FaceVideo, FrameProblem, read_video
 from gpuaug.params import AugmentParams, sample_params
+from gpuaug.sample import FaceSample
 
 __all__ = [
     "AugmentConfig",
     "AugmentParams",
     "AugmentedBatch",
+    "AugmentedClips",
     "BatchError",
+    "ClipAugment",
     "FaceAugment",
     "FaceBatch",
+    "FaceClips",
     "FaceDataError",
     "FaceFrames",
     "FaceSample",
     "FaceVideo",
     "FrameProblem",
+    "ResidentClips",
     "ResidentFrames",
     "collate",
     "read_video",

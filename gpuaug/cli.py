@@ -15,7 +15,7 @@ from gpuaug.augment import FaceAugment
 from gpuaug.batch import collate
 from gpuaug.config import AugmentConfig
 from gpuaug.load.frames import FaceFrames
-from gpuaug.preview import preview_augmented, preview_frames
+from gpuaug.preview import preview_augmented, preview_clips, preview_frames
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -26,23 +26,44 @@ def _synth(args: argparse.Namespace) -> None:
     print(f"wrote {len(paths)} videos x {args.frames} frames to {args.out}")
 
 
+def _spread(n: int, count: int) -> list[int]:
+    """``count`` of range(n) spread evenly (every video gets a say)."""
+    return sorted({round(i * (n - 1) / max(count - 1, 1)) for i in range(min(count, n))})
+
+
 def _augment_spread(frames: FaceFrames, count: int, seed: int, device: str, backend: str):
-    """Augment ``count`` frames spread evenly over the data set (every video gets a say)."""
-    picks = sorted({round(i * (len(frames) - 1) / max(count - 1, 1)) for i in range(min(count, len(frames)))})
-    batch = collate([frames[i] for i in picks])
+    """Augment ``count`` frames spread evenly over the data set."""
+    batch = collate([frames[i] for i in _spread(len(frames), count)])
     aug = FaceAugment(AugmentConfig(), backend=backend)
     return batch, aug(batch.to(device), torch.Generator().manual_seed(seed))
+
+
+def _augment_clips(frames: FaceFrames, args: argparse.Namespace):
+    """Augment ``args.count`` clips (``--clips`` T frames at ``--step``) spread evenly over the data set."""
+    from gpuaug.clips import ClipAugment
+    from gpuaug.load.clips import FaceClips
+
+    clips = FaceClips(frames, args.clips, args.step)
+    print(clips.skip_report())
+    batch = clips.batch(_spread(len(clips), args.count))
+    aug = ClipAugment(FaceAugment(AugmentConfig(), backend=args.backend), args.clips, drift=args.drift)
+    return batch, aug(batch, torch.Generator().manual_seed(args.seed))
 
 
 def _preview(args: argparse.Namespace) -> None:
     frames = FaceFrames(args.path)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    batch, augmented = _augment_spread(frames, args.count, args.seed, "cpu", args.backend)
+    if args.clips:
+        args.count = args.count or 4
+        batch, augmented = _augment_clips(frames, args)
+        preview_clips(augmented, out, limit=args.count)
+    else:
+        batch, augmented = _augment_spread(frames, args.count or 16, args.seed, "cpu", args.backend)
+        preview_augmented(augmented, out)
     images = [batch.frame(i).numpy() for i in range(len(batch))]
     preview_frames(images, batch.landmarks2d.numpy(), batch.head_pose.numpy(), batch.gaze.numpy(),
-                   batch.bbox.numpy(), out.with_name(out.stem + "_source.png"))
-    preview_augmented(augmented, out)
+                   batch.bbox.numpy(), out.with_name(out.stem + "_source.png"), columns=args.clips or 4)
     print(f"wrote {out} and {out.with_name(out.stem + '_source.png')}")
 
 
@@ -60,7 +81,7 @@ def _demo(args: argparse.Namespace) -> None:
     frames = FaceFrames(out / "packed")
     print(frames.skip_report())
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    args.path, args.out, args.count = str(out / "packed"), str(out / "preview.png"), 16
+    args.path, args.out, args.count = str(out / "packed"), str(out / "preview.png"), None
     _preview(args)
 
     loader = torch.utils.data.DataLoader(frames, batch_size=args.batch, shuffle=True, collate_fn=collate,
@@ -84,7 +105,12 @@ def _demo(args: argparse.Namespace) -> None:
 
 def _add_preview_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", default="kornia", choices=["kornia", "dali"])
+    p.add_argument("--backend", default="torch", choices=["torch", "dali"])
+    p.add_argument("--clips", type=int, default=0, metavar="T",
+                   help="preview clips of T consecutive frames as strips (one row per clip) instead of frames")
+    p.add_argument("--step", type=int, default=1, help="frame step s within a clip (with --clips)")
+    p.add_argument("--drift", type=float, default=0.0,
+                   help="with --clips: camera params move this far (0-1) toward a second draw across each clip")
 
 
 TOOLS = {
@@ -108,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = sub.add_parser("preview", help="draw frames of an npz file/directory with labels, and augmented")
     p.add_argument("path")
     p.add_argument("--out", default="preview.png")
-    p.add_argument("--count", type=int, default=16)
+    p.add_argument("--count", type=int, help="frames to draw (default 16), or clips with --clips (default 4)")
     _add_preview_args(p)
     p.set_defaults(run=_preview)
 

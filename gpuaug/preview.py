@@ -93,17 +93,24 @@ def pose_caption(pose: np.ndarray, flipped: bool = False) -> str:
     return f"y{yaw:+.0f} p{pitch:+.0f} r{roll:+.0f}" + (" flip" if flipped else "")
 
 
-def preview_augmented(batch, path: str | Path, limit: int = 16) -> Path:
-    """Save an :class:`~gpuaug.AugmentedBatch` (first ``limit`` samples) as a PNG sheet."""
+def preview_augmented(batch, path: str | Path, limit: int = 16, columns: int = 8) -> Path:
+    """Save an :class:`~gpuaug.AugmentedBatch` (first ``limit`` samples, ``columns`` a row) as a PNG sheet."""
     n = min(limit, len(batch))
     images = (batch.images[:n].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     labels = {k: getattr(batch, k)[:n].detach().cpu().numpy() for k in ("landmarks2d", "head_pose", "gaze", "bbox")}
     flips = batch.flipped[:n].cpu().tolist()
     captions = [pose_caption(labels["head_pose"][i], flips[i]) for i in range(n)]
     sheet = tile(list(images), labels["landmarks2d"], labels["head_pose"], labels["gaze"], labels["bbox"],
-                 captions, zoom=2.0)
+                 captions, zoom=2.0, columns=columns)
     sheet.save(path)
     return Path(path)
+
+
+def preview_clips(clips, path: str | Path, limit: int = 4) -> Path:
+    """Save the first ``limit`` clips of an :class:`~gpuaug.AugmentedClips` as strips: one row per clip, its T
+    frames left to right in time order."""
+    length = clips.images.shape[1]
+    return preview_augmented(clips.frames, path, limit=min(limit, len(clips)) * length, columns=length)
 
 
 def preview_frames(
@@ -113,8 +120,9 @@ def preview_frames(
     gaze: np.ndarray,
     bbox: np.ndarray,
     path: str | Path,
+    columns: int = 4,
 ) -> Path:
     """Save raw frames (each (H, W, 3) uint8) with their source-space labels as a PNG sheet."""
     captions = [pose_caption(p) for p in head_pose]
-    tile(images, landmarks, head_pose, gaze, bbox, captions, zoom=1.0, columns=4).save(path)
+    tile(images, landmarks, head_pose, gaze, bbox, captions, zoom=1.0, columns=columns).save(path)
     return Path(path)

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from gpuaug.bench import clips as clip_bench
 from gpuaug.bench.contenders import CONTENDERS, REFERENCE, Unavailable
 from gpuaug.bench.end_to_end import end_to_end_rates, write_packed
 from gpuaug.bench.feed import feed_rates
@@ -109,8 +110,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--feed-width", type=int, default=64, help="the CNN's base width (64: ResNet-18 size)")
     p.add_argument("--keep-freed-memory", action="store_true",
                    help="call gpuaug.buffers.keep_freed_memory() first (process-wide; results get their own files)")
+    p.add_argument("--clips", action="store_true",
+                   help="also run the clip benchmark (ClipAugment vs FaceAugment vs kornia VideoSequential, "
+                        "gpuaug/bench/clips.py; alone: python -m gpuaug.bench.clips)")
+    clip_bench.add_args(p)
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
     return p.parse_args(argv)
+
+
+def resolve_devices(args: argparse.Namespace) -> list[torch.device]:
+    """``--devices``, or the CPU and CUDA when present; exits when CUDA is asked for but missing."""
+    names = args.devices or ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    if "cuda" in names and not torch.cuda.is_available():
+        raise SystemExit("--devices cuda given but torch.cuda.is_available() is False")
+    return [torch.device(n) for n in names]
 
 
 def run_contenders(args: argparse.Namespace, devices: list[torch.device]) -> list[dict]:
@@ -188,10 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.keep_freed_memory and not keep_freed_memory():
         raise SystemExit("--keep-freed-memory: glibc's mallopt is not available here")
-    names = args.devices or ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
-    if "cuda" in names and not torch.cuda.is_available():
-        raise SystemExit("--devices cuda given but torch.cuda.is_available() is False")
-    devices = [torch.device(n) for n in names]
+    devices = resolve_devices(args)
     load_before, cpu_start, wall_start = os.getloadavg(), cpu_seconds(), time.perf_counter()
     contenders = run_contenders(args, devices)
     loader = [] if args.no_loader else run_loader(args, devices)
@@ -216,5 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     paths = write_results(result, args.out)
     print(paths[1].read_text())
+    if args.clips:
+        paths += clip_bench.run(args, devices, device_name)
     print("wrote", *map(str, paths))
     return 0

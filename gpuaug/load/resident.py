@@ -36,8 +36,31 @@ def shard_indices(n: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
 def required_bytes(frames: FaceFrames, rank: int = 0, world_size: int = 1) -> int:
     """Device bytes :class:`ResidentFrames` needs for this rank's frames: H * W * 3 per frame plus
     :data:`META_BYTES` (from the index; no pixels read)."""
-    sizes = frames.frame_sizes(shard_indices(len(frames), rank, world_size))
+    return _held_bytes(frames, shard_indices(len(frames), rank, world_size))
+
+
+def _held_bytes(frames: FaceFrames, indices: np.ndarray) -> int:
+    """Device bytes for holding the frames at ``indices`` (see :func:`required_bytes`)."""
+    sizes = frames.frame_sizes(indices)
     return int((sizes[:, 0] * sizes[:, 1] * 3).sum()) + len(sizes) * META_BYTES
+
+
+def epoch_order(n: int, epoch: int, seed: int, rank: int, device: torch.device) -> torch.Tensor:
+    """(n,) int64 on ``device``: a permutation of range(n), the same for the same (seed, epoch, rank). Drawn on
+    the CPU, copied to the device once without waiting."""
+    perm = torch.randperm(n, generator=rank_generator(seed, epoch, rank, _ORDER_STREAM))
+    if device.type == "cuda":
+        perm = perm.pin_memory()  # so the copy below is asynchronous
+    return perm.to(device, non_blocking=True)
+
+
+def epoch_batches(held: int, total: int, world_size: int, batch_size: int, drop_last: bool) -> int:
+    """Batches per epoch for a rank holding ``held`` of ``total`` items: every held item once (ranks can differ
+    by one batch when ``world_size`` does not divide ``total``), or with ``drop_last`` full batches only, as
+    many on every rank (what DDP needs): those of the smallest shard."""
+    if drop_last:
+        return total // world_size // batch_size
+    return -(-held // batch_size)
 
 
 class ResidentFrames:
@@ -60,6 +83,8 @@ class ResidentFrames:
         device: where the frames are held.
         rank, world_size: this process's share (e.g. ``torch.distributed.get_rank()`` / world size).
         progress: a progress bar while loading; None (default) shows it on a terminal only.
+        indices: hold these data set indices instead of the rank's shard (e.g. the frames of a rank's clips,
+            :class:`~gpuaug.load.resident_clips.ResidentClips`); ``rank`` still keys the epoch order.
 
     Attributes:
         indices: (n_r,) int64 CPU: data set index of each held frame; ``resident[i]`` is ``frames[indices[i]]``.
@@ -73,14 +98,15 @@ class ResidentFrames:
         rank: int = 0,
         world_size: int = 1,
         progress: bool | None = None,
+        indices: np.ndarray | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.rank, self.world_size, self._total = rank, world_size, len(frames)
-        held = shard_indices(len(frames), rank, world_size)
+        held = shard_indices(len(frames), rank, world_size) if indices is None else np.asarray(indices, np.int64)
         if not len(held):
             raise ValueError(f"rank {rank} of {world_size} holds no frame: the data set has {len(frames)}")
         if self.device.type == "cuda":
-            needed, (free, _) = required_bytes(frames, rank, world_size), torch.cuda.mem_get_info(self.device)
+            needed, (free, _) = _held_bytes(frames, held), torch.cuda.mem_get_info(self.device)
             if needed > free:
                 raise MemoryError(f"holding rank {rank}'s frames on {self.device} needs {needed / 2**30:.2f} GiB, "
                                   f"{free / 2**30:.2f} GiB are free; use more ranks or fewer frames")
@@ -92,26 +118,30 @@ class ResidentFrames:
         return len(self.indices)
 
     def __getitem__(self, index: torch.Tensor | Sequence[int] | slice) -> FaceBatch:
-        """The held frames at positions ``index`` (B,) (data set indices ``indices[index]``), in that order."""
+        """The held frames at positions ``index`` (B,) (data set indices ``indices[index]``), in that order.
+
+        A host index (list, numpy, CPU tensor) is bounds-checked on the host, so an out-of-range position is
+        an ``IndexError`` here, not a device-side assert that would end the CUDA context. A device tensor is
+        used as it is (checking it would wait for the device)."""
         if not isinstance(index, slice):
-            index = torch.as_tensor(index, dtype=torch.int64).reshape(-1).to(self.device, non_blocking=True)
+            index = torch.as_tensor(index, dtype=torch.int64).reshape(-1)
+            if index.device.type == "cpu":
+                bad = (index < -len(self)) | (index >= len(self))
+                if bad.any():
+                    raise IndexError(f"position {int(index[bad][0])} out of range for {len(self)} held frames")
+            index = index.to(self.device, non_blocking=True)
         return self.data.select(index)
 
     def order(self, epoch: int, seed: int = 0) -> torch.Tensor:
         """(n_r,) int64 on the device: a permutation of the held positions, the same for the same
         (seed, epoch, rank). Drawn on the CPU, copied to the device once without waiting."""
-        perm = torch.randperm(len(self), generator=rank_generator(seed, epoch, self.rank, _ORDER_STREAM))
-        if self.device.type == "cuda":
-            perm = perm.pin_memory()  # so the copy below is asynchronous
-        return perm.to(self.device, non_blocking=True)
+        return epoch_order(len(self), epoch, seed, self.rank, self.device)
 
     def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
         """Batches per epoch: every held frame once (``drop_last=False``; ranks can differ by one batch when
         ``world_size`` does not divide the data set), or full batches only, as many on every rank (what DDP
         needs): those of the smallest shard."""
-        if drop_last:
-            return self._total // self.world_size // batch_size
-        return -(-len(self) // batch_size)
+        return epoch_batches(len(self), self._total, self.world_size, batch_size, drop_last)
 
     def batches(self, epoch: int, batch_size: int, seed: int = 0, drop_last: bool = False) -> Iterator[FaceBatch]:
         """One epoch of :meth:`num_batches` batches in :meth:`order`; the last may be short unless ``drop_last``."""
@@ -137,4 +167,9 @@ def _load(frames: FaceFrames, indices: np.ndarray, device: torch.device, progres
             pixels[first:first + part.pixels.numel()].copy_(part.pixels, non_blocking=pin)
             parts.append({name: getattr(part, name) for name in names} | {"offsets": part.offsets + first})
             bar.update(part.pixels.numel())
-    return FaceBatch(pixels=pixels, **{name: torch.cat([p[name] for p in parts]).to(device) for name in names})
+    data = FaceBatch(pixels=pixels, **{name: torch.cat([p[name] for p in parts]).to(device) for name in names})
+    if pin:
+        # torch's caching host allocator would keep the pinned staging blocks (hundreds of MB) for good.
+        torch.cuda.current_stream(device).synchronize()
+        torch._C._host_emptyCache()
+    return data

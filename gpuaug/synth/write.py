@@ -24,16 +24,18 @@ def gaze_from_pose(head_pose: np.ndarray, eyes: np.ndarray) -> np.ndarray:
 
 
 def synth_video(frames: int, size: tuple[int, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One video's seed-layout arrays: a face turning smoothly over a fixed textured background."""
+    """One video's seed-layout arrays: a face turning, looking around and drifting across the frame, all
+    smoothly (sinusoids over the video, so consecutive frames make a clip), over a fixed textured background."""
     h, w = size
     t = np.linspace(0, 1, frames)[:, None]
     amp, phase = np.array([35.0, 15.0, 15.0]), rng.uniform(0, 2 * np.pi, 3)
     pose = (amp * np.sin(2 * np.pi * t * rng.uniform(0.3, 1.0) + phase)).astype(np.float64)
-    eyes = rng.uniform(-15, 15, size=(frames, 2))
+    eyes = 15 * np.sin(2 * np.pi * t * rng.uniform(0.5, 1.5, 2) + rng.uniform(0, 2 * np.pi, 2))
     gaze = gaze_from_pose(pose, eyes)
     iod = float(np.linalg.norm(np.subtract(*mean_face()[list(INTEROCULAR)])))
     scale = np.full(frames, rng.uniform(0.18, 0.26) * min(h, w) / iod)
-    centre = np.array([w, h]) / 2 + rng.uniform(-0.08, 0.08, size=(frames, 2)) * np.array([w, h])
+    drift = 0.08 * np.sin(2 * np.pi * t * rng.uniform(0.3, 0.8, 2) + rng.uniform(0, 2 * np.pi, 2))
+    centre = np.array([w, h]) / 2 + drift * np.array([w, h])
     lm3d = project(torch.from_numpy(pose), torch.from_numpy(scale), torch.from_numpy(centre)).numpy()
     # The face's forehead reaches past the brows, so the box takes a margin above them.
     lo, hi = lm3d[..., :2].min(1), lm3d[..., :2].max(1)
