@@ -60,7 +60,8 @@ NOTES = (
     "data wait = 1 - busy.",
     "gpuaug: FaceAugment(backend=...) on a FaceBatch already on the device: params, one matrix per sample, "
     "all labels, warp + colour. 'pixels only': the render alone (the step minus it is the labels' cost); "
-    "'eager': the gather kernel not compiled; 'CUDA graph': gpuaug.graph.CapturedAugment.",
+    "'eager gather': the torch gather in eager ops instead of the Triton kernel; 'CUDA graph': "
+    "gpuaug.graph.CapturedAugment.",
 )
 
 
@@ -92,6 +93,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="default: cpu, and cuda if present (e.g. --device cuda for the GPU alone)")
     p.add_argument("--grayscale-p", type=float, default=1.0,
                    help="probability of grey output: 1 (default, 1-channel output as the seed) or 0 for colour")
+    p.add_argument("--out-dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="gpuaug's output dtype (the other contenders give float32)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="contenders whose name contains one of these")
     p.add_argument("--no-loader", action="store_true", help="skip the loader and H2D measurements")
     p.add_argument("--loader-videos", type=int, default=8)
@@ -128,7 +131,8 @@ def resolve_devices(args: argparse.Namespace) -> list[torch.device]:
 
 def run_contenders(args: argparse.Namespace, devices: list[torch.device]) -> list[dict]:
     """Every selected contender on every device; ratios to gpuaug torch on the same device."""
-    work = make_workload(args.batch, args.height, args.width, args.out_size, grayscale_p=args.grayscale_p)
+    work = make_workload(args.batch, args.height, args.width, args.out_size, grayscale_p=args.grayscale_p,
+                         out_dtype=args.out_dtype)
     chosen = [c for c in CONTENDERS if not args.only or any(s.lower() in c.name.lower() for s in args.only)]
     tasks = [(d, c) for d in devices for c in chosen if d.type in c.devices]
     rows = []
@@ -211,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "environment": {
             "devices": [device_name(d) for d in devices],
             "batch": args.batch, "height": args.height, "width": args.width, "out_size": args.out_size,
-            "grayscale_p": args.grayscale_p, "keep_freed_memory": args.keep_freed_memory,
+            "grayscale_p": args.grayscale_p, "out_dtype": args.out_dtype, "keep_freed_memory": args.keep_freed_memory,
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "load_before": [round(x, 2) for x in load_before],
             "other_cores": others,

@@ -36,6 +36,40 @@ def _seed(work: Workload, device: torch.device) -> Step:
     return seed_step(work, device)
 
 
+def _torchvision(work: Workload, device: torch.device) -> Step:
+    """The seed's chain as its author would write it today: ``torchvision.transforms.v2`` per sample
+    (ColorJitter -> RandomGrayscale -> crop to the box -> RandomHorizontalFlip -> RandomAffine -> Resize), the
+    68 landmarks carried by v2 itself as ``KeyPoints`` where torchvision has them (>= 0.23; no left/right
+    re-index: v2 has none)."""
+    try:
+        from torchvision import tv_tensors
+        from torchvision.transforms import v2
+    except ImportError as exc:
+        raise Unavailable(f"torchvision not installed ({exc})") from exc
+    c = work.config
+    chain = v2.Compose([
+        v2.ColorJitter(c.brightness, c.contrast, c.saturation, c.hue), v2.RandomGrayscale(c.grayscale_p),
+        v2.RandomHorizontalFlip(c.flip_p), v2.RandomAffine(c.max_rotation, (c.max_shift, c.max_shift)),
+        v2.Resize((c.out_size, c.out_size)),
+    ])
+    keypoints = getattr(tv_tensors, "KeyPoints", None)
+    frames = [torch.from_numpy(f).to(device).permute(2, 0, 1) for f in work.frames]
+    boxes = work.bbox.round().astype(int).tolist()
+
+    def step() -> list[torch.Tensor]:
+        out = []
+        for img, (x0, y0, x1, y1), lm in zip(frames, boxes, work.landmarks2d, strict=True):
+            crop = v2.functional.crop(img, y0, x0, y1 - y0, x1 - x0)
+            if keypoints is None:
+                out.append(chain(crop))
+                continue
+            points = keypoints(torch.as_tensor(lm - [x0, y0], device=device), canvas_size=crop.shape[-2:])
+            out.append(chain(crop, points)[0])
+        return out
+
+    return step
+
+
 def _factor_range(v: float) -> tuple[float, float]:
     """A jitter amount -> torchvision's factor range [max(0, 1 - v), 1 + v]."""
     return max(0.0, 1 - v), 1 + v
@@ -124,8 +158,9 @@ def _kornia(work: Workload, device: torch.device) -> Step:
 
 
 def _gpuaug(backend: str, variant: str = "step") -> Callable[[Workload, torch.device], Step]:
-    """gpuaug's step: ``"step"`` the whole ``FaceAugment`` call; ``"eager"`` with the gather kernel not
-    compiled; ``"graph"`` replayed as a CUDA graph; ``"pixels"`` the backend's render alone (no params,
+    """gpuaug's step: ``"step"`` the whole ``FaceAugment`` call (on CUDA the Triton render kernel, on the CPU
+    the compiled gather); ``"eager"`` with the eager torch gather instead; ``"graph"`` replayed as a CUDA
+    graph; ``"pixels"`` the backend's render alone (no params,
     matrices or labels: the step minus this is what the labels cost)."""
 
     def build(work: Workload, device: torch.device) -> Step:
@@ -155,12 +190,13 @@ def _gpuaug(backend: str, variant: str = "step") -> Callable[[Workload, torch.de
 
 CONTENDERS: tuple[Contender, ...] = (
     Contender("seed per-sample (torch ops)", _seed, per_sample=True),
+    Contender("seed per-sample (torchvision v2)", _torchvision, per_sample=True, devices=("cuda",)),
     Contender("albumentationsx per-sample", _albumentations, per_sample=True, devices=("cpu",)),
     Contender("kornia AugmentationSequential", _kornia),
     Contender("DALI pipeline", dali_step),
     Contender("gpuaug torch", _gpuaug("torch")),
     Contender("gpuaug torch pixels only", _gpuaug("torch", "pixels")),
-    Contender("gpuaug torch eager", _gpuaug("torch", "eager"), devices=("cuda",)),
+    Contender("gpuaug torch eager gather", _gpuaug("torch", "eager"), devices=("cuda",)),
     Contender("gpuaug torch CUDA graph", _gpuaug("torch", "graph"), devices=("cuda",)),
     Contender("gpuaug dali", _gpuaug("dali")),
 )

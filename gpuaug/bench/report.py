@@ -101,7 +101,8 @@ def write_results(result: dict, out_dir: Path) -> list[Path]:
     # The default workload (batch 256, grey) keeps the plain name; other runs get their own files.
     variant = (f"_b{env['batch']}" if env["batch"] != 256 else "") + (
         "" if env.get("grayscale_p", 1.0) == 1 else f"_{_output(env).replace(' ', '').replace('=', '')}") + (
-        "_keep-freed-memory" if env.get("keep_freed_memory") else "")
+        "_keep-freed-memory" if env.get("keep_freed_memory") else "") + (
+        f"_{env['out_dtype']}" if env.get("out_dtype", "float32") != "float32" else "")
     stem = out_dir / f"bench_{slug('+'.join(env['devices']))}{variant}"
     paths = [stem.with_suffix(".json"), stem.with_suffix(".md"), stem.with_suffix(".png")]
     paths[0].write_text(json.dumps(result, indent=2) + "\n")

@@ -35,10 +35,12 @@ class Workload:
 
 
 def make_workload(
-    batch_size: int, height: int, width: int, out_size: int, seed: int = 0, grayscale_p: float = 1.0
+    batch_size: int, height: int, width: int, out_size: int, seed: int = 0, grayscale_p: float = 1.0,
+    out_dtype: str = "float32",
 ) -> Workload:
     """``batch_size`` frames of one synthetic video (a moving face on a textured background); the jitter
-    ranges are gpuaug's defaults, grey output with probability ``grayscale_p``."""
+    ranges are gpuaug's defaults, grey output with probability ``grayscale_p``, gpuaug's output in
+    ``out_dtype``."""
     arrays = {k: np.moveaxis(v, -1, 0) for k, v in synth_video(batch_size, (height, width),
                                                                  np.random.default_rng(seed)).items()}
     corners = arrays["boundingBox"]  # (B, 4, 2) TL, BL, TR, BR
@@ -54,5 +56,5 @@ def make_workload(
         keys=torch.stack([torch.zeros(batch_size, dtype=torch.int64), torch.arange(batch_size)], 1),
         **{k: torch.from_numpy(v) for k, v in labels.items()},
     )
-    config = AugmentConfig(out_size=out_size, grayscale_p=grayscale_p)
+    config = AugmentConfig(out_size=out_size, grayscale_p=grayscale_p, out_dtype=out_dtype)
     return Workload(frames=frames, bbox=bbox, batch=batch, config=config, **labels)

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The GPU check: one call on a GPU machine whose Python already has torch with CUDA and triton, and no package
+# index. Run from the repository root:
+#
+#   bash scripts/gpu-check.sh            # results in $OUT when set, else gpu-check-out/
+#
+# Carried wheels (kornia, kornia-rs; DALI if carried) are installed first when .devwheels/install.sh is there
+# (`../shared/tools/device-wheels pack kornia` on the machine that has an index). Then, each stage under its
+# own time limit (about 7 minutes in all):
+#   1. pytest -m cuda (every CUDA test, 120 s per test at most)
+#   2. the bench on CUDA: B=256 grey float32 with the resident end-to-end path and the CNN feed; B=1024 grey
+#      float32, grey bfloat16 and colour float32 (gpuaug torch with the Triton render, plain and CUDA-graph
+#      captured, the eager gather, pixels only, kornia AugmentationSequential, the seed's chain per sample in
+#      torch ops and in torchvision v2, DALI where its wheels were carried)
+#   3. a torch.profiler kernel table of each warp and of the whole step at B=1024
+# It writes 5 files: summary.md (every table and each stage's exit status), pytest.log, profile.txt,
+# bench.tar.gz (the bench's json/md/png files, to copy into bench/results/) and env.txt.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-gpu-check-out}
+mkdir -p "$out"
+work=$(mktemp -d)
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+summary="$out/summary.md"
+echo "# GPU check $(date -u +%Y-%m-%dT%H:%MZ)" > "$summary"
+
+stage() {  # stage NAME SECONDS CMD...: run CMD under a time limit, record its exit status
+  local name=$1 limit=$2 start=$SECONDS
+  shift 2
+  echo "== $name" >&2
+  timeout --signal=INT --kill-after=15 "$limit" "$@"
+  local rc=$?
+  echo "- $name: exit $rc in $((SECONDS - start)) s" >> "$summary"
+  return $rc
+}
+
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
+  python3 -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)"
+} > "$out/env.txt" 2>&1
+[ -f .devwheels/install.sh ] && stage "install carried wheels" 120 bash .devwheels/install.sh
+
+stage "pytest -m cuda" 240 python3 -m pytest -q -m cuda -p no:cacheprovider --timeout 120 -x -rfEs \
+  > "$out/pytest.log" 2>&1
+
+bench=(python3 -m gpuaug bench --devices cuda --out "$work/bench" --repeats 5 --slow-repeats 1)
+stage "bench B=256 grey float32 (+ resident e2e, feed)" 150 "${bench[@]}" --no-loader --e2e-workers 0 4 \
+  --e2e-videos 24 --e2e-repeats 2 --feed on
+stage "bench B=1024 grey float32" 60 "${bench[@]}" --batch 1024 --no-loader --no-e2e
+stage "bench B=1024 grey bfloat16" 45 "${bench[@]}" --batch 1024 --no-loader --no-e2e --out-dtype bfloat16 \
+  --only "gpuaug torch" kornia DALI
+stage "bench B=1024 colour float32" 60 "${bench[@]}" --batch 1024 --no-loader --no-e2e --grayscale-p 0
+stage "profile B=1024" 60 python3 -m gpuaug.bench.profile --device cuda --batch 1024 --out "$work/profile"
+
+cat "$work"/bench/*.md >> "$summary" 2>/dev/null
+cat "$work"/profile/*.txt > "$out/profile.txt" 2>/dev/null
+tail -n 30 "$out/pytest.log" | sed 's/^/    /' >> "$summary"
+tar -czf "$out/bench.tar.gz" -C "$work" bench 2>/dev/null
+cat "$summary"
