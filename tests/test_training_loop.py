@@ -152,3 +152,22 @@ def test_device_to_host_copy_is_complete(face_batch: FaceBatch) -> None:
     out = FaceAugment(AugmentConfig(out_size=64)).cuda()(face_batch.to("cuda"))
     host = out.to("cpu", non_blocking=True)
     assert torch.equal(host.images, out.images.cpu()) and torch.equal(host.landmarks2d, out.landmarks2d.cpu())
+
+
+def test_recompile_limit_is_a_logged_fallback(face_batch: FaceBatch, monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Should a variant ever exceed Dynamo's recompile limit, the kernel is not run eager unseen: a warning
+    names the cause and the CPU switches to kornia's warp for good."""
+    monkeypatch.setattr(torch_backend, "_compiled", {})
+    monkeypatch.setattr(torch_backend, "gather_kernels", {})
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    aug = FaceAugment(AugmentConfig(out_size=16))
+    params = aug.sample_params(face_batch, torch.Generator().manual_seed(0))
+    aug.apply(face_batch, params)
+    with torch.inference_mode():  # pixels made in inference mode: a second variant, past a limit of 1
+        odd = FaceBatch(**{f.name: getattr(face_batch, f.name).clone() for f in fields(face_batch)})
+    with caplog.at_level("WARNING", logger="gpuaug.backends.torch_backend"):
+        out = aug.apply(odd, params)
+    assert "FailOnRecompileLimitHit" in caplog.text and torch_backend._compiled["cpu"] is None
+    reference = torch_backend.render_reference(face_batch, out.matrix, params, aug.config)
+    assert torch.equal(out.images, reference)
