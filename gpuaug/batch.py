@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from gpuaug.buffers import pixel_buffer
+from gpuaug.checks import check_samples
 from gpuaug.sample import LABEL_FIELDS, FaceSample
 from gpuaug.transfer import move
 
@@ -130,8 +131,6 @@ def collate(
             return samples
         labels = {name: getattr(samples, name) for name in (*LABEL_FIELDS, "keys")}
         return FaceBatch.from_padded(samples.images, samples.sizes, **labels)
-    from gpuaug.checks import check_samples
-
     check_samples(samples)
     sizes, offsets, strides, total = _frame_bytes(samples, layout)
     pixels = pixel_buffer(total, pin_memory)

@@ -6,15 +6,16 @@
 #
 # Carried wheels (kornia, kornia-rs; DALI if carried) are installed first when .devwheels/install.sh is there
 # (`../shared/tools/device-wheels pack kornia` on the machine that has an index). Then, each stage under its
-# own time limit (about 7 minutes in all):
+# own time limit (at most 470 s in all, so the call fits one 600 s command with room for the start):
 #   1. pytest -m cuda (every CUDA test, 120 s per test at most)
 #   2. the bench on CUDA: B=256 grey float32 with the resident end-to-end path and the CNN feed; B=1024 grey
 #      float32, grey bfloat16 and colour float32 (gpuaug torch with the Triton render, plain and CUDA-graph
 #      captured, the eager gather, pixels only, kornia AugmentationSequential, the seed's chain per sample in
 #      torch ops and in torchvision v2, DALI where its wheels were carried)
 #   3. a torch.profiler kernel table of each warp and of the whole step at B=1024
-# It writes 5 files: summary.md (every table and each stage's exit status), pytest.log, profile.txt,
-# bench.tar.gz (the bench's json/md/png files, to copy into bench/results/) and env.txt.
+# It writes 5 files, each brought up to date after every stage (a run stopped early keeps what it has):
+# summary.md (every table and each stage's exit status), pytest.log, profile.txt, bench.tar.gz (the bench's
+# json/md/png files, to copy into bench/results/) and env.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-check-out}
@@ -24,13 +25,20 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 summary="$out/summary.md"
 echo "# GPU check $(date -u +%Y-%m-%dT%H:%MZ)" > "$summary"
 
-stage() {  # stage NAME SECONDS CMD...: run CMD under a time limit, record its exit status
+collect() {  # copy what the stages made so far into $OUT
+  [ -d "$work/bench" ] && tar -czf "$out/bench.tar.gz" -C "$work" bench
+  cat "$work"/profile/*.txt > "$out/profile.txt" 2>/dev/null
+  return 0
+}
+
+stage() {  # stage NAME SECONDS CMD...: run CMD under a time limit, record its exit status, collect
   local name=$1 limit=$2 start=$SECONDS
   shift 2
   echo "== $name" >&2
-  timeout --signal=INT --kill-after=15 "$limit" "$@"
+  timeout --signal=INT --kill-after=10 "$limit" "$@"
   local rc=$?
   echo "- $name: exit $rc in $((SECONDS - start)) s" >> "$summary"
+  collect
   return $rc
 }
 
@@ -38,22 +46,21 @@ stage() {  # stage NAME SECONDS CMD...: run CMD under a time limit, record its e
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
   python3 -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)"
 } > "$out/env.txt" 2>&1
-[ -f .devwheels/install.sh ] && stage "install carried wheels" 120 bash .devwheels/install.sh
+[ -f .devwheels/install.sh ] && stage "install carried wheels" 40 bash .devwheels/install.sh
 
-stage "pytest -m cuda" 240 python3 -m pytest -q -m cuda -p no:cacheprovider --timeout 120 -x -rfEs \
+# Every failure, not just the first: one GPU run has to show all of them.
+stage "pytest -m cuda" 150 python3 -m pytest -q -m cuda -p no:cacheprovider --timeout 60 -rfEs \
   > "$out/pytest.log" 2>&1
+tail -n 40 "$out/pytest.log" | sed 's/^/    /' >> "$summary"
 
 bench=(python3 -m gpuaug bench --devices cuda --out "$work/bench" --repeats 5 --slow-repeats 1)
-stage "bench B=256 grey float32 (+ resident e2e, feed)" 150 "${bench[@]}" --no-loader --e2e-workers 0 4 \
-  --e2e-videos 24 --e2e-repeats 2 --feed on
-stage "bench B=1024 grey float32" 60 "${bench[@]}" --batch 1024 --no-loader --no-e2e
-stage "bench B=1024 grey bfloat16" 45 "${bench[@]}" --batch 1024 --no-loader --no-e2e --out-dtype bfloat16 \
+stage "bench B=256 grey float32 (+ resident e2e, feed)" 110 "${bench[@]}" --no-loader --e2e-workers 0 4 \
+  --e2e-videos 16 --e2e-frames 16 --e2e-repeats 2 --feed on
+stage "bench B=1024 grey float32" 45 "${bench[@]}" --batch 1024 --no-loader --no-e2e
+stage "bench B=1024 grey bfloat16" 30 "${bench[@]}" --batch 1024 --no-loader --no-e2e --out-dtype bfloat16 \
   --only "gpuaug torch" kornia DALI
-stage "bench B=1024 colour float32" 60 "${bench[@]}" --batch 1024 --no-loader --no-e2e --grayscale-p 0
-stage "profile B=1024" 60 python3 -m gpuaug.bench.profile --device cuda --batch 1024 --out "$work/profile"
+stage "bench B=1024 colour float32" 45 "${bench[@]}" --batch 1024 --no-loader --no-e2e --grayscale-p 0
+stage "profile B=1024" 50 python3 -m gpuaug.bench.profile --device cuda --batch 1024 --out "$work/profile"
 
 cat "$work"/bench/*.md >> "$summary" 2>/dev/null
-cat "$work"/profile/*.txt > "$out/profile.txt" 2>/dev/null
-tail -n 30 "$out/pytest.log" | sed 's/^/    /' >> "$summary"
-tar -czf "$out/bench.tar.gz" -C "$work" bench 2>/dev/null
 cat "$summary"

@@ -114,3 +114,17 @@ def test_labels_untouched_by_the_warp(face_batch: FaceBatch, device: str) -> Non
         if f.name not in ("images", "params"):
             assert torch.equal(getattr(out, f.name), getattr(plain, f.name)), f.name
     assert (out.images - plain.images).abs().mean() <= 1 / 255
+
+
+def test_strided_and_empty_buffers(device: str) -> None:
+    """A strided view of the pixel buffer reads the view's bytes (not the storage's); an empty buffer (every
+    frame 0 x 0) renders fill without a read."""
+    batch = smooth_batch(10).to(device)
+    args = render_args(batch, 0.5, 10)
+    interleaved = torch.stack([batch.pixels, 255 - batch.pixels], 1).reshape(-1)
+    strided = replace(batch, pixels=interleaved[::2])
+    assert strided.pixels.stride(0) == 2
+    torch.testing.assert_close(triton_warp(strided, *args[1:]), triton_warp(*args), atol=0, rtol=0)
+    empty = replace(batch, pixels=batch.pixels[:0], sizes=torch.zeros_like(batch.sizes))
+    out = triton_warp(empty, *args[1:])
+    assert out.shape == (len(batch), 3, OUT, OUT) and (out == 0).all()

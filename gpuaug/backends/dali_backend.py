@@ -151,10 +151,11 @@ def host_copy(*tensors: torch.Tensor) -> tuple[np.ndarray, ...]:
     """Small (B, ...) tensors (float32, int32/int64 below 2**53) -> numpy arrays of the same dtypes and shapes,
     in one device -> host copy (one sync on CUDA instead of one per tensor)."""
     b = tensors[0].shape[0]
-    packed = torch.cat([t.detach().reshape(b, -1).double() for t in tensors], 1).cpu().numpy()
+    widths = [t[0].numel() if b else 0 for t in tensors]
+    packed = torch.cat([t.detach().reshape(b, w).double() for t, w in zip(tensors, widths, strict=True)], 1)
+    packed = packed.cpu().numpy()
     out, start = [], 0
-    for t in tensors:
-        width = t[0].numel() if b else 0
+    for t, width in zip(tensors, widths, strict=True):
         out.append(packed[:, start:start + width].reshape(t.shape).astype(torch_to_numpy(t.dtype)))
         start += width
     return tuple(out)

@@ -41,6 +41,12 @@ def _axis_taps(
     return lo.long(), w0, w1
 
 
+def map_bound(out_size: int) -> float:
+    """Bound on the entries of a sanitised output -> source map: source points stay within about 1e7 pixels
+    for an S x S output, so tap arithmetic (floor, int64 index) is defined."""
+    return 1e7 / (2 * out_size + 1)
+
+
 def safe_inverse(inverse: torch.Tensor, out_size: int) -> torch.Tensor:
     """(B, 2, 3) output -> source map with every source point finite and within about 1e7 pixels.
 
@@ -49,7 +55,7 @@ def safe_inverse(inverse: torch.Tensor, out_size: int) -> torch.Tensor:
     arithmetic (floor, int64 index) is defined, and points beyond a pixel outside the frame weigh 0 anyway.
     Done once per sample, not per pixel, so the render kernel stays as lean as before.
     """
-    bound = 1e7 / (2 * out_size + 1)
+    bound = map_bound(out_size)
     finite = torch.isfinite(inverse).flatten(1).all(1)[:, None, None]
     outside = torch.zeros_like(inverse)
     outside[:, :, 2] = -bound  # a scalar fill: no host -> device copy (a tensor index would be one)

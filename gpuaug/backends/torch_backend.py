@@ -60,14 +60,19 @@ def compiler_errors() -> tuple[type[BaseException], ...]:
     from torch._dynamo.exc import BackendCompilerFailed, FailOnRecompileLimitHit
 
     errors: list[type[BaseException]] = [BackendCompilerFailed, FailOnRecompileLimitHit]
-    try:
-        from triton.compiler.errors import CompilationError
-        from triton.runtime.errors import OutOfResources
+    try:  # TritonError: the base of CompilationError, OutOfResources, PTXASError
+        from triton.runtime.errors import TritonError
 
-        errors += [CompilationError, OutOfResources]
+        errors.append(TritonError)
     except ImportError:
         pass
     return tuple(errors)
+
+
+def _is_compiler_failure(exc: BaseException) -> bool:
+    """A named compiler error, or Triton's MLIR lowering failing (it raises a plain RuntimeError)."""
+    return isinstance(exc, compiler_errors()) or (
+        isinstance(exc, RuntimeError) and "PassManager::run failed" in str(exc))
 
 
 def apply_colour(images: torch.Tensor, params: AugmentParams, channels: int) -> torch.Tensor:
@@ -114,6 +119,8 @@ def _compiled_gather(device_type: str) -> Sampler | None:
             if key not in gather_kernels:
                 # dynamic: frame sizes, buffer length, batch size and S vary; one kernel serves them all.
                 gather_kernels[key] = torch.compile(_fresh_function(sample_colour), dynamic=True)
+            if fields[0].shape[0] == 0:  # nothing to render; Dynamo would specialise size 0 into a new variant
+                return sample_colour(pixels, *args)
             one = fields[0].shape[0] == 1
             # Outside inference mode, so the copies (and the output) are ordinary tensors whatever mode the caller
             # is in: an inference tensor would be a new variant, and could not be saved for a model's backward.
@@ -178,7 +185,9 @@ def render(
         return fallback(*args)
     try:
         return render_gather(*args, sampler=fast)
-    except compiler_errors() as exc:
+    except Exception as exc:
+        if not _is_compiler_failure(exc):
+            raise
         if device_type == "cuda" and torch.cuda.is_current_stream_capturing():
             raise  # a fallback now would be captured into the graph for good
         _log.warning("the %s render kernel failed to compile (%s: %s); using %s from now on", device_type,

@@ -29,12 +29,15 @@ and arithmetic only.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 from triton.runtime.jit import JITFunction
 
+from gpuaug.backends.gather import map_bound
 from gpuaug.colour import GRAY_WEIGHTS
 
 GPU_BLOCK, GPU_WARPS = 256, 4  # 2 pixels a thread: 40-54 registers, 56-75 % occupancy on sm_90a
@@ -213,6 +216,9 @@ def sample_colour_triton(
         (B, C, S, S) ``dtype``, C = ``rows.shape[1]``; channels-last memory format when ``channels_last``.
     """
     scale, shift = norm if norm is not None else (None, None)
+    # The kernel addresses bytes from the buffer's start: a strided view must be made dense first (free when it
+    # is), and an empty buffer gets one zero byte, so the clamped taps always have a byte to read.
+    pixels = pixels.contiguous() if pixels.numel() else pixels.new_zeros(1)
     return torch.ops.gpuaug.sample_colour(pixels, offsets.contiguous(), strides.contiguous(), sizes.contiguous(),
                                           inverse.contiguous(), rows.contiguous(), bias_per_gray.contiguous(),
                                           scale, shift, out_size, dtype, channels_last)
@@ -243,13 +249,15 @@ def _sample_colour_op(
     if not norm:
         scale = shift = rows  # never read (NORM is a constexpr False); any float32 pointer will do
     kernel = render_kernel_interpreted if interpreted else torch.library.wrap_triton(render_kernel)
-    bound = 1e7 / (2 * out_size + 1)  # as gather.safe_inverse
+    bound = map_bound(out_size)  # as gather.safe_inverse
     partial = None
-    for pass_ in (0, 1):
-        constexprs, tiles = launch_args(pass_, c, norm, channels_last, out_size, interpreted)
-        if partial is None:
-            partial = torch.empty((b, tiles), dtype=torch.float32, device=pixels.device)
-        kernel[(b, tiles)](pixels, offsets, strides, sizes, inverse, rows, bias_per_gray, scale, shift, partial,
-                           partial if pass_ == 0 else out, pixels.numel() - 1, out_size, tiles, bound, *GRAY_WEIGHTS,
-                           **constexprs, **({} if interpreted else {"num_warps": GPU_WARPS}))
+    # Triton launches on the current CUDA device and its current stream: make that the tensors' device.
+    with contextlib.nullcontext() if interpreted else torch.cuda.device(pixels.device):
+        for pass_ in (0, 1):
+            constexprs, tiles = launch_args(pass_, c, norm, channels_last, out_size, interpreted)
+            if partial is None:
+                partial = torch.empty((b, tiles), dtype=torch.float32, device=pixels.device)
+            kernel[(b, tiles)](pixels, offsets, strides, sizes, inverse, rows, bias_per_gray, scale, shift, partial,
+                               partial if pass_ == 0 else out, pixels.numel() - 1, out_size, tiles, bound,
+                               *GRAY_WEIGHTS, **constexprs, **({} if interpreted else {"num_warps": GPU_WARPS}))
     return out

@@ -169,7 +169,10 @@ def _load(frames: FaceFrames, indices: np.ndarray, device: torch.device, progres
             bar.update(part.pixels.numel())
     data = FaceBatch(pixels=pixels, **{name: torch.cat([p[name] for p in parts]).to(device) for name in names})
     if pin:
-        # torch's caching host allocator would keep the pinned staging blocks (hundreds of MB) for good.
+        # torch's caching host allocator would keep the pinned staging blocks (hundreds of MB) for good: drop
+        # the last references to them, wait for the copies, and hand the free blocks back.
+        del part, parts
         torch.cuda.current_stream(device).synchronize()
-        torch._C._host_emptyCache()
+        if hasattr(torch._C, "_host_emptyCache"):
+            torch._C._host_emptyCache()
     return data
