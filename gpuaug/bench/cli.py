@@ -35,6 +35,9 @@ NOTES = (
     "affine rotation + integer shift (grid_sample nearest), antialiased bilinear resize; jitter ranges set to "
     "gpuaug's defaults (the seed's ColorJitter() is a no-op) and a fixed 128x128 resize (the seed's random "
     "size + pad is not square).",
+    "seed per-sample (torchvision v2), CUDA only (torchvision is on GPU machines): the same chain as the seed "
+    "would write it today, torchvision.transforms.v2 per frame (ColorJitter, RandomGrayscale, crop to the box, "
+    "RandomHorizontalFlip, RandomAffine, Resize), landmarks as v2 KeyPoints where torchvision has them.",
     "albumentationsx per-sample: ColorJitter, ToGray(1 ch), RandomCropNearBBox, HorizontalFlip with keypoint "
     "label_mapping, Affine (nearest), Resize; the per-sample bbox margin is drawn once up front.",
     "kornia: AugmentationSequential(ColorJitter, RandomGrayscale) on the full frames, crop_and_resize to the "
