@@ -25,7 +25,8 @@ def render_dali(*args: object) -> torch.Tensor:
     return DaliBackend(num_threads=1)(*args)
 
 
-PATHS = {"compiled gather": render, "eager gather": render_gather, "triton": partial(render, warp="triton"),
+PATHS = {"auto (compiled gather on the CPU, Triton on CUDA)": render, "eager gather": render_gather,
+         "triton": partial(render, warp="triton"),
          "kornia reference": render_reference,
          "dali": render_dali}
 
