@@ -89,11 +89,13 @@ class FaceAugment(torch.nn.Module):
         params = sample_params(self.config, len(batch), generator, train=self.training)
         return params.to(batch.device, non_blocking=True)
 
-    def matrix(self, batch: FaceBatch, params: AugmentParams) -> torch.Tensor:
-        """(B, 3, 3) source -> output pixel matrix for these params."""
+    def matrix(self, batch: FaceBatch, params: AugmentParams, bbox: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3, 3) source -> output pixel matrix for these params, cropping around ``bbox`` (B, 4) (default:
+        each sample's own box; a clip passes its clip-wide box)."""
         check_params(batch, params)
         p = params
-        return crop_matrix(batch.bbox, p.margin, p.shift, p.angle, p.scale, p.flip, self.config.out_size)
+        box = batch.bbox if bbox is None else bbox
+        return crop_matrix(box, p.margin, p.shift, p.angle, p.scale, p.flip, self.config.out_size)
 
     def apply(self, batch: FaceBatch, params: AugmentParams) -> AugmentedBatch:
         """Replay ``params`` on ``batch`` (deterministic)."""

@@ -15,7 +15,6 @@ import torch
 from gpuaug.augment import AugmentedBatch, FaceAugment
 from gpuaug.batch import FaceBatch
 from gpuaug.clip_params import CropMode, check_crop, check_drift, clip_boxes, sample_clip_params
-from gpuaug.labels.matrix import crop_matrix
 from gpuaug.load.clips import check_clip_shape
 from gpuaug.params import AugmentParams
 
@@ -95,8 +94,7 @@ class ClipAugment(torch.nn.Module):
     def matrix(self, batch: FaceBatch, params: AugmentParams) -> torch.Tensor:
         """(B * T, 3, 3) source -> output matrices: each frame's params around its clip's crop box."""
         clip_count(batch, self.length)
-        p, box = params, clip_boxes(batch.bbox, self.length, self.crop)
-        return crop_matrix(box, p.margin, p.shift, p.angle, p.scale, p.flip, self.aug.config.out_size)
+        return self.aug.matrix(batch, params, clip_boxes(batch.bbox, self.length, self.crop))
 
     def apply(self, batch: FaceBatch, params: AugmentParams) -> AugmentedClips:
         """Replay ``params`` on ``batch`` (deterministic): one step over all B * T frames."""

@@ -54,6 +54,29 @@ def test_matmul_precision_changes_nothing(face_batch: FaceBatch, device: str, pr
     assert_same(out, ref)
 
 
+def _tf32(t: torch.Tensor) -> torch.Tensor:
+    """float32 rounded to TF32's 10-bit mantissa (what a TF32 matmul reads), other dtypes as they are."""
+    if t.dtype != torch.float32:
+        return t
+    return (t.view(torch.int32) & ~0x1FFF).view(torch.float32)
+
+
+def test_no_label_maths_goes_through_a_matmul(face_batch: FaceBatch, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every matrix product a precision switch could reach (``@``, ``matmul``, ``bmm``, ``einsum``) rounds its
+    inputs to TF32 here, as a TF32 GPU would: the labels and images must not move by a bit. (The precision test
+    above only bites on CUDA; this one holds on any machine.)"""
+    aug = FaceAugment(AugmentConfig(out_size=24, grayscale_p=0.5))
+    ref = _step(aug, face_batch)
+    matmul, bmm, einsum = torch.matmul, torch.bmm, torch.einsum
+    monkeypatch.setattr(torch.Tensor, "__matmul__", lambda a, b: matmul(_tf32(a), _tf32(b)))
+    monkeypatch.setattr(torch, "matmul", lambda a, b, **kw: matmul(_tf32(a), _tf32(b), **kw))
+    monkeypatch.setattr(torch, "bmm", lambda a, b, **kw: bmm(_tf32(a), _tf32(b), **kw))
+    monkeypatch.setattr(torch, "einsum", lambda eq, *ops: einsum(eq, *map(_tf32, ops)))
+    points = face_batch.landmarks2d
+    assert not torch.equal(points @ torch.eye(2), matmul(points, torch.eye(2)))  # the emulation does round
+    assert_same(_step(aug, face_batch), ref)
+
+
 def _cache_entries() -> dict[tuple, int]:
     """Compiled variants per config of the CPU gather (Dynamo's cache entries on each kernel's code object)."""
     from torch._dynamo.eval_frame import _debug_get_cache_entry_list

@@ -111,6 +111,7 @@ def _compiled_gather(device_type: str) -> Sampler | None:
     unseen."""
     if device_type not in _compiled:
         enabled = os.environ.get("GPUAUG_COMPILE", "1") != "0" and hasattr(torch, "compile")
+
         def call(pixels: torch.Tensor, *args: object) -> torch.Tensor:
             if torch.compiler.is_compiling():  # inside a caller's torch.compile: trace the gather into its graph
                 return sample_colour(pixels, *args)

@@ -22,7 +22,7 @@ traffic per output value. Both passes are one kernel with a constexpr ``PASS``, 
 
 Block size is a heuristic (no autotuning at import), to be measured when hardware comes: 256 pixels with 4
 warps on a GPU (2 pixels a thread; ``python -m gpuaug.bench.kernels`` shows 40-54 registers and no spills on
-sm_90a, where 1024 pixels took 186 registers and 12 % occupancy); one tile per image under the interpreter,
+sm_90a: a small block keeps registers low and occupancy high); one tile per image under the interpreter,
 which costs about 1 ms per program instance whatever its size. No libdevice: ``floor``, ``abs``, min/max
 and arithmetic only.
 """

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from gpuaug.augment import FaceAugment
+from gpuaug.bench.contenders import kornia_crop
 from gpuaug.bench.harness import cpu_seconds, other_cores
 from gpuaug.bench.report import slug
 from gpuaug.bench.step import Step, Unavailable
@@ -52,7 +53,7 @@ def _video_sequential(work: Workload, device: torch.device, length: int) -> Step
     affine) with keypoints inside an AugmentationSequential; flipped landmarks re-indexed afterwards."""
     try:
         import kornia.augmentation as K
-        from kornia.geometry.transform import crop_and_resize, get_perspective_transform
+        from kornia.geometry.transform import crop_and_resize
         from kornia.geometry.transform.imgwarp import transform_points
     except ImportError as exc:
         raise Unavailable(f"kornia not installed ({exc})") from exc
@@ -67,11 +68,8 @@ def _video_sequential(work: Workload, device: torch.device, length: int) -> Step
     ).to(device)
     table = resolve_flip_table(c.flip_table).to(device)
     frames = work.batch.images.to(device).view(n // length, length, *work.frames.shape[1:])
-    x0, y0, x1, y1 = clip_boxes(work.batch.bbox, length).to(device).unbind(1)
-    boxes = torch.stack([torch.stack(p, -1) for p in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))], 1)
-    dst = torch.tensor([[0, 0], [s - 1, 0], [s - 1, s - 1], [0, s - 1]], dtype=torch.float32, device=device)
-    landmarks = transform_points(get_perspective_transform(boxes, dst.expand(n, -1, -1)),
-                                 work.batch.landmarks2d.to(device))
+    boxes, crop = kornia_crop(clip_boxes(work.batch.bbox, length).to(device), s)
+    landmarks = transform_points(crop, work.batch.landmarks2d.to(device))
 
     def step() -> tuple[torch.Tensor, torch.Tensor]:
         img = colour(frames.permute(0, 1, 4, 2, 3).float().div(255))

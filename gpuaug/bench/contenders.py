@@ -124,9 +124,21 @@ def _albumentations(work: Workload, device: torch.device) -> Step:
     return step
 
 
+def kornia_crop(bbox: torch.Tensor, out_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """kornia's batched crop of each box to S x S: (B, 4) [x0, y0, x1, y1] -> the (B, 4, 2) corners
+    ``crop_and_resize`` takes and the (B, 3, 3) matrix that moves points with it."""
+    from kornia.geometry.transform import get_perspective_transform
+
+    x0, y0, x1, y1 = bbox.unbind(1)
+    corners = torch.stack([torch.stack(p, -1) for p in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))], 1)
+    s = out_size - 1
+    dst = torch.tensor([[0, 0], [s, 0], [s, s], [0, s]], dtype=torch.float32, device=bbox.device)
+    return corners, get_perspective_transform(corners, dst.expand(len(bbox), -1, -1))
+
+
 def _kornia(work: Workload, device: torch.device) -> Step:
     import kornia.augmentation as K
-    from kornia.geometry.transform import crop_and_resize, get_perspective_transform
+    from kornia.geometry.transform import crop_and_resize
     from kornia.geometry.transform.imgwarp import transform_points
 
     c, s = work.config, work.config.out_size
@@ -139,12 +151,8 @@ def _kornia(work: Workload, device: torch.device) -> Step:
         data_keys=["input", "keypoints"],
     ).to(device)
     table = resolve_flip_table(c.flip_table).to(device)
-    frames, bbox = work.batch.images.to(device), work.batch.bbox.to(device)
-    landmarks = work.batch.landmarks2d.to(device)
-    x0, y0, x1, y1 = bbox.unbind(1)
-    boxes = torch.stack([torch.stack(p, -1) for p in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))], 1)
-    dst = torch.tensor([[0, 0], [s - 1, 0], [s - 1, s - 1], [0, s - 1]], dtype=torch.float32, device=device)
-    crop = get_perspective_transform(boxes, dst.expand(len(work), -1, -1))
+    frames, landmarks = work.batch.images.to(device), work.batch.landmarks2d.to(device)
+    boxes, crop = kornia_crop(work.batch.bbox.to(device), s)
 
     def step() -> tuple[torch.Tensor, torch.Tensor]:
         img = colour(frames.permute(0, 3, 1, 2).float().div(255))

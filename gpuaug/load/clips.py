@@ -76,8 +76,8 @@ def clip_windows(frames: FaceFrames, length: int, step: int = 1) -> ClipWindows:
     # clip's reach, so a window's targets never alias into the next video. A sentinel past every key keeps the
     # search's "not found" position a valid index.
     stride = int(counts.max()) + span
-    video = np.repeat(np.arange(len(frames.videos), dtype=np.int64), np.diff(frames._starts))
-    key = np.append(video * stride + frames._frame_numbers, np.iinfo(np.int64).max)
+    video, frame = frames.source_frames()
+    key = np.append(video * stride + frame, np.iinfo(np.int64).max)
     targets = key[:-1, None] + step * np.arange(length, dtype=np.int64)
     found = np.searchsorted(key, targets)
     whole = (key[found] == targets).all(1)

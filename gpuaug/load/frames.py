@@ -115,6 +115,11 @@ class FaceFrames(torch.utils.data.Dataset):
         video, _ = self._positions(np.array([int(index)], dtype=np.int64))
         return int(video[0]), int(self._frame_numbers[index])
 
+    def source_frames(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n,) int64 video number and (n,) int64 source frame number (in that video) of every data set index."""
+        video = np.repeat(np.arange(len(self.videos), dtype=np.int64), np.diff(self._starts))
+        return video, self._frame_numbers
+
     def frame_sizes(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """(B, 2) int64 (H, W) of the frames at ``indices``, from the index alone (no pixels read)."""
         video, _ = self._positions(np.asarray(indices, dtype=np.int64).reshape(-1))
