@@ -1,28 +1,78 @@
-"""Where a batch's pixel buffer is allocated on the host: the cheapest memory for how it will be used.
+"""Host memory the library recycles: the cheapest memory for how it will be used.
 
-A ragged batch of 256 mixed-size frames is ~140 MB. Allocated fresh for every batch, most of its cost is the
-kernel faulting in and zeroing 35,000 new pages, not the copy into it. So the main process recycles a few
-buffers, each reused only once nothing references it any more.
+A ragged batch of 256 mixed-size frames is ~140 MB, a rendered batch 17-50 MB, the CPU render's working
+planes ~100 MB. Allocated fresh for every batch, most of their cost is the kernel mapping, faulting in and
+zeroing new pages (glibc hands blocks this large straight back to the OS when they are freed), not the work
+done in them. So the library keeps them:
+
+- :class:`BufferPool`: buffers handed out to callers (pixel buffers, rendered images), each reused only once
+  no tensor, view or array refers to it any more, so a batch in use is never overwritten;
+- :func:`scratch`: working memory a computation uses and drops before it returns, one set per thread.
+
+:func:`release_buffers` hands all of it back.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 
 import torch
 import torch.utils.data
 
-_POOL_BUFFERS = 4  # buffers kept for reuse: a batch in use, one being built, and room for prefetching
-_HEADROOM = 1.25  # ragged batches vary in size: a buffer fits batches up to this much larger
-_pool: list[torch.Tensor] = []
-_lock = threading.Lock()
+_HEADROOM = 1.25  # sizes vary (ragged batches, a short last batch): a buffer fits requests this much larger
 
 
 def _use_count(t: torch.Tensor) -> int:
     return torch._C._storage_Use_Count(t.untyped_storage()._cdata)
 
 
-_UNUSED = _use_count(torch.empty(1))  # a buffer referenced by nothing but the pool
+_UNUSED = _use_count(torch.empty(1))  # a buffer referenced by nothing but its pool
+
+
+def typed(buf: torch.Tensor, size: tuple[int, ...], dtype: torch.dtype = torch.uint8,
+          stride: tuple[int, ...] | None = None) -> torch.Tensor:
+    """A tensor of ``size`` (contiguous unless ``stride``) and ``dtype`` at the start of ``buf``'s storage:
+    a tensor of its own, not a view, so every request looks alike to ``torch.compile``'s guards."""
+    if stride is None:
+        stride = tuple(math.prod(size[i + 1:]) for i in range(len(size)))
+    return torch.empty(0, dtype=dtype).set_(buf.untyped_storage(), 0, size, stride)
+
+
+class BufferPool:
+    """Up to ``capacity`` CPU buffers, each handed out again only once nothing but the pool refers to it."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._buffers: list[torch.Tensor] = []
+        self._lock = threading.Lock()
+
+    def take(self, nbytes: int) -> torch.Tensor:
+        """(>= nbytes,) uint8 storage holder, uninitialised: a free recycled buffer if one fits, else a new one
+        (kept if there is room, or in place of a free one too small)."""
+        with self._lock:
+            for buf in self._buffers:
+                if buf.numel() >= nbytes and _use_count(buf) == _UNUSED:
+                    return buf
+            buf = torch.empty(int(nbytes * _HEADROOM), dtype=torch.uint8)
+            free = [i for i, b in enumerate(self._buffers) if _use_count(b) == _UNUSED]
+            if len(self._buffers) >= self.capacity and free:
+                del self._buffers[free[0]]
+            if len(self._buffers) < self.capacity:
+                self._buffers.append(buf)
+            return buf
+
+    def clear(self) -> None:
+        """Forget every buffer (those still in use stay with their users)."""
+        with self._lock:
+            self._buffers.clear()
+
+
+# Pixel buffers: a batch in use, one being built, and room for prefetching.
+pixel_pool = BufferPool(4)
+# Rendered images: the batch a model is training on, the next one, and room for a caller that keeps a few.
+render_pool = BufferPool(4)
+_scratch = threading.local()
 
 
 def pixel_buffer(nbytes: int, pin_memory: bool = False) -> torch.Tensor:
@@ -30,49 +80,28 @@ def pixel_buffer(nbytes: int, pin_memory: bool = False) -> torch.Tensor:
 
     ``pin_memory``: page-locked (torch's caching host allocator recycles those itself). In a DataLoader
     worker: shared memory, so handing the batch to the main process copies nothing (what
-    ``default_collate`` does). Otherwise the head of a recycled buffer that no tensor, view or array refers
-    to any more (up to 4 buffers are kept: their memory stays with the process), else of a new one.
+    ``default_collate`` does). Otherwise the head of a buffer from :data:`pixel_pool`.
     """
     if pin_memory:
         return torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
     if torch.utils.data.get_worker_info() is not None:
         return torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(nbytes))
-    with _lock:
-        for buf in _pool:
-            if buf.numel() >= nbytes and _use_count(buf) == _UNUSED:
-                return _head(buf, nbytes)
-        buf = torch.empty(int(nbytes * _HEADROOM), dtype=torch.uint8)
-        free = [i for i, b in enumerate(_pool) if _use_count(b) == _UNUSED]
-        if len(_pool) >= _POOL_BUFFERS and free:
-            del _pool[free[0]]  # a free buffer too small for this batch: the new one takes its place
-        if len(_pool) < _POOL_BUFFERS:
-            _pool.append(buf)
-        return _head(buf, nbytes)
+    return typed(pixel_pool.take(nbytes), (nbytes,))
 
 
-def _head(buf: torch.Tensor, nbytes: int) -> torch.Tensor:
-    """The first ``nbytes`` of ``buf`` as a tensor of its own on the same storage, not a view: every batch's
-    pixels are then alike to ``torch.compile``'s guards (a view would compile the render kernel once more)."""
-    return torch.empty(0, dtype=torch.uint8).set_(buf.untyped_storage(), 0, (nbytes,), (1,))
+def scratch(name: str, size: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Uninitialised contiguous CPU working memory ``name`` of ``size``, this thread's own: the same memory
+    on every call, so whatever it held before is overwritten. For computations that drop it before they
+    return."""
+    buffers: dict[str, torch.Tensor] = _scratch.__dict__.setdefault("buffers", {})
+    nbytes = torch.Size(size).numel() * dtype.itemsize
+    if name not in buffers or buffers[name].numel() < nbytes:
+        buffers[name] = torch.empty(int(nbytes * _HEADROOM), dtype=torch.uint8)
+    return typed(buffers[name], size, dtype)
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
-
-
-def keep_freed_memory(limit: int = 2**31 - 1) -> bool:
-    """Opt-in for CPU training: make glibc keep freed blocks up to ``limit`` bytes for reuse instead of
-    returning them to the OS (``mallopt`` M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, process-wide).
-
-    Every CPU step allocates its output and the render kernel's intermediates afresh (tens of MB); by
-    default glibc maps and unmaps such blocks each time, and faulting the pages in again is a large part of
-    the step (``python -m gpuaug bench --keep-freed-memory`` measures the difference). The price: the
-    process's resident memory stays at its peak. Returns False (and
-    changes nothing) where glibc's ``mallopt`` is not available.
-    """
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, limit)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, limit))
+def release_buffers() -> None:
+    """Hand the recycled buffers and this thread's scratch memory back (tensors in use keep theirs)."""
+    pixel_pool.clear()
+    render_pool.clear()
+    _scratch.__dict__.pop("buffers", None)

@@ -3,10 +3,18 @@
 For each of the S x S output pixels the inverse matrix gives its source point; the four bilinear taps are
 read from the flat uint8 pixel buffer of a :class:`~gpuaug.FaceBatch` (``offset + y * stride + 3 x + c``, so
 ragged, padded and device-resident batches are all read in place) and blended in float32. Nothing but the
-B x S x S output is ever converted to float, so the cost does not grow with the frame size. Colour, the
-optional normalisation, the output dtype and the memory format are applied in the same pass: under
-``torch.compile`` (Inductor: C++ loops on the CPU, Triton on CUDA) it is two fused kernels, the first
-sampling and reducing the mean grey that the contrast pivot needs, the second writing the output.
+B x S x S output is ever converted to float, so the cost does not grow with the frame size.
+
+Three stages, each a function of plain torch ops on (B, N) planes (N = S * S output pixels, row-major):
+
+1. :func:`source_taps`: each output pixel's left/top tap and its distance to it, per axis;
+2. :func:`sample_planes`: the four taps' bytes mixed into the C colour planes and the grey plane;
+3. :func:`finish_planes`: the contrast pivot (the mean grey, known only now), clamp, optional
+   normalisation, output dtype.
+
+:func:`sample_colour` chains them: the reference, eager or traced into a caller's ``torch.compile``. The
+CPU render (:mod:`gpuaug.backends.staged_gather`) compiles each stage on its own, writing into buffers it
+keeps; the Triton kernel (:mod:`gpuaug.backends.triton_render`) is held to this reference.
 
 Convention (same as ``warp_affine(..., align_corners=True)``): pixel centres at integers, bilinear, zero
 fill. A tap counts only if it lies inside its frame's true size, so padding never bleeds in.
@@ -22,23 +30,7 @@ import torch
 
 from gpuaug.colour import GRAY_WEIGHTS
 
-
-def _axis_taps(
-    coord: torch.Tensor, size: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Source coordinate (B, S, S) along one axis (finite), true size (B, 1, 1) int64 -> tap index, weights
-    of both taps.
-
-    The left tap is clamped into [0, size - 2] so both taps address real pixels of the frame; the tent
-    weight ``max(0, 1 - |coord - tap|)`` then gives exact bilinear weights inside the frame, the partial
-    weight of the half pixel at each border, and 0 beyond it (zero fill).
-    """
-    lo = torch.minimum(coord.floor().clamp(min=0), (size - 2).clamp(min=0))
-    d = coord - lo
-    # An empty frame has no pixel to read; one a pixel wide has no second tap (it would be the next frame).
-    w0 = (1 - d.abs()).clamp(min=0) * (size > 0)
-    w1 = (1 - (d - 1).abs()).clamp(min=0) * (size > 1)
-    return lo.long(), w0, w1
+Taps = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def map_bound(out_size: int) -> float:
@@ -62,6 +54,100 @@ def safe_inverse(inverse: torch.Tensor, out_size: int) -> torch.Tensor:
     return torch.where(finite, inverse.clamp(-bound, bound), outside)
 
 
+def output_grid(out_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) float32 column u and row v of each output pixel, N = S * S row-major."""
+    n = torch.arange(out_size * out_size, device=device)
+    return (n % out_size).float(), (n // out_size).float()
+
+
+def source_taps(
+    inverse: torch.Tensor, sizes: torch.Tensor, u: torch.Tensor, v: torch.Tensor, out_size: int
+) -> Taps:
+    """Stage 1: (B, 2, 3) output -> source map, (B, 2) int64 true (H, W), (N,) grid -> (lo_x, d_x, lo_y, d_y),
+    each (B, N) float32.
+
+    ``lo`` is the left (top) tap, a whole number clamped into [0, size - 2] so both taps address real pixels
+    of the frame; ``d`` the source coordinate minus ``lo``. The source point comes from :func:`safe_inverse`.
+    """
+    inv = safe_inverse(inverse, out_size)[:, :, :, None]
+    taps = []
+    for axis, size in ((0, sizes[:, 1, None]), (1, sizes[:, 0, None])):
+        coord = inv[:, axis, 0] * u + (inv[:, axis, 1] * v + inv[:, axis, 2])  # inv @ (u, v, 1)
+        lo = torch.minimum(coord.floor().clamp(min=0), (size - 2).clamp(min=0))
+        taps += [lo, coord - lo]
+    return taps[0], taps[1], taps[2], taps[3]
+
+
+def _tent_weights(d: torch.Tensor, size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distance (B, N) to the left tap, true size (B, 1) -> weights of both taps: the tent
+    ``max(0, 1 - |coord - tap|)`` gives exact bilinear weights inside the frame, the partial weight of the half
+    pixel at each border, and 0 beyond it (zero fill)."""
+    # An empty frame has no pixel to read; one a pixel wide has no second tap (it would be the next frame).
+    return (1 - d.abs()).clamp(min=0) * (size > 0), (1 - (d - 1).abs()).clamp(min=0) * (size > 1)
+
+
+def sample_planes(
+    pixels: torch.Tensor,
+    offsets: torch.Tensor,
+    strides: torch.Tensor,
+    sizes: torch.Tensor,
+    taps: Taps,
+    rows: torch.Tensor,
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Stage 2: the uint8 buffer and its layout, :func:`source_taps`' planes, (B, C, 3) colour rows ->
+    C colour planes ``rows @ rgb`` (B, N) float32 (RGB in [0, 1], not yet biased or clamped) and the grey plane
+    (B, N) float32 in [0, 255] (ITU-R 601).
+
+    Each tap's byte index is clamped into the buffer as well, which guards it against offsets and strides
+    that do not fit it.
+    """
+    lo_x, d_x, lo_y, d_y = taps
+    wx0, wx1 = _tent_weights(d_x, sizes[:, 1, None])
+    wy0, wy1 = _tent_weights(d_y, sizes[:, 0, None])
+    step_y = strides[:, None]
+    top = offsets[:, None] + lo_y.long() * step_y + lo_x.long() * 3  # index of the top-left tap's red byte
+    last = pixels.numel() - 1
+    # Mix each tap's three bytes into the C output rows and the grey level first, then blend the taps: the
+    # colour map is linear, so this equals blending RGB first, and the kernel keeps C + 1 values per pixel
+    # instead of 3 + C. One (B, N) plane per channel, so the whole stage is one loop over the pixels.
+    r = rows[:, :, :, None] * (1 / 255)
+    planes: list[torch.Tensor | int] = [0] * rows.shape[1]
+    grey: torch.Tensor | int = 0
+    for weight, offset in ((wy0 * wx0, 0), (wy0 * wx1, 3), (wy1 * wx0, step_y), (wy1 * wx1, step_y + 3)):
+        red, green, blue = (pixels[(top + (offset + c)).clamp(0, last)].float() for c in range(3))
+        for k in range(len(planes)):
+            planes[k] = planes[k] + weight * (r[:, k, 0] * red + r[:, k, 1] * green + r[:, k, 2] * blue)
+        grey = grey + weight * (GRAY_WEIGHTS[0] * red + GRAY_WEIGHTS[1] * green + GRAY_WEIGHTS[2] * blue)
+    return planes, grey  # type: ignore[return-value]
+
+
+def finish_planes(
+    planes: list[torch.Tensor],
+    grey: torch.Tensor,
+    bias_per_gray: torch.Tensor,
+    norm: tuple[torch.Tensor, torch.Tensor] | None,
+    out_size: int,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """Stage 3: C colour planes and the grey plane (B, N) -> ``clamp(plane + bias_per_gray * mean_grey, 0, 1)``,
+    normalised if ``norm`` is given, as (B, C, S, S) ``dtype`` (contiguous).
+
+    ``bias_per_gray`` (B, C) float32 is the colour bias per unit of the warped image's mean grey level in
+    [0, 1] (the contrast pivot); ``norm`` None or (scale, shift) (C,) float32 applied after the clamp.
+    """
+    mean_gray = grey.mean(dim=1) * (1 / 255)
+    # Channels picked by index, not torch.stack: Inductor then writes the output in a single loop, with no
+    # temporary copy of the planes.
+    channel = torch.arange(len(planes), device=grey.device)[:, None]
+    lin = planes[-1][:, None]
+    for k in range(len(planes) - 1):
+        lin = torch.where(channel == k, planes[k][:, None], lin)
+    out = (lin + (bias_per_gray * mean_gray[:, None])[:, :, None]).clamp(0, 1)
+    if norm is not None:
+        out = out * norm[0][:, None] + norm[1][:, None]
+    return out.to(dtype).unflatten(2, (out_size, out_size))
+
+
 def sample_colour(
     pixels: torch.Tensor,
     offsets: torch.Tensor,
@@ -76,9 +162,6 @@ def sample_colour(
     channels_last: bool = False,
 ) -> torch.Tensor:
     """Warp and colour: ``clamp(rows @ rgb + bias_per_gray * mean_gray, 0, 1) * scale + shift`` per output pixel.
-
-    Source points come from :func:`safe_inverse`, taps from :func:`_axis_taps`; every byte index is clamped
-    into the buffer as well.
 
     Args:
         pixels: (N,) uint8 RGB bytes of every frame.
@@ -97,32 +180,7 @@ def sample_colour(
     Returns:
         (B, C, S, S) ``dtype``; in [0, 1] unless normalised.
     """
-    u = torch.arange(out_size, dtype=torch.float32, device=pixels.device)
-    inv = safe_inverse(inverse, out_size)[:, :, :, None, None]
-    # Source point of output pixel (row v, column u): inv @ (u, v, 1); (B, S, S) per axis.
-    x = inv[:, 0, 0] * u + (inv[:, 0, 1] * u[:, None] + inv[:, 0, 2])
-    y = inv[:, 1, 0] * u + (inv[:, 1, 1] * u[:, None] + inv[:, 1, 2])
-    hw = sizes[:, :, None, None]
-    x0, wx0, wx1 = _axis_taps(x, hw[:, 1])
-    y0, wy0, wy1 = _axis_taps(y, hw[:, 0])
-    step_y = strides[:, None, None]
-    top = offsets[:, None, None] + y0 * step_y + x0 * 3  # index of the top-left tap's red byte
-    last = pixels.numel() - 1
-
-    # Mix each tap's three bytes into the C output rows and the grey level first, then blend the taps: the
-    # colour map is linear, so this equals blending RGB first, and the kernel keeps C + 1 values per pixel
-    # instead of 3 + C.
-    r = rows[:, :, :, None, None] * (1 / 255)
-    lin, grey = 0, 0
-    for weight, offset in ((wy0 * wx0, 0), (wy0 * wx1, 3), (wy1 * wx0, step_y), (wy1 * wx1, step_y + 3)):
-        # The second clamp guards the buffer itself against offsets and strides that do not fit it.
-        red, green, blue = (pixels[(top + (offset + c)).clamp(0, last)].float() for c in range(3))
-        mixed = r[:, :, 0] * red[:, None] + r[:, :, 1] * green[:, None] + r[:, :, 2] * blue[:, None]
-        lin = lin + weight[:, None] * mixed
-        grey = grey + weight * (GRAY_WEIGHTS[0] * red + GRAY_WEIGHTS[1] * green + GRAY_WEIGHTS[2] * blue)
-    mean_gray = grey.mean(dim=(1, 2)) * (1 / 255)
-    out = (lin + (bias_per_gray * mean_gray[:, None])[:, :, None, None]).clamp(0, 1)
-    if norm is not None:
-        out = out * norm[0][:, None, None] + norm[1][:, None, None]
-    out = out.to(dtype)
+    taps = source_taps(inverse, sizes, *output_grid(out_size, pixels.device), out_size)
+    planes, grey = sample_planes(pixels, offsets, strides, sizes, taps, rows)
+    out = finish_planes(planes, grey, bias_per_gray, norm, out_size, dtype)
     return out.contiguous(memory_format=torch.channels_last) if channels_last else out

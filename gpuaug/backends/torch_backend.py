@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import types
 from collections.abc import Callable
 from typing import Literal
 
@@ -29,6 +28,7 @@ import torch
 from kornia.geometry.transform import warp_affine
 
 from gpuaug.backends.gather import sample_colour
+from gpuaug.backends.staged_gather import sample_colour_staged
 from gpuaug.batch import FaceBatch
 from gpuaug.colour import GRAY_WEIGHTS, colour_affine
 from gpuaug.config import AugmentConfig
@@ -41,8 +41,6 @@ Warp = Literal["auto", "gather", "triton", "kornia"]
 Sampler = Callable[..., torch.Tensor]
 _log = logging.getLogger(__name__)
 _compiled: dict[str, Sampler | None] = {}  # device type -> fast sampler, None once it failed or is off
-#: (device type, channels, normalised, dtype, channels_last) -> the compiled gather of that config.
-gather_kernels: dict[tuple, Callable] = {}
 
 
 def _triton_sampler() -> Sampler | None:
@@ -96,44 +94,12 @@ def render_reference(
     return finish(apply_colour(warped, params, config.channels), config)
 
 
-def _fresh_function(fn: Callable) -> Callable:
-    """A copy of ``fn`` with a code object of its own: Dynamo keeps compiled variants (and counts them against
-    its recompile limit) per code object, so each config's kernel gets its own cache."""
-    return types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-
-
 def _compiled_gather(device_type: str) -> Sampler | None:
-    """The ``torch.compile``'d gather for a device type (None when switched off with ``GPUAUG_COMPILE=0`` or
-    after it failed): one compiled kernel per config (output dtype, memory format, normalised or not, grey
-    or colour), each called so that every call looks the same to Dynamo's guards: no grad, no autocast,
-    contiguous per-sample fields, and a batch of one rendered as two (Dynamo specialises sizes 0 and 1).
-    Past Dynamo's recompile limit it raises (a compiler error, see :func:`render`) instead of running eager
-    unseen."""
+    """The compiled gather for a device type (:func:`~gpuaug.backends.staged_gather.sample_colour_staged`), or
+    None when switched off with ``GPUAUG_COMPILE=0`` or after it failed."""
     if device_type not in _compiled:
         enabled = os.environ.get("GPUAUG_COMPILE", "1") != "0" and hasattr(torch, "compile")
-
-        def call(pixels: torch.Tensor, *args: object) -> torch.Tensor:
-            if torch.compiler.is_compiling():  # inside a caller's torch.compile: trace the gather into its graph
-                return sample_colour(pixels, *args)
-            fields, (rows, bias, norm, out_size, dtype, channels_last) = args[:4], args[4:]
-            key = (device_type, rows.shape[1], norm is not None, dtype, channels_last)
-            if key not in gather_kernels:
-                # dynamic: frame sizes, buffer length, batch size and S vary; one kernel serves them all.
-                gather_kernels[key] = torch.compile(_fresh_function(sample_colour), dynamic=True)
-            if fields[0].shape[0] == 0:  # nothing to render; Dynamo would specialise size 0 into a new variant
-                return sample_colour(pixels, *args)
-            one = fields[0].shape[0] == 1
-            # Outside inference mode, so the copies (and the output) are ordinary tensors whatever mode the caller
-            # is in: an inference tensor would be a new variant, and could not be saved for a model's backward.
-            with torch.inference_mode(False), torch.no_grad(), torch.autocast(device_type, enabled=False), \
-                    torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
-                # Fresh copies of the few bytes per sample: never a view, never strided, never batch size 1.
-                per_sample = tuple(torch.cat([f, f]) if one else f.clone(memory_format=torch.contiguous_format)
-                                   for f in (*fields, rows, bias))
-                out = gather_kernels[key](pixels, *per_sample, norm, out_size, dtype, channels_last)
-            return out[:1] if one else out
-
-        _compiled[device_type] = call if enabled else None
+        _compiled[device_type] = sample_colour_staged if enabled else None
     return _compiled[device_type]
 
 

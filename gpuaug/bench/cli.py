@@ -22,7 +22,6 @@ from gpuaug.bench.harness import cpu_seconds, other_cores, time_step
 from gpuaug.bench.loader import h2d_rate, loader_rates, write_datasets
 from gpuaug.bench.report import write_results
 from gpuaug.bench.workload import make_workload
-from gpuaug.buffers import keep_freed_memory
 
 NOTES = (
     "img/s: batch size / median step time over the timed runs, after warm-up (gpuaug torch's warm-up "
@@ -114,8 +113,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--feed", choices=["auto", "on", "off"], default="auto",
                    help="train a ResNet-18-sized CNN from each data path and report its data wait (auto: on CUDA)")
     p.add_argument("--feed-width", type=int, default=64, help="the CNN's base width (64: ResNet-18 size)")
-    p.add_argument("--keep-freed-memory", action="store_true",
-                   help="call gpuaug.buffers.keep_freed_memory() first (process-wide; results get their own files)")
     p.add_argument("--clips", action="store_true",
                    help="also run the clip benchmark (ClipAugment vs FaceAugment vs kornia VideoSequential, "
                         "gpuaug/bench/clips.py; alone: python -m gpuaug.bench.clips)")
@@ -206,8 +203,6 @@ def run_end_to_end(args: argparse.Namespace, devices: list[torch.device]) -> tup
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the markdown table, write JSON + md + png; returns the exit status."""
     args = parse_args(argv)
-    if args.keep_freed_memory and not keep_freed_memory():
-        raise SystemExit("--keep-freed-memory: glibc's mallopt is not available here")
     devices = resolve_devices(args)
     load_before, cpu_start, wall_start = os.getloadavg(), cpu_seconds(), time.perf_counter()
     contenders = run_contenders(args, devices)
@@ -218,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "environment": {
             "devices": [device_name(d) for d in devices],
             "batch": args.batch, "height": args.height, "width": args.width, "out_size": args.out_size,
-            "grayscale_p": args.grayscale_p, "out_dtype": args.out_dtype, "keep_freed_memory": args.keep_freed_memory,
+            "grayscale_p": args.grayscale_p, "out_dtype": args.out_dtype,
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "load_before": [round(x, 2) for x in load_before],
             "other_cores": others,

@@ -26,8 +26,7 @@ def markdown(result: dict) -> str:
     env = result["environment"]
     lines = [
         f"Batch {env['batch']} frames {env['height']}x{env['width']} RGB uint8 -> {env['out_size']}x"
-        f"{env['out_size']} {_output(env)} with landmarks; {env['timestamp']}"
-        f"{'; gpuaug.buffers.keep_freed_memory() on' if env.get('keep_freed_memory') else ''}.",
+        f"{env['out_size']} {_output(env)} with landmarks; {env['timestamp']}.",
         f"Load average (1, 5, 15 min) before the run: {env['load_before']}; cores busy with other processes "
         f"during it: {env['other_cores']:.2f}; torch threads {env['torch_threads']}.",
         "",
@@ -101,7 +100,6 @@ def write_results(result: dict, out_dir: Path) -> list[Path]:
     # The default workload (batch 256, grey) keeps the plain name; other runs get their own files.
     variant = (f"_b{env['batch']}" if env["batch"] != 256 else "") + (
         "" if env.get("grayscale_p", 1.0) == 1 else f"_{_output(env).replace(' ', '').replace('=', '')}") + (
-        "_keep-freed-memory" if env.get("keep_freed_memory") else "") + (
         f"_{env['out_dtype']}" if env.get("out_dtype", "float32") != "float32" else "")
     stem = out_dir / f"bench_{slug('+'.join(env['devices']))}{variant}"
     paths = [stem.with_suffix(".json"), stem.with_suffix(".md"), stem.with_suffix(".png")]
