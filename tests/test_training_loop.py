@@ -10,7 +10,7 @@ import torch
 from conftest import cuda_only
 
 from gpuaug import AugmentConfig, AugmentedBatch, AugmentParams, BatchError, FaceAugment, FaceBatch
-from gpuaug.backends import torch_backend
+from gpuaug.backends import staged_gather, torch_backend
 from gpuaug.transfer import move
 
 LABELS = ("landmarks2d", "landmarks3d", "bbox", "head_pose", "gaze", "matrix", "visible", "valid", "flipped")
@@ -82,7 +82,7 @@ def _cache_entries() -> dict[tuple, int]:
     from torch._dynamo.eval_frame import _debug_get_cache_entry_list
 
     return {key: len(_debug_get_cache_entry_list(fn._torchdynamo_orig_callable.__code__))
-            for key, fn in torch_backend.gather_kernels.items() if key[0] == "cpu"}
+            for key, fn in staged_gather.stage_kernels.items() if key[0] == "cpu"}
 
 
 def test_one_compiled_variant_per_config(face_batch: FaceBatch, caplog: pytest.LogCaptureFixture) -> None:
@@ -92,9 +92,10 @@ def test_one_compiled_variant_per_config(face_batch: FaceBatch, caplog: pytest.L
         pytest.skip("torch.compile is switched off (GPUAUG_COMPILE=0)")
     config = AugmentConfig(out_size=20, grayscale_p=0.5, out_dtype="float16", mean=0.5, std=0.25)
     aug = FaceAugment(config)
-    key = ("cpu", 3, True, torch.float16, False)
+    keys = [staged_gather.stage_key(*key) for key in
+            (("cpu", "taps"), ("cpu", "planes", 3), ("cpu", "output", 3, True, torch.float16, False))]
     ref = _step(aug, face_batch)
-    assert _cache_entries()[key] == 1
+    assert [_cache_entries()[key] for key in keys] == [1, 1, 1]
     one = face_batch.select([5])
     variations = {
         "batch of 1": lambda: _step(aug, one),
@@ -108,7 +109,7 @@ def test_one_compiled_variant_per_config(face_batch: FaceBatch, caplog: pytest.L
     with caplog.at_level("WARNING"):
         outs = {name: run() for name, run in variations.items()}
     aug.train()
-    assert _cache_entries()[key] == 1, "a variation recompiled the kernel"
+    assert [_cache_entries()[key] for key in keys] == [1, 1, 1], "a variation recompiled a stage"
     assert torch_backend._compiled["cpu"] is not None and "failed" not in caplog.text
     for name in ("no_grad", "inference_mode", "autocast"):
         assert_same(outs[name], ref)
@@ -187,15 +188,15 @@ def test_recompile_limit_is_a_logged_fallback(face_batch: FaceBatch, monkeypatch
     """Should a variant ever exceed Dynamo's recompile limit, the kernel is not run eager unseen: a warning
     names the cause and the CPU switches to kornia's warp for good."""
     monkeypatch.setattr(torch_backend, "_compiled", {})
-    monkeypatch.setattr(torch_backend, "gather_kernels", {})
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    monkeypatch.setattr(staged_gather, "stage_kernels", {})
     aug = FaceAugment(AugmentConfig(out_size=16))
     params = aug.sample_params(face_batch, torch.Generator().manual_seed(0))
-    aug.apply(face_batch, params)
-    with torch.inference_mode():  # pixels made in inference mode: a second variant, past a limit of 1
-        odd = FaceBatch(**{f.name: getattr(face_batch, f.name).clone() for f in fields(face_batch)})
-    with caplog.at_level("WARNING", logger="gpuaug.backends.torch_backend"):
-        out = aug.apply(odd, params)
+    with torch._dynamo.config.patch(recompile_limit=1):
+        aug.apply(face_batch, params)
+        with torch.inference_mode():  # pixels made in inference mode: a second variant, past a limit of 1
+            odd = FaceBatch(**{f.name: getattr(face_batch, f.name).clone() for f in fields(face_batch)})
+        with caplog.at_level("WARNING", logger="gpuaug.backends.torch_backend"):
+            out = aug.apply(odd, params)
     assert "FailOnRecompileLimitHit" in caplog.text and torch_backend._compiled["cpu"] is None
     reference = torch_backend.render_reference(face_batch, out.matrix, params, aug.config)
     assert torch.equal(out.images, reference)

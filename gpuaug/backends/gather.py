@@ -10,7 +10,7 @@ Three stages, each a function of plain torch ops on (B, N) planes (N = S * S out
 1. :func:`source_taps`: each output pixel's left/top tap and its distance to it, per axis;
 2. :func:`sample_planes`: the four taps' bytes mixed into the C colour planes and the grey plane;
 3. :func:`finish_planes`: the contrast pivot (the mean grey, known only now), clamp, optional
-   normalisation, output dtype.
+   normalisation, output dtype, on the planes seen as (B, S, S) images.
 
 :func:`sample_colour` chains them: the reference, eager or traced into a caller's ``torch.compile``. The
 CPU render (:mod:`gpuaug.backends.staged_gather`) compiles each stage on its own, writing into buffers it
@@ -126,26 +126,25 @@ def finish_planes(
     grey: torch.Tensor,
     bias_per_gray: torch.Tensor,
     norm: tuple[torch.Tensor, torch.Tensor] | None,
-    out_size: int,
     dtype: torch.dtype,
 ) -> torch.Tensor:
-    """Stage 3: C colour planes and the grey plane (B, N) -> ``clamp(plane + bias_per_gray * mean_grey, 0, 1)``,
-    normalised if ``norm`` is given, as (B, C, S, S) ``dtype`` (contiguous).
+    """Stage 3: C colour planes and the grey plane (B, S, S) -> ``clamp(plane + bias_per_gray * mean_grey, 0,
+    1)``, normalised if ``norm`` is given, as (B, C, S, S) ``dtype`` (contiguous).
 
     ``bias_per_gray`` (B, C) float32 is the colour bias per unit of the warped image's mean grey level in
     [0, 1] (the contrast pivot); ``norm`` None or (scale, shift) (C,) float32 applied after the clamp.
     """
-    mean_gray = grey.mean(dim=1) * (1 / 255)
+    mean_gray = grey.mean(dim=(1, 2)) * (1 / 255)
     # Channels picked by index, not torch.stack: Inductor then writes the output in a single loop, with no
     # temporary copy of the planes.
-    channel = torch.arange(len(planes), device=grey.device)[:, None]
+    channel = torch.arange(len(planes), device=grey.device)[:, None, None]
     lin = planes[-1][:, None]
     for k in range(len(planes) - 1):
         lin = torch.where(channel == k, planes[k][:, None], lin)
-    out = (lin + (bias_per_gray * mean_gray[:, None])[:, :, None]).clamp(0, 1)
+    out = (lin + (bias_per_gray * mean_gray[:, None])[:, :, None, None]).clamp(0, 1)
     if norm is not None:
-        out = out * norm[0][:, None] + norm[1][:, None]
-    return out.to(dtype).unflatten(2, (out_size, out_size))
+        out = out * norm[0][:, None, None] + norm[1][:, None, None]
+    return out.to(dtype)
 
 
 def sample_colour(
@@ -182,5 +181,6 @@ def sample_colour(
     """
     taps = source_taps(inverse, sizes, *output_grid(out_size, pixels.device), out_size)
     planes, grey = sample_planes(pixels, offsets, strides, sizes, taps, rows)
-    out = finish_planes(planes, grey, bias_per_gray, norm, out_size, dtype)
+    square = (-1, out_size, out_size)
+    out = finish_planes([p.view(square) for p in planes], grey.view(square), bias_per_gray, norm, dtype)
     return out.contiguous(memory_format=torch.channels_last) if channels_last else out

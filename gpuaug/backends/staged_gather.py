@@ -17,8 +17,8 @@ Each stage is one loop that stores straight into its destination, with no tempor
 S^2 float32 per thread, kept between calls: 134 MB for colour at B = 256, S = 128
 (:func:`~gpuaug.buffers.release_buffers` hands it back).
 
-Every call looks the same to Dynamo's guards: no grad, no autocast, outside inference mode, fresh contiguous
-copies of the per-sample fields, a batch of one rendered as two (Dynamo specialises sizes 0 and 1) and a
+Every call looks the same to Dynamo's guards: no grad, no autocast, outside inference mode, the pixel buffer
+never a view, fresh contiguous copies of the per-sample fields, a batch of one rendered as two (Dynamo specialises sizes 0 and 1) and a
 batch of none rendered eagerly; one compiled variant per stage and config. Past Dynamo's recompile limit a
 stage raises (a compiler error) instead of running eager unseen.
 """
@@ -59,10 +59,10 @@ def _write_planes(planes: list[torch.Tensor], grey: torch.Tensor, pixels: torch.
 
 
 def _write_output(out: torch.Tensor, planes: list[torch.Tensor], grey: torch.Tensor,
-                  bias_per_gray: torch.Tensor, norm: tuple[torch.Tensor, torch.Tensor] | None,
-                  out_size: int) -> None:
-    """Stage 3 (:func:`~gpuaug.backends.gather.finish_planes`) into ``out`` (its dtype, its memory format)."""
-    out.copy_(finish_planes(planes, grey, bias_per_gray, norm, out_size, out.dtype))
+                  bias_per_gray: torch.Tensor, norm: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+    """Stage 3 (:func:`~gpuaug.backends.gather.finish_planes`) from (B, S, S) planes into ``out`` (its dtype,
+    its memory format)."""
+    out.copy_(finish_planes(planes, grey, bias_per_gray, norm, out.dtype))
 
 
 def _fresh_function(fn: Callable) -> Callable:
@@ -71,7 +71,16 @@ def _fresh_function(fn: Callable) -> Callable:
     return types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
 
 
+def stage_key(*key: object) -> tuple:
+    """A stage's :data:`stage_kernels` key: its config plus the global state Dynamo guards on that a training
+    loop may change between steps (thread count, TF32 switch, default dtype, deterministic mode), so a caller
+    flipping one gets a kernel of its own, not a recompile that counts against a shared kernel's limit."""
+    return (*key, torch.get_num_threads(), torch.backends.cuda.matmul.allow_tf32, torch.get_default_dtype(),
+            torch.are_deterministic_algorithms_enabled())
+
+
 def _kernel(key: tuple, fn: Callable) -> Callable:
+    key = stage_key(*key)
     if key not in stage_kernels:
         # dynamic: frame sizes, buffer length, batch size and S vary; one kernel serves them all.
         stage_kernels[key] = torch.compile(_fresh_function(fn), dynamic=True)
@@ -89,7 +98,8 @@ def render_output(batch_size: int, channels: int, out_size: int, dtype: torch.dt
     """(B, C, S, S) uninitialised ``dtype`` tensor in a :data:`~gpuaug.buffers.render_pool` buffer."""
     shape = (batch_size, channels, out_size, out_size)
     n = channels * out_size * out_size
-    stride = (n, 1, out_size * channels, channels) if channels_last else None
+    # With one channel both formats are the same memory; torch then keeps contiguous strides, and so do we.
+    stride = (n, 1, out_size * channels, channels) if channels_last and channels > 1 else None
     return typed(render_pool.take(batch_size * n * dtype.itemsize), shape, dtype, stride)
 
 
@@ -124,13 +134,18 @@ def sample_colour_staged(
         offsets, strides, sizes, inverse, rows, bias_per_gray = (
             torch.cat([f, f]) if one else f.clone(memory_format=torch.contiguous_format)
             for f in (offsets, strides, sizes, inverse, rows, bias_per_gray))
-        n = rows.shape[0]
-        taps = [scratch(name, (n, out_size * out_size)) for name in ("lo_x", "d_x", "lo_y", "d_y")]
-        planes = [scratch(f"plane{k}", (n, out_size * out_size)) for k in range(c)]
-        grey = scratch("grey", (n, out_size * out_size))
+        # detach: the same tensor, never a view to Dynamo (a view's base is guarded on: one more variant).
+        pixels = pixels.detach()
+        n, flat, square = rows.shape[0], out_size * out_size, (rows.shape[0], out_size, out_size)
+        taps = [scratch(name, (n, flat)) for name in ("lo_x", "d_x", "lo_y", "d_y")]
+        names = [f"plane{k}" for k in range(c)] + ["grey"]
+        planes = [scratch(name, (n, flat)) for name in names]
         out = render_output(n, c, out_size, dtype, channels_last)
         _kernel((device, "taps"), _write_taps)(*taps, inverse, sizes, *_grid(out_size, pixels.device), out_size)
-        _kernel((device, "planes", c), _write_planes)(planes, grey, pixels, offsets, strides, sizes, *taps, rows)
+        _kernel((device, "planes", c), _write_planes)(planes[:c], planes[c], pixels, offsets, strides, sizes,
+                                                      *taps, rows)
+        # The same memory seen as (B, S, S) images: stage 3 then has no size relation (N = S^2) to guard on.
+        images = [scratch(name, square) for name in names]
         _kernel((device, "output", c, norm is not None, dtype, channels_last), _write_output)(
-            out, planes, grey, bias_per_gray, norm, out_size)
+            out, images[:c], images[c], bias_per_gray, norm)
     return out[:1] if one else out
