@@ -107,3 +107,23 @@ def test_release_buffers() -> None:
     release_buffers()
     assert render_pool._buffers == [] and torch.equal(out, kept)
     assert torch.equal(_staged(args), kept)
+
+
+def test_narrow_indices_read_the_same_bytes() -> None:
+    """32-bit byte indices (buffers under 2^30 bytes) give exactly the 64-bit result, wild strides and
+    offsets included: both stay inside the buffer."""
+    from gpuaug.backends.gather import output_grid, sample_planes, source_taps
+
+    batch, matrix, params, config = render_args(smooth_batch(9), 0.0, 9)
+    strides = batch.strides.clone()
+    strides[1] = 2**40  # a stride far past the buffer
+    offsets = batch.offsets.clone()
+    offsets[2] = -(2**35)
+    inverse = torch.linalg.inv(matrix.double())[:, :2].float()
+    taps = source_taps(inverse, batch.sizes, *output_grid(config.out_size, batch.device), config.out_size)
+    rows = torch.rand(len(strides), 3, 3)
+    wide = sample_planes(batch.pixels, offsets, strides, batch.sizes, taps, rows)
+    narrow = sample_planes(batch.pixels, offsets, strides, batch.sizes, taps, rows, torch.int32)
+    for a, b in zip([*wide[0], wide[1]], [*narrow[0], narrow[1]], strict=True):
+        assert torch.equal(a[[0, 3]], b[[0, 3]])  # the well-formed samples: the same bytes
+        assert torch.isfinite(b).all()

@@ -93,13 +93,15 @@ def sample_planes(
     sizes: torch.Tensor,
     taps: Taps,
     rows: torch.Tensor,
+    index_dtype: torch.dtype = torch.int64,
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Stage 2: the uint8 buffer and its layout, :func:`source_taps`' planes, (B, C, 3) colour rows ->
     C colour planes ``rows @ rgb`` (B, N) float32 (RGB in [0, 1], not yet biased or clamped) and the grey plane
     (B, N) float32 in [0, 255] (ITU-R 601).
 
     Each tap's byte index is clamped into the buffer as well, which guards it against offsets and strides
-    that do not fit it.
+    that do not fit it. ``index_dtype`` torch.int32 (for buffers under 2^30 bytes) computes the byte indices in
+    32 bits, which Inductor's C++ vectorises better (about 12 % of the CPU render at B = 256).
     """
     lo_x, d_x, lo_y, d_y = taps
     wx0, wx1 = _tent_weights(d_x, sizes[:, 1, None])
@@ -107,6 +109,9 @@ def sample_planes(
     step_y = strides[:, None]
     top = offsets[:, None] + lo_y.long() * step_y + lo_x.long() * 3  # index of the top-left tap's red byte
     last = pixels.numel() - 1
+    if index_dtype != torch.int64:
+        # Into the buffer first: with it under 2^30 bytes, no 32-bit sum below can overflow.
+        top, step_y = top.clamp(0, last).to(index_dtype), step_y.clamp(0, last).to(index_dtype)
     # Mix each tap's three bytes into the C output rows and the grey level first, then blend the taps: the
     # colour map is linear, so this equals blending RGB first, and the kernel keeps C + 1 values per pixel
     # instead of 3 + C. One (B, N) plane per channel, so the whole stage is one loop over the pixels.

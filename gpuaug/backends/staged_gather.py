@@ -18,9 +18,9 @@ S^2 float32 per thread, kept between calls: 134 MB for colour at B = 256, S = 12
 (:func:`~gpuaug.buffers.release_buffers` hands it back).
 
 Every call looks the same to Dynamo's guards: no grad, no autocast, outside inference mode, the pixel buffer
-never a view, fresh contiguous copies of the per-sample fields, a batch of one rendered as two (Dynamo specialises sizes 0 and 1) and a
-batch of none rendered eagerly; one compiled variant per stage and config. Past Dynamo's recompile limit a
-stage raises (a compiler error) instead of running eager unseen.
+never a view, fresh contiguous copies of the per-sample fields, a batch of one rendered as two (Dynamo
+specialises sizes 0 and 1) and a batch of none rendered eagerly; one compiled variant per stage and config.
+Past Dynamo's recompile limit a stage raises (a compiler error) instead of running eager unseen.
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ def _write_taps(lo_x: torch.Tensor, d_x: torch.Tensor, lo_y: torch.Tensor, d_y: 
 
 def _write_planes(planes: list[torch.Tensor], grey: torch.Tensor, pixels: torch.Tensor, offsets: torch.Tensor,
                   strides: torch.Tensor, sizes: torch.Tensor, lo_x: torch.Tensor, d_x: torch.Tensor,
-                  lo_y: torch.Tensor, d_y: torch.Tensor, rows: torch.Tensor) -> None:
+                  lo_y: torch.Tensor, d_y: torch.Tensor, rows: torch.Tensor, index_dtype: torch.dtype) -> None:
     """Stage 2 (:func:`~gpuaug.backends.gather.sample_planes`) into C + 1 (B, N) float32 planes, separate
     tensors: slices of one would make Inductor loop over the channels and gather once per channel."""
-    values, grey_value = sample_planes(pixels, offsets, strides, sizes, (lo_x, d_x, lo_y, d_y), rows)
+    values, grey_value = sample_planes(pixels, offsets, strides, sizes, (lo_x, d_x, lo_y, d_y), rows, index_dtype)
     for k, dst in enumerate(planes):
         dst.copy_(values[k])
     grey.copy_(grey_value)
@@ -142,8 +142,9 @@ def sample_colour_staged(
         planes = [scratch(name, (n, flat)) for name in names]
         out = render_output(n, c, out_size, dtype, channels_last)
         _kernel((device, "taps"), _write_taps)(*taps, inverse, sizes, *_grid(out_size, pixels.device), out_size)
-        _kernel((device, "planes", c), _write_planes)(planes[:c], planes[c], pixels, offsets, strides, sizes,
-                                                      *taps, rows)
+        index = torch.int32 if pixels.numel() < 2**30 else torch.int64
+        _kernel((device, "planes", c, index), _write_planes)(planes[:c], planes[c], pixels, offsets, strides,
+                                                             sizes, *taps, rows, index)
         # The same memory seen as (B, S, S) images: stage 3 then has no size relation (N = S^2) to guard on.
         images = [scratch(name, square) for name in names]
         _kernel((device, "output", c, norm is not None, dtype, channels_last), _write_output)(
