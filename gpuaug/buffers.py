@@ -1,7 +1,7 @@
 """Host memory the library recycles: the cheapest memory for how it will be used.
 
 A ragged batch of 256 mixed-size frames is ~140 MB, a rendered batch 17-50 MB, the CPU render's working
-planes ~100 MB. Allocated fresh for every batch, most of their cost is the kernel mapping, faulting in and
+planes 100-134 MB. Allocated fresh for every batch, most of their cost is the kernel mapping, faulting in and
 zeroing new pages (glibc hands blocks this large straight back to the OS when they are freed), not the work
 done in them. So the library keeps them:
 
@@ -9,7 +9,7 @@ done in them. So the library keeps them:
   no tensor, view or array refers to it any more, so a batch in use is never overwritten;
 - :func:`scratch`: working memory a computation uses and drops before it returns, one set per thread.
 
-:func:`release_buffers` hands all of it back.
+:func:`release_buffers` hands the pools and the calling thread's scratch back.
 """
 
 from __future__ import annotations
@@ -48,19 +48,25 @@ class BufferPool:
         self._lock = threading.Lock()
 
     def take(self, nbytes: int) -> torch.Tensor:
-        """(>= nbytes,) uint8 storage holder, uninitialised: a free recycled buffer if one fits, else a new one
-        (kept if there is room, or in place of a free one too small)."""
+        """(nbytes,) uint8 tensor, uninitialised, at the head of a free recycled buffer if one fits, else of a
+        new one (kept if there is room, or in place of a free one too small).
+
+        The tensor is made under the pool's lock, so no other thread can see its buffer as free. A buffer
+        that was moved to shared memory (a batch pickled to another process) is dropped, never reused: the
+        other process may still be reading it.
+        """
         with self._lock:
+            self._buffers = [b for b in self._buffers if not b.is_shared()]
             for buf in self._buffers:
                 if buf.numel() >= nbytes and _use_count(buf) == _UNUSED:
-                    return buf
+                    return typed(buf, (nbytes,))
             buf = torch.empty(int(nbytes * _HEADROOM), dtype=torch.uint8)
             free = [i for i, b in enumerate(self._buffers) if _use_count(b) == _UNUSED]
             if len(self._buffers) >= self.capacity and free:
                 del self._buffers[free[0]]
             if len(self._buffers) < self.capacity:
                 self._buffers.append(buf)
-            return buf
+            return typed(buf, (nbytes,))
 
     def clear(self) -> None:
         """Forget every buffer (those still in use stay with their users)."""
@@ -86,7 +92,7 @@ def pixel_buffer(nbytes: int, pin_memory: bool = False) -> torch.Tensor:
         return torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
     if torch.utils.data.get_worker_info() is not None:
         return torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(nbytes))
-    return typed(pixel_pool.take(nbytes), (nbytes,))
+    return pixel_pool.take(nbytes)
 
 
 def scratch(name: str, size: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -96,12 +102,13 @@ def scratch(name: str, size: tuple[int, ...], dtype: torch.dtype = torch.float32
     buffers: dict[str, torch.Tensor] = _scratch.__dict__.setdefault("buffers", {})
     nbytes = torch.Size(size).numel() * dtype.itemsize
     if name not in buffers or buffers[name].numel() < nbytes:
-        buffers[name] = torch.empty(int(nbytes * _HEADROOM), dtype=torch.uint8)
+        buffers[name] = torch.empty(nbytes, dtype=torch.uint8)  # exact: a render's sizes rarely grow
     return typed(buffers[name], size, dtype)
 
 
 def release_buffers() -> None:
-    """Hand the recycled buffers and this thread's scratch memory back (tensors in use keep theirs)."""
+    """Hand the recycled buffers and the calling thread's scratch memory back (tensors in use keep theirs;
+    another thread's scratch goes when that thread ends or calls this)."""
     pixel_pool.clear()
     render_pool.clear()
     _scratch.__dict__.pop("buffers", None)

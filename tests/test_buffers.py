@@ -52,3 +52,22 @@ def test_scratch_is_the_same_memory_per_name():
     assert scratch("t", (2, 3), torch.int64).dtype == torch.int64
     big = scratch("t", (400, 800))
     assert _ptr(big) != _ptr(a) and _ptr(scratch("t", (4, 8))) == _ptr(big)  # grown once, then reused
+
+
+def test_pool_hands_a_buffer_to_one_caller_at_a_time():
+    """What take() returns already holds its buffer: a second take() right after (another thread, say) gets
+    other memory; a buffer moved to shared memory (pickled to another process) is never handed out again."""
+    from gpuaug.buffers import BufferPool
+
+    pool = BufferPool(4)
+    a = pool.take(1000)
+    b = pool.take(1000)
+    assert _ptr(a) != _ptr(b)
+    held = _ptr(a)
+    del a
+    assert _ptr(pool.take(1000)) == held  # free again: recycled
+    shared = pool.take(1000)
+    shared.share_memory_()  # what pickling a CPU tensor to another process does to its storage
+    moved = _ptr(shared)
+    del shared
+    assert all(_ptr(pool.take(1000)) != moved for _ in range(5))

@@ -114,7 +114,7 @@ def test_narrow_indices_read_the_same_bytes() -> None:
     offsets included: both stay inside the buffer."""
     from gpuaug.backends.gather import output_grid, sample_planes, source_taps
 
-    batch, matrix, params, config = render_args(smooth_batch(9), 0.0, 9)
+    batch, matrix, _, config = render_args(smooth_batch(9), 0.0, 9)
     strides = batch.strides.clone()
     strides[1] = 2**40  # a stride far past the buffer
     offsets = batch.offsets.clone()

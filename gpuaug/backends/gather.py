@@ -101,7 +101,7 @@ def sample_planes(
 
     Each tap's byte index is clamped into the buffer as well, which guards it against offsets and strides
     that do not fit it. ``index_dtype`` torch.int32 (for buffers under 2^30 bytes) computes the byte indices in
-    32 bits, which Inductor's C++ vectorises better (about 12 % of the CPU render at B = 256).
+    32 bits, which Inductor's C++ vectorises better (about 10 % of the CPU render at B = 256).
     """
     lo_x, d_x, lo_y, d_y = taps
     wx0, wx1 = _tent_weights(d_x, sizes[:, 1, None])

@@ -3,7 +3,7 @@
 
 Why three compiled stages and not one: compiled as a single function, Inductor keeps the tap positions, the
 tap distances and the unbiased colour between the loop that reduces the mean grey and the loop that writes
-the output: five B x S x S float32 buffers it allocates afresh on every call. On the CPU, mapping and
+the output: 4 + C B x S x S float32 buffers it allocates afresh on every call. On the CPU, mapping and
 faulting in those pages (glibc returns blocks this large to the OS as soon as they are freed) cost about as
 much as the sampling itself. Cut at exactly those points, every large buffer is one the render owns:
 
@@ -25,6 +25,7 @@ Past Dynamo's recompile limit a stage raises (a compiler error) instead of runni
 
 from __future__ import annotations
 
+import threading
 import types
 from collections.abc import Callable
 
@@ -36,6 +37,7 @@ from gpuaug.buffers import render_pool, scratch, typed
 #: (device type, stage, config...) -> that stage compiled for that config.
 stage_kernels: dict[tuple, Callable] = {}
 _grids: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+_lock = threading.Lock()
 
 
 def _write_taps(lo_x: torch.Tensor, d_x: torch.Tensor, lo_y: torch.Tensor, d_y: torch.Tensor,
@@ -81,16 +83,18 @@ def stage_key(*key: object) -> tuple:
 
 def _kernel(key: tuple, fn: Callable) -> Callable:
     key = stage_key(*key)
-    if key not in stage_kernels:
-        # dynamic: frame sizes, buffer length, batch size and S vary; one kernel serves them all.
-        stage_kernels[key] = torch.compile(_fresh_function(fn), dynamic=True)
-    return stage_kernels[key]
+    with _lock:  # threads rendering at once share one kernel per key
+        if key not in stage_kernels:
+            # dynamic: frame sizes, buffer length, batch size and S vary; one kernel serves them all.
+            stage_kernels[key] = torch.compile(_fresh_function(fn), dynamic=True)
+        return stage_kernels[key]
 
 
 def _grid(out_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    if (out_size, device) not in _grids:
-        _grids[out_size, device] = output_grid(out_size, device)
-    return _grids[out_size, device]
+    with _lock:
+        if (out_size, device) not in _grids:
+            _grids[out_size, device] = output_grid(out_size, device)
+        return _grids[out_size, device]
 
 
 def render_output(batch_size: int, channels: int, out_size: int, dtype: torch.dtype,
@@ -100,6 +104,7 @@ def render_output(batch_size: int, channels: int, out_size: int, dtype: torch.dt
     n = channels * out_size * out_size
     # With one channel both formats are the same memory; torch then keeps contiguous strides, and so do we.
     stride = (n, 1, out_size * channels, channels) if channels_last and channels > 1 else None
+    # The pool's uint8 head stays referenced while it is retyped, so no other thread can take its buffer.
     return typed(render_pool.take(batch_size * n * dtype.itemsize), shape, dtype, stride)
 
 
@@ -122,14 +127,14 @@ def sample_colour_staged(
     if torch.compiler.is_compiling():
         return sample_colour(*args)
     b, c = rows.shape[:2]
-    if b == 0:  # nothing to render; Dynamo would specialise size 0 into a new variant
-        return sample_colour(*args)
     one = b == 1
     device = pixels.device.type
     # Outside inference mode, so the copies (and the output) are ordinary tensors whatever mode the caller is
     # in: an inference tensor would be a new variant, and could not be saved for a model's backward.
     with torch.inference_mode(False), torch.no_grad(), torch.autocast(device, enabled=False), \
             torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+        if b == 0:  # nothing to render; Dynamo would specialise size 0 into a new variant
+            return sample_colour(*args)
         # Fresh copies of the few bytes per sample: never a view, never strided, never batch size 1.
         offsets, strides, sizes, inverse, rows, bias_per_gray = (
             torch.cat([f, f]) if one else f.clone(memory_format=torch.contiguous_format)

@@ -10,11 +10,13 @@ Warps, all with the same convention (bilinear, zero fill, pixel centres at integ
   format in separate passes: the reference every other warp is tested against.
 
 ``"auto"`` (the default): on CUDA the Triton kernel (the eager gather where triton is not installed); on the
-CPU the gather compiled by ``torch.compile`` (Inductor's C++ loops), kornia where it cannot be compiled.
+CPU the gather's three stages compiled by ``torch.compile`` (Inductor's C++ loops) into memory the render
+keeps (:mod:`gpuaug.backends.staged_gather`), kornia where it cannot be compiled.
 Only a compiler's own failure (named exception types, logged as a warning) switches a device to its
 fallback, never a caller's error, a CUDA error or anything during CUDA graph capture. The compiled CPU
 gather has one variant per config: batch size, grad mode, inference mode, autocast and views of the
-per-sample fields do not recompile it (it is called in a fixed state, see :func:`_compiled_gather`).
+per-sample fields do not recompile it (it is called in a fixed state, see
+:func:`~gpuaug.backends.staged_gather.sample_colour_staged`).
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ def _compiled_gather(device_type: str) -> Sampler | None:
     """The compiled gather for a device type (:func:`~gpuaug.backends.staged_gather.sample_colour_staged`), or
     None when switched off with ``GPUAUG_COMPILE=0`` or after it failed."""
     if device_type not in _compiled:
-        enabled = os.environ.get("GPUAUG_COMPILE", "1") != "0" and hasattr(torch, "compile")
+        # The stages write into host memory the render keeps: CPU tensors only (other devices: the reference).
+        enabled = os.environ.get("GPUAUG_COMPILE", "1") != "0" and device_type == "cpu"
         _compiled[device_type] = sample_colour_staged if enabled else None
     return _compiled[device_type]
 

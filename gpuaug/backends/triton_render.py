@@ -97,7 +97,8 @@ def _render_kernel(
     x = m0 * u + (m1 * v + m2)
     y = m3 * u + (m4 * v + m5)
 
-    # Taps (gather._axis_taps): left/top tap clamped into [0, size - 2], tent weights, 0 outside the frame.
+    # Taps (gather.source_taps, gather._tent_weights): left/top tap clamped into [0, size - 2], tent weights,
+    # 0 outside the frame.
     h = tl.load(sizes + b * 2)
     w = tl.load(sizes + b * 2 + 1)
     lx = tl.minimum(tl.maximum(tl.floor(x), 0.0), tl.maximum(w - 2, 0).to(tl.float32))
