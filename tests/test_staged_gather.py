@@ -109,12 +109,14 @@ def test_release_buffers() -> None:
     assert torch.equal(_staged(args), kept)
 
 
-def test_narrow_indices_read_the_same_bytes() -> None:
-    """32-bit byte indices (buffers under 2^30 bytes) give exactly the 64-bit result, wild strides and
-    offsets included: both stay inside the buffer."""
-    from gpuaug.backends.gather import output_grid, sample_planes, source_taps
+def test_word_loads_read_the_same_bytes() -> None:
+    """Taps read as 32-bit words give exactly the byte loads' planes; wild strides and offsets stay inside the
+    buffer (eager indexing would raise otherwise); buffers that cannot be seen as words are refused."""
+    from gpuaug.backends.gather import output_grid, pixel_words, sample_planes, source_taps
 
     batch, matrix, _, config = render_args(smooth_batch(9), 0.0, 9)
+    words = pixel_words(batch.pixels)
+    assert words is not None and words.dtype == torch.int32
     strides = batch.strides.clone()
     strides[1] = 2**40  # a stride far past the buffer
     offsets = batch.offsets.clone()
@@ -122,8 +124,12 @@ def test_narrow_indices_read_the_same_bytes() -> None:
     inverse = torch.linalg.inv(matrix.double())[:, :2].float()
     taps = source_taps(inverse, batch.sizes, *output_grid(config.out_size, batch.device), config.out_size)
     rows = torch.rand(len(strides), 3, 3)
-    wide = sample_planes(batch.pixels, offsets, strides, batch.sizes, taps, rows)
-    narrow = sample_planes(batch.pixels, offsets, strides, batch.sizes, taps, rows, torch.int32)
-    for a, b in zip([*wide[0], wide[1]], [*narrow[0], narrow[1]], strict=True):
-        assert torch.equal(a[[0, 3]], b[[0, 3]])  # the well-formed samples: the same bytes
-        assert torch.isfinite(b).all()
+    for layout in ((batch.offsets, batch.strides), (offsets, strides)):
+        plain = sample_planes(batch.pixels, *layout, batch.sizes, taps, rows)
+        worded = sample_planes(batch.pixels, *layout, batch.sizes, taps, rows, words)
+        for a, b in zip([*plain[0], plain[1]], [*worded[0], worded[1]], strict=True):
+            assert torch.equal(a[[0, 3]], b[[0, 3]])  # the well-formed samples: the same bytes
+            assert torch.isfinite(b).all()
+            if layout[0] is batch.offsets:
+                assert torch.equal(a, b)
+    assert pixel_words(batch.pixels[:-1]) is None and pixel_words(batch.pixels[1:]) is None

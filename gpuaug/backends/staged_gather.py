@@ -31,7 +31,14 @@ from collections.abc import Callable
 
 import torch
 
-from gpuaug.backends.gather import finish_planes, output_grid, sample_colour, sample_planes, source_taps
+from gpuaug.backends.gather import (
+    finish_planes,
+    output_grid,
+    pixel_words,
+    sample_colour,
+    sample_planes,
+    source_taps,
+)
 from gpuaug.buffers import render_pool, scratch, typed
 
 #: (device type, stage, config...) -> that stage compiled for that config.
@@ -51,10 +58,10 @@ def _write_taps(lo_x: torch.Tensor, d_x: torch.Tensor, lo_y: torch.Tensor, d_y: 
 
 def _write_planes(planes: list[torch.Tensor], grey: torch.Tensor, pixels: torch.Tensor, offsets: torch.Tensor,
                   strides: torch.Tensor, sizes: torch.Tensor, lo_x: torch.Tensor, d_x: torch.Tensor,
-                  lo_y: torch.Tensor, d_y: torch.Tensor, rows: torch.Tensor, index_dtype: torch.dtype) -> None:
+                  lo_y: torch.Tensor, d_y: torch.Tensor, rows: torch.Tensor, words: torch.Tensor | None) -> None:
     """Stage 2 (:func:`~gpuaug.backends.gather.sample_planes`) into C + 1 (B, N) float32 planes, separate
     tensors: slices of one would make Inductor loop over the channels and gather once per channel."""
-    values, grey_value = sample_planes(pixels, offsets, strides, sizes, (lo_x, d_x, lo_y, d_y), rows, index_dtype)
+    values, grey_value = sample_planes(pixels, offsets, strides, sizes, (lo_x, d_x, lo_y, d_y), rows, words)
     for k, dst in enumerate(planes):
         dst.copy_(values[k])
     grey.copy_(grey_value)
@@ -147,9 +154,9 @@ def sample_colour_staged(
         planes = [scratch(name, (n, flat)) for name in names]
         out = render_output(n, c, out_size, dtype, channels_last)
         _kernel((device, "taps"), _write_taps)(*taps, inverse, sizes, *_grid(out_size, pixels.device), out_size)
-        index = torch.int32 if pixels.numel() < 2**30 else torch.int64
-        _kernel((device, "planes", c, index), _write_planes)(planes[:c], planes[c], pixels, offsets, strides,
-                                                             sizes, *taps, rows, index)
+        words = pixel_words(pixels)
+        _kernel((device, "planes", c, words is not None), _write_planes)(
+            planes[:c], planes[c], pixels, offsets, strides, sizes, *taps, rows, words)
         # The same memory seen as (B, S, S) images: stage 3 then has no size relation (N = S^2) to guard on.
         images = [scratch(name, square) for name in names]
         _kernel((device, "output", c, norm is not None, dtype, channels_last), _write_output)(
