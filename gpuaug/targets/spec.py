@@ -1,0 +1,212 @@
+"""What :class:`~gpuaug.FaceAugment` builds after the labels: ``FaceAugment(config, targets=[...])``.
+
+Each spec is a frozen dataclass checked at construction (a ValueError naming the argument); ``build`` turns the
+step's output-space labels into its result, on the labels' device, in one batched pass (no host sync, traceable
+by ``torch.compile(fullgraph=True)``, captured by ``CapturedAugment``). ``out.targets[spec.name]`` holds the
+result; clips get a T axis (:meth:`~gpuaug.targets.fields.TensorFields.unflatten`).
+
+Weights: ``weight_by="visible"`` (default) uses a landmark where it is inside the output image and its sample is
+valid; ``"valid"`` uses every landmark of a valid sample, so one just outside the crop still draws the part of its
+Gaussian that falls inside (mmpose's behaviour for a keypoint labelled visible).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import torch
+
+from gpuaug.config import OUT_DTYPES
+from gpuaug.labels.transform import Labels
+from gpuaug.targets.bins import HOPENET_POSE, L2CS_GAZE360, AngleBins, encode_bins, gaze_to_pitch_yaw
+from gpuaug.targets.fields import TensorFields
+from gpuaug.targets.heatmap import Encoding, check_heatmap_args, encode_heatmaps
+from gpuaug.targets.simcc import check_simcc_args, encode_simcc
+
+WeightBy = Literal["visible", "valid"]
+
+
+@dataclass
+class Heatmaps(TensorFields):
+    """heatmaps (B, K, h, w) in the spec's dtype; weights (B, K) float32 (mmpose's ``keypoint_weights``)."""
+
+    heatmaps: torch.Tensor
+    weights: torch.Tensor
+
+
+@dataclass
+class SimCCLabels(TensorFields):
+    """x (B, K, Wx) and y (B, K, Wy) labels in the spec's dtype; weights (B, K) float32."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    weights: torch.Tensor
+
+
+@dataclass
+class AngleBinLabels(TensorFields):
+    """angles (B, A) degrees (the regression target); index (B, A) int64 class (-100 = ignore); soft (B, A, n)
+    float32 label; weights (B, A) float32. Pose: A = 3 [yaw, pitch, roll]; gaze: A = 2 [pitch, yaw]."""
+
+    angles: torch.Tensor
+    index: torch.Tensor
+    soft: torch.Tensor
+    weights: torch.Tensor
+
+
+class TargetSpec(Protocol):
+    """A training target :class:`~gpuaug.FaceAugment` builds: a name, a check and a build."""
+
+    name: str
+
+    def check(self, out_size: int) -> None:
+        """ValueError if this spec cannot be built for ``out_size`` x ``out_size`` crops."""
+
+    def build(self, labels: Labels, valid: torch.Tensor, out_size: int) -> TensorFields:
+        """The result from the step's output-space ``labels`` and (B,) ``valid``."""
+
+
+def _check_common(name: str, dtype: str, weight_by: str) -> None:
+    if not name or not name.isidentifier():
+        raise ValueError(f"name must be a Python identifier (the key in out.targets), got {name!r}")
+    if dtype not in OUT_DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(OUT_DTYPES)}, got {dtype!r}")
+    if weight_by not in ("visible", "valid"):
+        raise ValueError(f"weight_by must be 'visible' or 'valid', got {weight_by!r}")
+
+
+def landmark_weights(labels: Labels, valid: torch.Tensor, weight_by: WeightBy) -> torch.Tensor:
+    """(B, K) float32 weights: visible and valid, or valid alone (module docstring)."""
+    use = labels.visible & valid[:, None] if weight_by == "visible" else valid[:, None].expand_as(labels.visible)
+    return use.float()
+
+
+def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+@dataclass(frozen=True)
+class HeatmapTarget:
+    """Gaussian heatmaps of the 2D landmarks, equal to mmpose's ``MSRAHeatmap`` (``encoding="msra"``; ``"dark"``
+    is ``unbiased=True``) or ``UDPHeatmap`` (``"udp"``) with ``input_size`` the output crop and ``heatmap_size``
+    = ``size`` (w, h or one int); ``sigma`` in heatmap pixels; maps in ``dtype`` ("bfloat16" halves the bytes).
+    Decode predictions with :func:`gpuaug.targets.decode_heatmaps`."""
+
+    size: int | tuple[int, int] = 64
+    sigma: float = 2.0
+    encoding: Encoding = "msra"
+    dtype: str = "float32"
+    weight_by: WeightBy = "visible"
+    name: str = "heatmap"
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.dtype, self.weight_by)
+        check_heatmap_args((1, 1), _pair(self.size), self.sigma, self.encoding)
+
+    def check(self, out_size: int) -> None:
+        check_heatmap_args((out_size, out_size), _pair(self.size), self.sigma, self.encoding)
+
+    def build(self, labels: Labels, valid: torch.Tensor, out_size: int) -> Heatmaps:
+        maps, weights = encode_heatmaps(labels.landmarks2d, landmark_weights(labels, valid, self.weight_by),
+                                        (out_size, out_size), _pair(self.size), self.sigma, self.encoding,
+                                        OUT_DTYPES[self.dtype])
+        return Heatmaps(maps, weights)
+
+
+@dataclass(frozen=True)
+class SimCCTarget:
+    """SimCC labels of the 2D landmarks, equal to mmpose's ``SimCCLabel(smoothing_type="gaussian")`` with
+    ``input_size`` the output crop: ``split_ratio`` bins per pixel, ``sigma`` in bins (one or (sx, sy)),
+    ``normalize`` divides by sigma sqrt(2 pi). Decode with :func:`gpuaug.targets.decode_simcc`."""
+
+    split_ratio: float = 2.0
+    sigma: float | tuple[float, float] = 6.0
+    normalize: bool = True
+    dtype: str = "float32"
+    weight_by: WeightBy = "visible"
+    name: str = "simcc"
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, self.dtype, self.weight_by)
+        check_simcc_args((1, 1), self.split_ratio, _pair(self.sigma))
+
+    def check(self, out_size: int) -> None:
+        check_simcc_args((out_size, out_size), self.split_ratio, _pair(self.sigma))
+
+    def build(self, labels: Labels, valid: torch.Tensor, out_size: int) -> SimCCLabels:
+        x, y, weights = encode_simcc(labels.landmarks2d, landmark_weights(labels, valid, self.weight_by),
+                                     (out_size, out_size), self.split_ratio, self.sigma, self.normalize,
+                                     OUT_DTYPES[self.dtype])
+        return SimCCLabels(x, y, weights)
+
+
+def _check_bins(bins: AngleBins, soft_sigma: float | None) -> None:
+    if not isinstance(bins, AngleBins):
+        raise ValueError(f"bins must be an AngleBins, got {bins!r}")
+    if soft_sigma is not None and not (math.isfinite(soft_sigma) and soft_sigma > 0):
+        raise ValueError(f"soft_sigma must be > 0 degrees or None, got {soft_sigma}")
+
+
+@dataclass(frozen=True)
+class PoseBinTarget:
+    """Head pose [yaw, pitch, roll] as HopeNet trains it: bin index per angle (66 bins of 3 degrees over
+    [-99, 99) by default), the angle itself, and a one-hot or Gaussian (``soft_sigma`` degrees) soft label.
+    Decode with :func:`gpuaug.targets.decode_bins`."""
+
+    bins: AngleBins = HOPENET_POSE
+    soft_sigma: float | None = None
+    name: str = "pose_bins"
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, "float32", "valid")
+        _check_bins(self.bins, self.soft_sigma)
+
+    def check(self, out_size: int) -> None:
+        """Nothing depends on the crop size."""
+
+    def build(self, labels: Labels, valid: torch.Tensor, out_size: int) -> AngleBinLabels:
+        return _angle_labels(labels.head_pose, valid, self.bins, self.soft_sigma)
+
+
+@dataclass(frozen=True)
+class GazeBinTarget:
+    """Gaze as L2CS-Net trains it: [pitch, yaw] degrees in the ETH-XGaze convention
+    (:func:`gpuaug.targets.gaze_to_pitch_yaw`) with their bins (Gaze360's 90 of 4 degrees by default;
+    :data:`~gpuaug.targets.L2CS_MPIIGAZE` for 28 of 3) and soft labels as :class:`PoseBinTarget`."""
+
+    bins: AngleBins = L2CS_GAZE360
+    soft_sigma: float | None = None
+    name: str = "gaze_bins"
+
+    def __post_init__(self) -> None:
+        _check_common(self.name, "float32", "valid")
+        _check_bins(self.bins, self.soft_sigma)
+
+    def check(self, out_size: int) -> None:
+        """Nothing depends on the crop size."""
+
+    def build(self, labels: Labels, valid: torch.Tensor, out_size: int) -> AngleBinLabels:
+        return _angle_labels(gaze_to_pitch_yaw(labels.gaze), valid, self.bins, self.soft_sigma)
+
+
+def _angle_labels(angles: torch.Tensor, valid: torch.Tensor, bins: AngleBins, soft_sigma: float | None
+                  ) -> AngleBinLabels:
+    index, weights, soft = encode_bins(angles, valid[:, None].expand_as(angles), bins, soft_sigma)
+    return AngleBinLabels(angles=angles, index=index, soft=soft, weights=weights)
+
+
+def check_targets(targets: tuple[TargetSpec, ...], out_size: int) -> None:
+    """ValueError for a spec that cannot be built for ``out_size`` crops or a name used twice."""
+    names = [t.name for t in targets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"target names must be unique (they key out.targets), got {names}")
+    for t in targets:
+        t.check(out_size)
+
+
+def build_targets(targets: tuple[TargetSpec, ...], labels: Labels, valid: torch.Tensor, out_size: int
+                  ) -> dict[str, TensorFields]:
+    """``{spec.name: spec.build(...)}`` for every spec, in order."""
+    return {t.name: t.build(labels, valid, out_size) for t in targets}
