@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 
@@ -15,6 +16,8 @@ from gpuaug.labels.flip_tables import resolve_flip_table
 from gpuaug.labels.matrix import crop_matrix, decompose
 from gpuaug.labels.transform import points_to_source, transform_labels
 from gpuaug.params import AugmentParams, sample_params
+from gpuaug.targets.fields import TensorFields
+from gpuaug.targets.spec import TargetSpec, build_targets, check_targets
 from gpuaug.transfer import move
 
 
@@ -28,7 +31,8 @@ class AugmentedBatch:
     bool; keys (B, 2) (video, frame); params the draws that made it; flip_table (68,) the re-index used
     for mirrored samples; valid (B,) bool: False for a sample whose input had non-finite labels, a box
     without positive size or an empty frame: its image is fill (0 before normalisation) and its
-    labels and matrix are NaN, so mask it out of the loss (``out.valid``).
+    labels and matrix are NaN, so mask it out of the loss (``out.valid``). targets: the training targets asked
+    for with ``FaceAugment(config, targets=[...])``, by name (:mod:`gpuaug.targets`); empty when none.
     """
 
     images: torch.Tensor
@@ -44,13 +48,15 @@ class AugmentedBatch:
     params: AugmentParams
     flip_table: torch.Tensor
     valid: torch.Tensor
+    targets: dict[str, TensorFields] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> AugmentedBatch:
-        moved = {f.name: move(getattr(self, f.name), device, non_blocking) for f in fields(self)}
-        return replace(self, **moved)
+        moved = {f.name: move(getattr(self, f.name), device, non_blocking) for f in fields(self) if f.name != "targets"}
+        targets = {name: t.to(device, non_blocking) for name, t in self.targets.items()}
+        return replace(self, targets=targets, **moved)
 
     def to_source(self, points: torch.Tensor) -> torch.Tensor:
         """Output-space landmarks (B, 68, 2), e.g. a network's predictions -> source-frame pixels."""
@@ -75,14 +81,21 @@ class FaceAugment(torch.nn.Module):
     :class:`AugmentedBatch`); ``gpuaug.collate`` raises for them on the CPU, naming the sample, and
     ``gpuaug.checks.check_values(batch)`` does on demand. On CUDA a step makes no host sync: params are
     drawn on the CPU and reach the device in one non-blocking copy from pinned memory.
+
+    ``targets``: training targets built in the same step from the output labels, e.g.
+    ``[gpuaug.targets.HeatmapTarget(size=64, sigma=2, encoding="udp", dtype="bfloat16")]``; they land in
+    ``out.targets`` by name (:mod:`gpuaug.targets`). Checked here against ``config.out_size``.
     """
 
-    def __init__(self, config: AugmentConfig | None = None, backend: str = "torch") -> None:
+    def __init__(self, config: AugmentConfig | None = None, backend: str = "torch",
+                 targets: Sequence[TargetSpec] = ()) -> None:
         super().__init__()
         self.config = config or AugmentConfig()
         self.backend_name = backend
         self.backend = get_backend(backend)
         self.flip_table = tuple(resolve_flip_table(self.config.flip_table).tolist())
+        self.targets = tuple(targets)
+        check_targets(self.targets, self.config.out_size)
 
     def sample_params(self, batch: FaceBatch, generator: torch.Generator | None = None) -> AugmentParams:
         """Draw this batch's params (on the CPU from ``generator``), moved to the batch's device."""
@@ -122,6 +135,7 @@ class FaceAugment(torch.nn.Module):
         labels = transform_labels(
             matrix, table, size, batch.bbox, batch.landmarks2d, batch.landmarks3d, batch.head_pose, batch.gaze
         )
+        valid = torch.isfinite(matrix).flatten(1).all(1)
         return AugmentedBatch(
             images=images,
             matrix=matrix,
@@ -129,7 +143,8 @@ class FaceAugment(torch.nn.Module):
             keys=batch.keys,
             params=params,
             flip_table=table,
-            valid=torch.isfinite(matrix).flatten(1).all(1),
+            valid=valid,
+            targets=build_targets(self.targets, labels, valid, size),
             **vars(labels),
         )
 

@@ -17,6 +17,7 @@ from gpuaug.batch import FaceBatch
 from gpuaug.clip_params import CropMode, check_crop, check_drift, clip_boxes, sample_clip_params
 from gpuaug.load.clips import check_clip_shape
 from gpuaug.params import AugmentParams
+from gpuaug.targets.fields import TensorFields
 
 
 @dataclass
@@ -25,8 +26,9 @@ class AugmentedClips:
 
     images (B, T, C, S, S); bbox (B, T, 4); landmarks2d (B, T, 68, 2); landmarks3d (B, T, 68, 3); head_pose
     (B, T, 3) degrees; gaze (B, T, 3); visible (B, T, 68) bool; matrix (B, T, 3, 3) source -> output; flipped
-    (B, T) bool; keys (B, T, 2) (video, frame); valid (B, T) bool: conventions as in AugmentedBatch. params:
-    the (B * T) per-frame draws, for replay; frames: the flat AugmentedBatch itself (e.g. for a per-frame loss).
+    (B, T) bool; keys (B, T, 2) (video, frame); valid (B, T) bool: conventions as in AugmentedBatch. targets:
+    each training target with a T axis after B (heatmaps (B, T, K, h, w), ...). params: the (B * T) per-frame
+    draws, for replay; frames: the flat AugmentedBatch itself (e.g. for a per-frame loss).
     """
 
     images: torch.Tensor
@@ -40,6 +42,7 @@ class AugmentedClips:
     flipped: torch.Tensor
     keys: torch.Tensor
     valid: torch.Tensor
+    targets: dict[str, TensorFields]
     params: AugmentParams
     frames: AugmentedBatch
 
@@ -50,8 +53,9 @@ class AugmentedClips:
     @classmethod
     def of(cls, frames: AugmentedBatch, length: int) -> AugmentedClips:
         """View the clip-major ``frames`` (B * T samples) as clips of ``length`` (T)."""
-        per_frame = {f.name for f in fields(cls)} - {"params", "frames"}
-        return cls(params=frames.params, frames=frames,
+        per_frame = {f.name for f in fields(cls)} - {"params", "frames", "targets"}
+        targets = {name: t.unflatten(length) for name, t in frames.targets.items()}
+        return cls(params=frames.params, frames=frames, targets=targets,
                    **{name: getattr(frames, name).unflatten(0, (-1, length)) for name in per_frame})
 
 

@@ -78,13 +78,14 @@ def _check_common(name: str, dtype: str, weight_by: str) -> None:
 
 
 def landmark_weights(labels: Labels, valid: torch.Tensor, weight_by: WeightBy) -> torch.Tensor:
-    """(B, K) float32 weights: visible and valid, or valid alone (module docstring)."""
-    use = labels.visible & valid[:, None] if weight_by == "visible" else valid[:, None].expand_as(labels.visible)
+    """(B, K) float32 weights: visible (never true on an invalid sample, whose labels are NaN), or valid alone."""
+    use = labels.visible if weight_by == "visible" else valid[:, None].expand_as(labels.visible)
     return use.float()
 
 
-def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else tuple(size)
+def _pair(value: float | tuple[float, float]) -> tuple:
+    """One number for both axes, or (x, y) as given."""
+    return (value, value) if isinstance(value, (int, float)) else tuple(value)
 
 
 @dataclass(frozen=True)
