@@ -1,9 +1,9 @@
 """Host memory the library recycles: the cheapest memory for how it will be used.
 
 A ragged batch of 256 mixed-size frames is ~140 MB, a rendered batch 17-50 MB, the CPU render's working
-planes 100-134 MB. Allocated fresh for every batch, most of their cost is the kernel mapping, faulting in and
-zeroing new pages (glibc hands blocks this large straight back to the OS when they are freed), not the work
-done in them. So the library keeps them:
+planes 100-134 MB, a batch of heatmap targets 71-285 MB. Allocated fresh for every batch, most of their cost
+is the kernel mapping, faulting in and zeroing new pages (glibc hands blocks this large straight back to the
+OS when they are freed), not the work done in them. So the library keeps them:
 
 - :class:`BufferPool`: buffers handed out to callers (pixel buffers, rendered images), each reused only once
   no tensor, view or array refers to it any more, so a batch in use is never overwritten;
@@ -78,6 +78,8 @@ class BufferPool:
 pixel_pool = BufferPool(4)
 # Rendered images: the batch a model is training on, the next one, and room for a caller that keeps a few.
 render_pool = BufferPool(4)
+# Training targets (heatmaps: 71 MB of bf16 at B = 256, K = 68, 64 x 64), kept as the rendered images are.
+target_pool = BufferPool(4)
 _scratch = threading.local()
 
 
@@ -111,4 +113,5 @@ def release_buffers() -> None:
     another thread's scratch goes when that thread ends or calls this)."""
     pixel_pool.clear()
     render_pool.clear()
+    target_pool.clear()
     _scratch.__dict__.pop("buffers", None)

@@ -30,6 +30,7 @@ import torch
 
 from gpuaug.device_constants import constant
 from gpuaug.targets.modulate import blur_like_opencv
+from gpuaug.targets.outer import outer_maps
 
 Encoding = Literal["msra", "dark", "udp"]
 ENCODINGS: tuple[str, ...] = ("msra", "dark", "udp")
@@ -112,7 +113,7 @@ def encode_heatmaps(
         drawn = labelled & ~(miss_x | miss_y)
         out_weights = torch.where(finite & ~(labelled & (miss_x | miss_y)), weights, 0.0)
         gy = torch.where(drawn[..., None], gy, 0.0)
-        maps = (gy[..., :, None] * gx[..., None, :]).to(dtype)
+        maps = outer_maps(gy, gx, dtype)
     return maps, out_weights
 
 
