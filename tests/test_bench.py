@@ -45,3 +45,15 @@ def test_bench_colour_output(tmp_path):
     (result_file,) = tmp_path.glob("bench_*_colour.json")
     rows = json.loads(result_file.read_text())["contenders"]
     assert rows and not [r for r in rows if r.get("unavailable")]
+
+
+def test_target_bench_smoke(tmp_path):
+    """The target benchmark writes its table: every row timed, ratios against mmpose's numpy and the step."""
+    args = [*TINY, "--out-size", "32", "--heatmap", "16", "--no-loader", "--no-e2e", "--only", "nothing", "--targets",
+            "--out", str(tmp_path)]
+    assert main(args) == 0
+    (result_file,) = tmp_path.glob("targets_*.json")
+    rows = {r["name"]: r for r in json.loads(result_file.read_text())["rows"]}
+    assert len(rows) == 3 + 4 + 1 + 2 and all(r["img_per_s"] > 0 for r in rows.values())
+    md = result_file.with_suffix(".md").read_text()
+    assert "| gpuaug HeatmapTarget msra 16x16 bfloat16 |" in md and "| step + SimCCTarget split 2 float32 |" in md

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gpuaug.bench import clips as clip_bench
+from gpuaug.bench import targets as target_bench
 from gpuaug.bench.contenders import CONTENDERS, REFERENCE, Unavailable
 from gpuaug.bench.end_to_end import end_to_end_rates, write_packed
 from gpuaug.bench.feed import feed_rates
@@ -117,6 +118,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="also run the clip benchmark (ClipAugment vs FaceAugment vs kornia VideoSequential, "
                         "gpuaug/bench/clips.py; alone: python -m gpuaug.bench.clips)")
     clip_bench.add_args(p)
+    p.add_argument("--targets", action="store_true",
+                   help="also run the target benchmark (gpuaug.targets vs mmpose's per-sample numpy codecs, "
+                        "gpuaug/bench/targets.py; alone: python -m gpuaug.bench.targets)")
+    target_bench.add_args(p)
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
     return p.parse_args(argv)
 
@@ -230,5 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(paths[1].read_text())
     if args.clips:
         paths += clip_bench.run(args, devices, device_name)
+    if args.targets:
+        paths += target_bench.run(args, devices, device_name)
     print("wrote", *map(str, paths))
     return 0
