@@ -89,6 +89,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=64, help="output side S of the augmented crops, pixels")
     p.add_argument("--seed", type=int, default=0, help="model init, batch order and augmentation draws")
     p.add_argument("--aug", choices=ARMS, default="gpuaug", help="how training batches are made")
+    p.add_argument("--head", choices=LandmarkHead.KINDS, default="regression",
+                   help="landmark head: coordinates, heatmaps or SimCC (their targets built by gpuaug in the step)")
+    p.add_argument("--compare-heads", action="store_true",
+                   help="train each --head --seeds times with gpuaug's augmentation, write a table")
     p.add_argument("--path", choices=("auto", "resident", "loader"), default="auto",
                    help="resident data set or ragged DataLoader (auto: resident when it fits)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(),
@@ -99,7 +103,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results", type=Path, default=HERE.parent / "bench" / "results", help="--compare's table")
     args = p.parse_args(argv)
     args.device = torch.device(args.device)
-    args.out = args.out or HERE / "runs" / ("compare" if args.compare else "train")
+    args.out = args.out or HERE / "runs" / ("compare" if args.compare else "heads" if args.compare_heads else "train")
     return args
 
 
@@ -178,28 +182,118 @@ def conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class MultitaskNet(nn.Module):
-    """(B, C, S, S) images -> normalised predictions (the units of :func:`targets`): landmarks2d (B, 68, 2),
-    z (B, 68), head_pose (B, 3), gaze (B, 3).
+class LandmarkHead:
+    """How the 2D landmarks are predicted and trained (``--head``).
 
-    Every convolution is 3x3, none is a 1x1 stride-2 projection: torch 2.13's CPU backward of a 1x1 stride-2
-    convolution over few (4) input channels in channels_last hangs (2 threads) or corrupts the heap (1 thread)
-    on AMD EPYC; the CPU path also keeps the contiguous memory format (see :func:`augment_config`).
+    ``regression``: (B, 68, 2) coordinates from the pooled features, L1 on (pixels - centre) / S. ``heatmap``:
+    (B, 68, S/2, S/2) maps from the stride-4 features of a small feature pyramid, trained on gpuaug's UDP heatmaps
+    (sigma 1 heatmap pixel = 2 output pixels) with a weighted squared error, decoded by UDP's DARK step.
+    ``simcc``: x and y labels of S * 4 bins each (0.25 output px) from the same features, trained on gpuaug's
+    SimCC labels (sigma 3 bins) with the KL divergence from the normalised label, decoded by argmax (mmpose's
+    ``SimCCLabel.decode``).
     """
 
-    def __init__(self, in_channels: int, widths: Sequence[int] = (24, 48, 96, 192), hidden: int = 256) -> None:
+    KINDS = ("regression", "heatmap", "simcc")
+    HEATMAP_SIGMA, SIMCC_SPLIT, SIMCC_SIGMA = 1.0, 4.0, 3.0
+
+    def __init__(self, kind: str, size: int) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"--head must be one of {self.KINDS}, got {kind!r}")
+        self.kind, self.size = kind, size
+
+    def target(self) -> list:
+        """The gpuaug target the step builds for this head (none for regression)."""
+        from gpuaug.targets import HeatmapTarget, SimCCTarget
+
+        if self.kind == "heatmap":
+            return [HeatmapTarget(size=self.size // 2, sigma=self.HEATMAP_SIGMA, encoding="udp")]
+        if self.kind == "simcc":
+            return [SimCCTarget(split_ratio=self.SIMCC_SPLIT, sigma=self.SIMCC_SIGMA, normalize=False)]
+        return []
+
+    def loss(self, pred: dict[str, torch.Tensor], out: gpuaug.AugmentedBatch) -> torch.Tensor:
+        """The landmark loss: weighted by gpuaug's target weights (visible points of valid samples)."""
+        if self.kind == "heatmap":
+            target = out.targets["heatmap"]
+            # Squared error summed over each map, over the target's own mass (pi sigma^2): about 1 at the start.
+            error = (pred["heatmaps"].float() - target.heatmaps).square().sum((-2, -1))
+            per_point = error / (math.pi * self.HEATMAP_SIGMA**2)
+        elif self.kind == "simcc":
+            target = out.targets["simcc"]
+            # KL divergence of the predicted distribution from the normalised label per axis (mmpose's KLDiscretLoss
+            # without its temperature): 0 for a perfect prediction.
+            per_point = sum(F.kl_div(F.log_softmax(logits.float(), -1), label / label.sum(-1, keepdim=True).clamp_min(
+                1e-12), reduction="none").sum(-1) for logits, label in ((pred["simcc_x"], target.x),
+                                                                        (pred["simcc_y"], target.y)))
+        else:
+            return regression_loss(pred, out, ("landmarks2d",))
+        return (per_point * target.weights).sum() / target.weights.sum().clamp(min=1)
+
+    def decode(self, pred: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, 68, 2) output pixels from this head's prediction."""
+        from gpuaug.targets import decode_heatmaps, decode_simcc
+
+        if self.kind == "heatmap":
+            return decode_heatmaps(pred["heatmaps"].float(), (self.size, self.size), "udp", blur_kernel_size=5)[0]
+        if self.kind == "simcc":
+            return decode_simcc(pred["simcc_x"], pred["simcc_y"], self.SIMCC_SPLIT)[0]
+        return pred["landmarks2d"].float() * self.size + (self.size - 1) / 2
+
+
+class MultitaskNet(nn.Module):
+    """(B, C, S, S) images -> normalised predictions (the units of :func:`targets`): z (B, 68), head_pose (B, 3),
+    gaze (B, 3), and the landmark head's output (:class:`LandmarkHead`): landmarks2d (B, 68, 2), or heatmaps
+    (B, 68, S/2, S/2), or simcc_x and simcc_y (B, 68, 4 S).
+
+    Four stages of two 3x3 convolutions (the first of each stride 2), pooled to 4x4, a shared hidden layer and a
+    linear head per task. The heatmap and SimCC heads read a feature pyramid: stages 2-4 projected to 64
+    channels, summed top-down at stride 4. Every convolution is 3x3 or a stride-1 1x1, none is a 1x1 stride-2
+    projection: torch 2.13's CPU backward of a 1x1 stride-2 convolution over few (4) input channels in
+    channels_last hangs (2 threads) or corrupts the heap (1 thread) on AMD EPYC; the CPU path also keeps the
+    contiguous memory format (see :func:`augment_config`).
+    """
+
+    def __init__(self, in_channels: int, head: LandmarkHead, widths: Sequence[int] = (24, 48, 96, 192),
+                 hidden: int = 256, pyramid: int = 64) -> None:
         super().__init__()
-        layers, cin = [], in_channels
+        stages, cin = [], in_channels
         for width in widths:  # each stage halves the side: S = 64 -> 4
-            layers += [conv_bn_relu(cin, width, 2), conv_bn_relu(width, width, 1)]
+            stages.append(nn.Sequential(conv_bn_relu(cin, width, 2), conv_bn_relu(width, width, 1)))
             cin = width
-        self.trunk = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(cin * 16, hidden),
-                                   nn.ReLU(inplace=True))
-        self.heads = nn.ModuleDict({name: nn.Linear(hidden, math.prod(shape)) for name, shape in HEADS.items()})
+        self.stages = nn.ModuleList(stages)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(cin * 16, hidden),
+                                  nn.ReLU(inplace=True))
+        self.kind, size = head.kind, head.size
+        shapes = {name: shape for name, shape in HEADS.items() if name != "landmarks2d" or head.kind == "regression"}
+        self.heads = nn.ModuleDict({name: nn.Linear(hidden, math.prod(shape)) for name, shape in shapes.items()})
+        if head.kind != "regression":
+            self.lateral = nn.ModuleList(nn.Conv2d(w, pyramid, 1) for w in widths[1:])
+            self.smooth = conv_bn_relu(pyramid, pyramid, 1)
+        if head.kind == "heatmap":
+            self.maps = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"), conv_bn_relu(pyramid, pyramid, 1),
+                                      nn.Conv2d(pyramid, HEADS["landmarks2d"][0], 1))
+        elif head.kind == "simcc":
+            points, bins = HEADS["landmarks2d"][0], int(size * head.SIMCC_SPLIT)
+            self.points = nn.Conv2d(pyramid, points, 1)
+            self.simcc = nn.ModuleDict({axis: nn.Linear((size // 4) ** 2, bins) for axis in ("x", "y")})
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.trunk(images)
-        return {name: head(features).view(-1, *HEADS[name]) for name, head in self.heads.items()}
+        features, x = [], images
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        pooled = self.pool(x)
+        pred = {name: head(pooled).view(-1, *HEADS[name]) for name, head in self.heads.items()}
+        if self.kind == "regression":
+            return pred
+        top = self.lateral[-1](features[-1])
+        for lateral, f in zip(reversed(self.lateral[:-1]), reversed(features[1:-1]), strict=True):
+            top = lateral(f) + F.interpolate(top, size=f.shape[-2:], mode="nearest")
+        top = self.smooth(top)  # stride 4: S/4 x S/4
+        if self.kind == "heatmap":
+            return {**pred, "heatmaps": self.maps(top)}
+        points = self.points(top).flatten(2)
+        return {**pred, "simcc_x": self.simcc["x"](points), "simcc_y": self.simcc["y"](points)}
 
 
 def augment_config(size: int, device: torch.device) -> gpuaug.AugmentConfig:
@@ -215,25 +309,31 @@ def targets(out: gpuaug.AugmentedBatch) -> dict[str, torch.Tensor]:
             "head_pose": out.head_pose / POSE_UNIT, "gaze": F.normalize(out.gaze, dim=-1)}
 
 
-def decode(pred: dict[str, torch.Tensor], size: int) -> dict[str, torch.Tensor]:
-    """Inverse of :func:`targets`: output pixels, degrees, unit gaze (float32)."""
-    pred = {name: p.float() for name, p in pred.items()}
-    return {"landmarks2d": pred["landmarks2d"] * size + (size - 1) / 2, "z": pred["z"] * size,
-            "head_pose": pred["head_pose"] * POSE_UNIT, "gaze": F.normalize(pred["gaze"], dim=-1)}
+def decode(pred: dict[str, torch.Tensor], head: LandmarkHead) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`targets` (and the landmark head's decoder): output pixels, degrees, unit gaze (float32)."""
+    return {"landmarks2d": head.decode(pred), "z": pred["z"].float() * head.size,
+            "head_pose": pred["head_pose"].float() * POSE_UNIT, "gaze": F.normalize(pred["gaze"].float(), dim=-1)}
 
 
-def multitask_loss(pred: dict[str, torch.Tensor], out: gpuaug.AugmentedBatch) -> torch.Tensor:
-    """Sum over the heads of the mean L1 error: landmarks and z over visible points of valid samples, pose and
-    gaze over valid samples. Invalid samples have NaN labels: they are zeroed before the difference, so no NaN
-    reaches the gradient."""
+def regression_loss(pred: dict[str, torch.Tensor], out: gpuaug.AugmentedBatch, names: Sequence[str]) -> torch.Tensor:
+    """Sum over the named heads of the mean L1 error: landmarks and z over visible points of valid samples, pose
+    and gaze over valid samples. Invalid samples have NaN labels: they are zeroed before the difference, so no
+    NaN reaches the gradient."""
     point = out.visible & out.valid[:, None]
     masks = {"landmarks2d": point[..., None], "z": point, "head_pose": out.valid[:, None], "gaze": out.valid[:, None]}
     total = torch.zeros((), device=out.images.device)
     for name, target in targets(out).items():
+        if name not in names:
+            continue
         mask = masks[name].expand_as(target)
         error = torch.where(mask, pred[name].float() - target.nan_to_num(), 0).abs()
         total = total + error.sum() / mask.sum().clamp(min=1)
     return total
+
+
+def multitask_loss(pred: dict[str, torch.Tensor], out: gpuaug.AugmentedBatch, head: LandmarkHead) -> torch.Tensor:
+    """The landmark head's loss plus the L1 losses of z, head pose and gaze."""
+    return head.loss(pred, out) + regression_loss(pred, out, ("z", "head_pose", "gaze"))
 
 
 def seed_label_rules(batch: gpuaug.FaceBatch, out: gpuaug.AugmentedBatch) -> gpuaug.AugmentedBatch:
@@ -313,11 +413,11 @@ def autocast(device: torch.device) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
-def model_predictor(model: nn.Module, device: torch.device) -> Predict:
+def model_predictor(model: nn.Module, head: LandmarkHead, device: torch.device) -> Predict:
     def predict(images: torch.Tensor) -> dict[str, torch.Tensor]:
         model.eval()
         with autocast(device):
-            return decode(model(images), images.shape[-1])
+            return decode(model(images), head)
 
     return predict
 
@@ -351,8 +451,9 @@ def train(args: argparse.Namespace, arm: str, seed: int, feed: Feed, split: tupl
     train_idx, val_idx = split
     torch.manual_seed(seed)  # the model's initial weights
     config = augment_config(args.size, device)
-    aug = gpuaug.FaceAugment(config).to(device)
-    model = MultitaskNet(config.channels).to(device)
+    head = LandmarkHead(args.head, args.size)
+    aug = gpuaug.FaceAugment(config, targets=head.target()).to(device)  # the head's targets, built in the step
+    model = MultitaskNet(config.channels, head).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     steps = feed.steps(train_idx)
@@ -361,7 +462,7 @@ def train(args: argparse.Namespace, arm: str, seed: int, feed: Feed, split: tupl
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.epochs * steps)
     gen = torch.Generator().manual_seed(seed)  # every augmentation draw
-    predict = model_predictor(model, device)
+    predict = model_predictor(model, head, device)
     step_losses: list[torch.Tensor] = []
     history = []
     with tqdm(total=args.epochs * steps, desc=f"{arm} seed {seed}", unit="step", dynamic_ncols=True) as bar:
@@ -374,7 +475,7 @@ def train(args: argparse.Namespace, arm: str, seed: int, feed: Feed, split: tupl
                     seed_out = seed_label_rules(batch, out)
                     out = seed_out if arm == "seed-labels" else replace(seed_out, landmarks3d=out.landmarks3d)
                 with autocast(device):
-                    loss = multitask_loss(model(out.images), out)
+                    loss = multitask_loss(model(out.images), out, head)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -386,7 +487,7 @@ def train(args: argparse.Namespace, arm: str, seed: int, feed: Feed, split: tupl
             history.append({"epoch": epoch + 1, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()}})
             bar.set_postfix(loss=f"{train_loss:.3f}", val_nme=f"{val['nme']:.2f}%")
     metrics = {
-        "arm": arm, "seed": seed, "device": str(device), "epochs": args.epochs, "batch": args.batch,
+        "arm": arm, "head": args.head, "seed": seed, "device": str(device), "epochs": args.epochs, "batch": args.batch,
         "size": args.size, "lr": args.lr, "steps": args.epochs * steps, "threads": torch.get_num_threads(),
         "path": feed.path, "train_frames": len(train_idx), "val_frames": len(val_idx),
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -395,10 +496,11 @@ def train(args: argparse.Namespace, arm: str, seed: int, feed: Feed, split: tupl
         "seconds": time.perf_counter() - start,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict(), "augment_config": asdict(config), "arm": arm, "seed": seed,
-                "epochs": args.epochs, "size": args.size}, out_dir / "checkpoint.pt")
+    torch.save({"model": model.state_dict(), "augment_config": asdict(config), "arm": arm, "head": args.head,
+                "seed": seed, "epochs": args.epochs, "size": args.size}, out_dir / "checkpoint.pt")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    plot_learning_curve(history, metrics["train_loss_steps"], out_dir / "learning_curve.png", f"{arm}, seed {seed}")
+    plot_learning_curve(history, metrics["train_loss_steps"], out_dir / "learning_curve.png",
+                        f"{arm}, {args.head} head, seed {seed}")
     return metrics
 
 
@@ -436,15 +538,15 @@ def device_name(device: torch.device) -> str:
     return f"cpu {model} ({os.cpu_count()} cores)"
 
 
-def summarise(runs: list[dict], baseline: dict) -> dict:
-    """Per arm and validation set ("plain", "rotated", "by_angle" per angle): mean and sample standard
-    deviation over the seeds of every metric; the baseline's values."""
+def summarise(runs: list[dict], baseline: dict, key: str = "arm", groups: Sequence[str] = tuple(ARMS)) -> dict:
+    """Per group (the runs' ``key``: arm, or head) and validation set ("plain", "rotated", "by_angle" per
+    angle): mean and sample standard deviation over the seeds of every metric; the baseline's values."""
     def stats(values: list[float]) -> dict[str, float]:
         return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
 
     table = {}
-    for arm in ARMS:
-        mine = [r for r in runs if r["arm"] == arm]
+    for arm in groups:
+        mine = [r for r in runs if r[key] == arm]
         if not mine:
             continue
         table[arm] = {
@@ -558,6 +660,71 @@ def compare(args: argparse.Namespace, feed: Feed, split: tuple[np.ndarray, np.nd
     return paths
 
 
+def heads_markdown(result: dict) -> str:
+    """The head comparison's table: mean ± std over seeds per head, the mean face, then every run."""
+    env, heads, base = result["environment"], result["heads"], result["mean_face"]
+    lines = [f"# Landmark heads trained from gpuaug's targets ({env['device']})", "",
+             f"Command: `{env['command']}` ({env['date']}, torch {env['torch']}; {env['note']}).", "",
+             f"Data: {env['data']}; {env['train_frames']} training and {env['val_frames']} validation frames (split by "
+             f"video). {env['size']}x{env['size']} grey crops, {env['epochs']} epochs of batch {env['batch']} "
+             f"({env['steps']} steps), gpuaug's default augmentation; the same trunk and pose, z and gaze heads for "
+             "every row. Heads (`LandmarkHead` in examples/train_multitask.py): regression = coordinates from the "
+             f"pooled features (L1); heatmap = {env['size'] // 2}x{env['size'] // 2} maps from a feature pyramid, "
+             f"gpuaug `HeatmapTarget(encoding=\"udp\", sigma={LandmarkHead.HEATMAP_SIGMA:g})`, decoded by "
+             f"`decode_heatmaps` (UDP's DARK step); simcc = `SimCCTarget(split_ratio={LandmarkHead.SIMCC_SPLIT:g}, "
+             f"sigma={LandmarkHead.SIMCC_SIGMA:g})` from the same pyramid, decoded by `decode_simcc` (argmax). "
+             "Metrics as in train_compare: NME in source pixels over the outer-eye-corner distance (%), plain = eval "
+             "framing, rotated = turned by -30, -15, 15, 30 degrees with and without a flip.", "",
+             "| landmark head | validation | parameters | " + " | ".join(METRICS.values()) + " |",
+             "|---|---|---:|" + "---:|" * len(METRICS)]
+    for split in ("plain", "rotated"):
+        lines.append(f"| mean face (baseline) | {split} | | " + " | ".join(f"{base[split][m]:.2f}" for m in METRICS)
+                     + " |")
+        for head, row in heads.items():
+            cells = [f"{row[split][m]['mean']:.2f} ± {row[split][m]['std']:.2f}" for m in METRICS]
+            lines.append(f"| {head} | {split} | {row['parameters']:,} | " + " | ".join(cells) + " |")
+    lines += ["", "Each run (plain / rotated):", "", "| head | seed | " + " | ".join(METRICS.values()) + " | seconds |",
+              "|---|---:|" + "---:|" * (len(METRICS) + 1)]
+    for run in result["runs"]:
+        cells = [f"{run['plain'][m]:.2f} / {run['rotated'][m]:.2f}" for m in METRICS]
+        lines.append(f"| {run['head']} | {run['seed']} | " + " | ".join(cells) + f" | {run['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def compare_heads(args: argparse.Namespace, feed: Feed, split: tuple[np.ndarray, np.ndarray], data: str,
+                  baseline: dict) -> list[Path]:
+    """Every landmark head for each of ``args.seeds`` seeds (seeds outer), gpuaug's augmentation; writes
+    ``train_heads_<device>.{md,json}`` to ``args.results``."""
+    start, load = time.perf_counter(), os.getloadavg()[0]
+    runs = []
+    for seed in range(args.seed, args.seed + args.seeds):
+        for head in LandmarkHead.KINDS:
+            run_args = argparse.Namespace(**{**vars(args), "head": head})
+            runs.append(train(run_args, "gpuaug", seed, feed, split, args.out / f"{head}_seed{seed}"))
+            (args.out / "runs.json").write_text(json.dumps(runs) + "\n")  # partial results survive a stop
+    heads = summarise(runs, baseline, key="head", groups=LandmarkHead.KINDS)["arms"]
+    device = device_name(args.device)
+    result = {
+        "environment": {
+            "device": device, "command": " ".join(["python", *sys.orig_argv[1:]]), "torch": torch.__version__,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "data": data,
+            "note": f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end",
+            **{k: runs[0][k] for k in ("train_frames", "val_frames", "epochs", "batch", "size", "steps", "threads")},
+            "total_seconds": time.perf_counter() - start,
+        },
+        "heads": {head: {**row, "parameters": next(r["parameters"] for r in runs if r["head"] == head)}
+                  for head, row in heads.items()},
+        "mean_face": baseline,
+        "runs": [{k: v for k, v in r.items() if k not in ("history", "train_loss_steps")} for r in runs],
+    }
+    stem = args.results / f"train_heads_{re.sub(r'[^a-z0-9]+', '-', device.lower()).strip('-')}"
+    args.results.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".json"), stem.with_suffix(".md")]
+    paths[0].write_text(json.dumps(result, indent=1) + "\n")
+    paths[1].write_text(heads_markdown(result))
+    return paths
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     """Run (or ``--compare``) as the command line says; returns the run's metrics (or the comparison's files)."""
     args = parse_args(argv)
@@ -572,8 +739,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print("shuffled reads from npz decode a whole video per frame: `python -m gpuaug pack` the data first")
     aug = gpuaug.FaceAugment(augment_config(args.size, args.device)).to(args.device)
     baseline = evaluate_all(mean_face_predictor(feed, split[0], aug), feed, split[1], aug)
-    if args.compare:
-        paths = compare(args, feed, split, data, baseline)
+    if args.compare or args.compare_heads:
+        paths = (compare if args.compare else compare_heads)(args, feed, split, data, baseline)
         print("wrote", *paths)
         return {"files": paths}
     metrics = train(args, args.aug, args.seed, feed, split, args.out)
