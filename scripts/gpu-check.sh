@@ -12,7 +12,9 @@
 #      float32, grey bfloat16 and colour float32 (gpuaug torch with the Triton render, plain and CUDA-graph
 #      captured, the eager gather, pixels only, kornia AugmentationSequential, the seed's chain per sample in
 #      torch ops and in torchvision v2, DALI where its wheels were carried)
-#   3. a torch.profiler kernel table of each warp and of the whole step at B=1024
+#   3. the target benchmark at B=1024: 64x64 heatmaps (float32, bf16) and SimCC alone and in the step, next to
+#      mmpose's per-sample numpy codecs
+#   4. a torch.profiler kernel table of each warp and of the whole step at B=1024
 # It writes 5 files, each brought up to date after every stage (a run stopped early keeps what it has):
 # summary.md (every table and each stage's exit status), pytest.log, profile.txt, bench.tar.gz (the bench's
 # json/md/png files, to copy into bench/results/) and env.txt.
@@ -49,7 +51,7 @@ stage() {  # stage NAME SECONDS CMD...: run CMD under a time limit, record its e
 [ -f .devwheels/install.sh ] && stage "install carried wheels" 40 bash .devwheels/install.sh
 
 # Every failure, not just the first: one GPU run has to show all of them.
-stage "pytest -m cuda" 150 python3 -m pytest -q -m cuda -p no:cacheprovider --timeout 60 -rfEs \
+stage "pytest -m cuda" 135 python3 -m pytest -q -m cuda -p no:cacheprovider --timeout 60 -rfEs \
   > "$out/pytest.log" 2>&1
 tail -n 40 "$out/pytest.log" | sed 's/^/    /' >> "$summary"
 
@@ -60,7 +62,9 @@ stage "bench B=1024 grey float32" 45 "${bench[@]}" --batch 1024 --no-loader --no
 stage "bench B=1024 grey bfloat16" 30 "${bench[@]}" --batch 1024 --no-loader --no-e2e --out-dtype bfloat16 \
   --only "gpuaug torch" kornia DALI
 stage "bench B=1024 colour float32" 45 "${bench[@]}" --batch 1024 --no-loader --no-e2e --grayscale-p 0
-stage "profile B=1024" 50 python3 -m gpuaug.bench.profile --device cuda --batch 1024 --out "$work/profile"
+stage "targets B=1024" 30 python3 -m gpuaug.bench.targets --devices cuda --batch 1024 --out "$work/bench" \
+  --repeats 5 --slow-repeats 1
+stage "profile B=1024" 35 python3 -m gpuaug.bench.profile --device cuda --batch 1024 --out "$work/profile"
 
 cat "$work"/bench/*.md >> "$summary" 2>/dev/null
 cat "$summary"
