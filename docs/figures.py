@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,10 @@ def caption(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, colou
 
 def params_for(columns: list[dict], margin: float = BASE_MARGIN) -> AugmentParams:
     """Identity params (crop ``margin``) for the before column, then one column per dict of field values."""
-    base = AugmentParams.identity(1 + len(columns), margin=margin)
+    identity = AugmentParams.identity(1 + len(columns), margin=margin)
+    # identity() hands several fields one shared tensor (angle and hue, scale and the colour factors): copy
+    # each before writing into it.
+    base = replace(identity, **{f.name: getattr(identity, f.name).clone() for f in fields(identity)})
     for i, values in enumerate(columns, start=1):
         for name, value in values.items():
             getattr(base, name)[i] = torch.as_tensor(value)
