@@ -6,7 +6,8 @@ working directory holding a tiny version of the data the docs name: ``data/`` (s
 run in one child process (importing torch once), on the CPU, with the CPU render uncompiled
 (``GPUAUG_COMPILE=0``: compiling would cost more than every block together; the pixels are the same to 1e-5,
 ``tests/test_staged_gather.py``), and as rank 0 of a one-process ``torchrun`` (the DDP blocks call
-``init_process_group``). A block preceded by ``<!-- docs-test: skip (reason) -->`` is not run.
+``init_process_group``). A block preceded by ``<!-- docs-test: skip (reason) -->`` is not run. Then
+``docs/figures.py`` runs in the same process, and must make exactly the pictures committed in docs/figures/.
 
 ``python tests/test_docs.py WORKDIR RESULT.json PAGE...`` is the child process.
 """
@@ -28,6 +29,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+#: The figure command, run after the pages in the same child process (its result under this key).
+FIGURES = "docs/figures.py"
 #: A fenced python block, with the docs-test comment on the line before it if there is one.
 BLOCK = re.compile(r"^(?:<!--\s*docs-test:\s*(?P<directive>.*?)\s*-->\n)?```python\n(?P<code>.*?)^```$", re.M | re.S)
 
@@ -104,6 +107,17 @@ def test_code_blocks_run(page: Path, page_results: dict[str, dict]) -> None:
     assert result["run"] == sum(1 for *_, d in blocks(page) if d is None or not d.startswith("skip"))
 
 
+def test_figures_command_makes_every_figure(page_results: dict[str, dict]) -> None:
+    """``python docs/figures.py`` runs, and makes every picture in docs/figures/ (so none is hand-made or
+    stale) and every one a page shows."""
+    result = page_results[FIGURES]
+    assert result["error"] is None, result["error"]
+    committed = {p.name for p in (ROOT / "docs" / "figures").glob("*.png")}
+    shown = {m for p in PAGES for m in re.findall(r"figures/([\w.-]+\.png)", p.read_text())}
+    assert committed == set(result["files"]), "docs/figures/ differs from what docs/figures.py makes"
+    assert shown <= committed, f"pages show figures that docs/figures.py does not make: {shown - committed}"
+
+
 def test_skips_say_why() -> None:
     """A skipped block names its reason, and skips stay few (the point is that the docs run)."""
     directives = [(name(p), line, d) for p in PAGES for line, _, d in blocks(p) if d is not None]
@@ -134,7 +148,24 @@ def test_readme_is_a_front_page() -> None:
     assert commands[:2] == ["make demo", "make test"], "the README opens with `make demo` and `make test`"
 
 
+def run_figures(workdir: Path) -> dict:
+    """``docs/figures.py`` into ``workdir/figures``: the files it wrote, or its error."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_figures", ROOT / "docs" / "figures.py")
+    os.chdir(workdir)
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.main(str(workdir / "figures"))
+    except BaseException:
+        return {"error": traceback.format_exc(), "files": []}
+    return {"error": None, "files": sorted(p.name for p in (workdir / "figures").iterdir())}
+
+
 if __name__ == "__main__":
     workdir, out, *pages = sys.argv[1:]
     make_data(Path(workdir))
-    Path(out).write_text(json.dumps(run_pages(Path(workdir), pages), indent=1))
+    results = run_pages(Path(workdir), pages)
+    results[FIGURES] = run_figures(Path(workdir))
+    Path(out).write_text(json.dumps(results, indent=1))
