@@ -2,11 +2,16 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gpuaug-installed
+DOCS_STAMP := $(VENV)/.gpuaug-docs-installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench docs figures clean
 
 $(STAMP): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV) dali,test,bench
+	touch $@
+
+$(DOCS_STAMP): pyproject.toml scripts/install.sh
+	bash scripts/install.sh $(VENV) docs
 	touch $@
 
 demo: $(STAMP)
@@ -19,5 +24,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m gpuaug bench
 
+# The documentation site into site/ (git-ignored); --strict turns every warning (a broken link, a missing
+# reference, a docstring that does not render) into a failure, as in CI.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
+# Every figure of the docs from the bundled synthetic data (the bench plots come from bench/results/).
+figures: $(STAMP)
+	$(PY) docs/figures.py docs/figures
+
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) demo_out site .pytest_cache

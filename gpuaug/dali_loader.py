@@ -139,7 +139,8 @@ class DaliFaceLoader:
         config: augmentation config.
         train: False gives the deterministic eval framing (as ``FaceAugment.eval()``).
         seed: order and params are a function of (seed, epoch, rank, batch).
-        rank, world_size: this process's shard.
+        rank: this process's rank (its shard).
+        world_size: how many processes shard the data set.
         shuffle: permute frames each epoch (else data set order).
         device: "cpu" (DALI CPU-only pipeline) or a CUDA device.
         num_workers: Python worker processes reading frames.

@@ -81,7 +81,8 @@ class ResidentFrames:
     Args:
         frames: the data set; packed data loads fastest (:meth:`FaceFrames.batch`).
         device: where the frames are held.
-        rank, world_size: this process's share (e.g. ``torch.distributed.get_rank()`` / world size).
+        rank: this process's rank (e.g. ``torch.distributed.get_rank()``).
+        world_size: how many processes share the data set (e.g. ``torch.distributed.get_world_size()``).
         progress: a progress bar while loading; None (default) shows it on a terminal only.
         indices: hold these data set indices instead of the rank's shard (e.g. the frames of a rank's clips,
             :class:`~gpuaug.load.resident_clips.ResidentClips`); ``rank`` still keys the epoch order.

@@ -20,7 +20,8 @@ class ResidentClips:
     Args:
         clips: the clip data set.
         device: where the frames are held.
-        rank, world_size: this process's share.
+        rank: this process's rank (0 <= rank < world_size).
+        world_size: how many processes share the clips.
         progress: a progress bar while loading; None (default) shows it on a terminal only.
 
     Attributes:
