@@ -59,9 +59,11 @@ class AugmentParams:
     @classmethod
     def identity(cls, batch_size: int, margin: float = 0.0) -> AugmentParams:
         """No jitter, no rotation/shift/flip, colour unchanged, no grey."""
-        ones, zeros = torch.ones(batch_size), torch.zeros(batch_size)
-        return cls(torch.full((batch_size,), float(margin)), torch.zeros(batch_size, 2), zeros, ones,
-                   zeros.bool(), ones, ones, ones, zeros, zeros.bool())
+        n = batch_size
+        # A tensor per field: a caller may set one field in place (params.angle[:] = 30) without moving another.
+        return cls(torch.full((n,), float(margin)), torch.zeros(n, 2), torch.zeros(n), torch.ones(n),
+                   torch.zeros(n, dtype=torch.bool), torch.ones(n), torch.ones(n), torch.ones(n), torch.zeros(n),
+                   torch.zeros(n, dtype=torch.bool))
 
 
 def _uniform(lo: float, hi: float, n: int, g: torch.Generator | None) -> torch.Tensor:

@@ -98,3 +98,14 @@ def test_frames_of_mixed_sizes_in_one_batch(face_batch):
     assert len(set(map(tuple, face_batch.sizes.tolist()))) == 2
     out = FaceAugment()(face_batch, torch.Generator().manual_seed(0))
     assert out.images.shape[0] == 8 and torch.isfinite(out.landmarks2d).all()
+
+
+def test_identity_params_give_each_field_its_own_tensor() -> None:
+    """Setting one field of identity params in place leaves every other field as it was."""
+    from dataclasses import fields
+
+    from gpuaug import AugmentParams
+
+    params = AugmentParams.identity(3)
+    storages = [getattr(params, f.name).untyped_storage().data_ptr() for f in fields(params)]
+    assert len(set(storages)) == len(storages)
