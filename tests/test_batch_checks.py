@@ -50,6 +50,18 @@ def test_bad_values_are_flagged_not_raised(face_batch, device, case):
         check_values(bad)
 
 
+def test_reference_render_fills_samples_without_a_finite_matrix(face_batch, device):
+    """The kornia reference (the CPU fallback when the render cannot be compiled) renders fill, like the gather
+    paths, for a NaN or infinite matrix; the other samples are rendered."""
+    batch = face_batch.to(device)
+    aug = FaceAugment(CONFIG)
+    params = aug.sample_params(batch, torch.Generator().manual_seed(1))
+    matrix = aug.matrix(batch, params)
+    matrix[0, 0, 0], matrix[1, 1, 2] = float("nan"), float("inf")
+    out = render(batch, matrix, params, CONFIG, warp="kornia")
+    assert torch.isfinite(out).all() and (out[:2] == 0).all() and (out[2:].flatten(1).amax(1) > 0).all()
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 1e30, 0.0, -1e-30])
 @pytest.mark.parametrize("sampler", ["compiled", "eager"])
 def test_any_matrix_renders_without_reading_outside(face_batch, device, value, sampler):

@@ -93,6 +93,8 @@ def render_reference(
     size = config.out_size
     with torch.autocast(batch.device.type, enabled=False):
         warped = warp_affine(src, matrix[:, :2].float(), (size, size), align_corners=True)
+    # A sample without a finite matrix (invalid input) is fill, as in the gather paths, not kornia's NaN.
+    warped = torch.where(torch.isfinite(matrix).flatten(1).all(1)[:, None, None, None], warped, 0.0)
     return finish(apply_colour(warped, params, config.channels), config)
 
 
