@@ -58,14 +58,19 @@ L2CS_MPIIGAZE = AngleBins(-42.0, 3.0, 28)
 L2CS_GAZE360 = AngleBins(-180.0, 4.0, 90)
 
 
+def check_soft_sigma(soft_sigma: float | None) -> None:
+    """ValueError unless ``soft_sigma`` is None (one-hot labels) or a positive number of degrees."""
+    if soft_sigma is not None and not (math.isfinite(soft_sigma) and soft_sigma > 0):
+        raise ValueError(f"soft_sigma must be > 0 degrees or None, got {soft_sigma}")
+
+
 def encode_bins(angles: torch.Tensor, valid: torch.Tensor, bins: AngleBins, soft_sigma: float | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(B, A) degrees, (B, A) bool -> index (B, A) int64 (:data:`IGNORE_INDEX` where unusable), weights (B, A)
     float32 (1 where usable) and a soft label (B, A, count) float32: one-hot, or with ``soft_sigma`` (degrees) a
     Gaussian over the bin centres summing to 1; all zero where unusable. Binning in float64, so an angle on an
     edge lands in the bin it starts, as ``np.digitize``."""
-    if soft_sigma is not None and not (math.isfinite(soft_sigma) and soft_sigma > 0):
-        raise ValueError(f"soft_sigma must be > 0 degrees or None, got {soft_sigma}")
+    check_soft_sigma(soft_sigma)
     with torch.autocast(angles.device.type, enabled=False):
         position = (angles.double() - bins.lo) / bins.width
         index = torch.floor(torch.nan_to_num(position, nan=-1.0, posinf=-1.0, neginf=-1.0))

@@ -12,7 +12,6 @@ Gaussian that falls inside (mmpose's behaviour for a keypoint labelled visible).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -20,7 +19,14 @@ import torch
 
 from gpuaug.config import OUT_DTYPES
 from gpuaug.labels.transform import Labels
-from gpuaug.targets.bins import HOPENET_POSE, L2CS_GAZE360, AngleBins, encode_bins, gaze_to_pitch_yaw
+from gpuaug.targets.bins import (
+    HOPENET_POSE,
+    L2CS_GAZE360,
+    AngleBins,
+    check_soft_sigma,
+    encode_bins,
+    gaze_to_pitch_yaw,
+)
 from gpuaug.targets.fields import TensorFields
 from gpuaug.targets.heatmap import Encoding, check_heatmap_args, encode_heatmaps
 from gpuaug.targets.simcc import check_simcc_args, encode_simcc
@@ -68,9 +74,13 @@ class TargetSpec(Protocol):
         """The result from the step's output-space ``labels`` and (B,) ``valid``."""
 
 
-def _check_common(name: str, dtype: str, weight_by: str) -> None:
+def _check_name(name: str) -> None:
     if not name or not name.isidentifier():
         raise ValueError(f"name must be a Python identifier (the key in out.targets), got {name!r}")
+
+
+def _check_map_options(name: str, dtype: str, weight_by: str) -> None:
+    _check_name(name)
     if dtype not in OUT_DTYPES:
         raise ValueError(f"dtype must be one of {sorted(OUT_DTYPES)}, got {dtype!r}")
     if weight_by not in ("visible", "valid"):
@@ -103,7 +113,7 @@ class HeatmapTarget:
     name: str = "heatmap"
 
     def __post_init__(self) -> None:
-        _check_common(self.name, self.dtype, self.weight_by)
+        _check_map_options(self.name, self.dtype, self.weight_by)
         check_heatmap_args((1, 1), _pair(self.size), self.sigma, self.encoding)
 
     def check(self, out_size: int) -> None:
@@ -130,7 +140,7 @@ class SimCCTarget:
     name: str = "simcc"
 
     def __post_init__(self) -> None:
-        _check_common(self.name, self.dtype, self.weight_by)
+        _check_map_options(self.name, self.dtype, self.weight_by)
         check_simcc_args((1, 1), self.split_ratio, _pair(self.sigma))
 
     def check(self, out_size: int) -> None:
@@ -143,11 +153,11 @@ class SimCCTarget:
         return SimCCLabels(x, y, weights)
 
 
-def _check_bins(bins: AngleBins, soft_sigma: float | None) -> None:
+def _check_bins(name: str, bins: AngleBins, soft_sigma: float | None) -> None:
+    _check_name(name)
     if not isinstance(bins, AngleBins):
         raise ValueError(f"bins must be an AngleBins, got {bins!r}")
-    if soft_sigma is not None and not (math.isfinite(soft_sigma) and soft_sigma > 0):
-        raise ValueError(f"soft_sigma must be > 0 degrees or None, got {soft_sigma}")
+    check_soft_sigma(soft_sigma)
 
 
 @dataclass(frozen=True)
@@ -161,8 +171,7 @@ class PoseBinTarget:
     name: str = "pose_bins"
 
     def __post_init__(self) -> None:
-        _check_common(self.name, "float32", "valid")
-        _check_bins(self.bins, self.soft_sigma)
+        _check_bins(self.name, self.bins, self.soft_sigma)
 
     def check(self, out_size: int) -> None:
         """Nothing depends on the crop size."""
@@ -182,8 +191,7 @@ class GazeBinTarget:
     name: str = "gaze_bins"
 
     def __post_init__(self) -> None:
-        _check_common(self.name, "float32", "valid")
-        _check_bins(self.bins, self.soft_sigma)
+        _check_bins(self.name, self.bins, self.soft_sigma)
 
     def check(self, out_size: int) -> None:
         """Nothing depends on the crop size."""
