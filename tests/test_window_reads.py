@@ -191,3 +191,18 @@ def test_augment_step_and_labels(data) -> None:
     frame = windowed.frame(0)
     assert torch.equal(frame[top:top + h, left:left + w], whole.frame(0)[top:top + h, left:left + w])
     assert frame.sum() == frame[top:top + h, left:left + w].sum()  # zeros outside the window
+
+
+@pytest.mark.parametrize("grayscale_p", [0.0, 1.0], ids=["colour", "grey"])
+def test_dali_backend_renders_windows_as_whole_frames(data, grayscale_p: float) -> None:
+    """The DALI backend gets each windowed frame whole again, zeros outside the window (taps there weigh 0):
+    the same output as from whole frames, at every corner of the ranges."""
+    pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install 'gpuaug[dali]')")
+    frames, cfg = data["packed"], replace(CONFIGS["wide"], grayscale_p=grayscale_p)
+    idx = np.arange(len(frames))
+    whole, windowed = frames.batch(idx), frames.batch(idx, window=ReadWindow(cfg))
+    params = extreme_params(cfg, len(whole), True)
+    times = len(params) // len(whole)
+    aug = gpuaug.FaceAugment(cfg, backend="dali")
+    a, b = (aug.apply(_tiled(batch, times), params).images for batch in (whole, windowed))
+    assert torch.equal(a, b)
