@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gpuaug.batch import Window, copy_window, window_layout
+from gpuaug.batch import Window, copy_window, window_layout, word_bytes
 from gpuaug.buffers import pixel_buffer
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import index_video, list_videos
@@ -183,7 +183,7 @@ class PackedSource:
         else:
             fields["windows"] = windows = window(labels["bbox"], sizes)
             starts, fields["strides"], fields["offsets"], total = window_layout(windows, order)
-            pixels = allocate(total)
+            pixels = allocate(word_bytes(total))
             flat = pixels.numpy()
             for group in groups:
                 # A plain array view: slicing a memmap costs a Python-level __array_finalize__ per frame.
