@@ -18,6 +18,7 @@ import gpuaug
 from gpuaug.errors import FaceDataError
 from gpuaug.load.packed import pack
 from gpuaug.window import ReadWindow
+from tests.conftest import cuda_only
 from tests.seed_npz import seed_arrays, write_video
 
 CONFIG = gpuaug.AugmentConfig(out_size=24)
@@ -160,3 +161,15 @@ def test_bad_arguments(packed: Path) -> None:
     npz = gpuaug.FaceFrames(packed.parent / "npz")
     with pytest.raises(ValueError, match=r"packed data.*num_workers"):
         gpuaug.StreamLoader(npz, 4)
+
+
+@cuda_only
+def test_cuda_hand_over(packed: Path) -> None:
+    """On CUDA: batches arrive on the device, equal to the CPU loader's, read into page-locked buffers."""
+    frames = gpuaug.FaceFrames(packed)
+    on_cpu = list(gpuaug.StreamLoader(frames, 8, shuffle=True, config=CONFIG).batches(0))
+    loader = gpuaug.StreamLoader(frames, 8, shuffle=True, device="cuda", config=CONFIG, in_flight=2)
+    for a, b in zip(on_cpu, loader.batches(0), strict=True):
+        assert b.device.type == "cuda"
+        _same(a, b.to("cpu"))
+    assert all(buf.is_pinned() for buf in loader._pool._buffers)
