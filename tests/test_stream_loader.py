@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import cuda_only
+from seed_npz import seed_arrays, write_video
 from torch.utils.data import DistributedSampler
 
 import gpuaug
 from gpuaug.errors import FaceDataError
 from gpuaug.load.packed import pack
 from gpuaug.window import ReadWindow
-from tests.conftest import cuda_only
-from tests.seed_npz import seed_arrays, write_video
 
 CONFIG = gpuaug.AugmentConfig(out_size=24)
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from seed_npz import seed_arrays, write_video
 
 import gpuaug
 from gpuaug.backends.torch_backend import render
@@ -18,7 +19,6 @@ from gpuaug.clip_params import clip_boxes
 from gpuaug.load.packed import pack
 from gpuaug.params import AugmentParams, sample_params
 from gpuaug.window import ReadWindow, reach, read_windows
-from tests.seed_npz import seed_arrays, write_video
 
 SIZES = [(48, 64), (60, 80), (72, 56)]  # three frame sizes: a ragged batch
 #: The default ranges, and wide ones: rotation past 45 degrees, negative margin, zoom out and in, big shifts.
