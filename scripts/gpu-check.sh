@@ -9,9 +9,9 @@
 # own time limit (at most 470 s in all, so the call fits one 600 s command with room for the start):
 #   1. pytest -m cuda (every CUDA test, 120 s per test at most)
 #   2. the bench on CUDA: B=256 grey float32 with the resident and streamed (StreamLoader) end-to-end paths
-#      and the CNN feed; B=1024 grey float32, grey bfloat16 and colour float32 (gpuaug torch with the Triton render, plain and CUDA-graph
-#      captured, the eager gather, pixels only, kornia AugmentationSequential, the seed's chain per sample in
-#      torch ops and in torchvision v2, DALI where its wheels were carried)
+#      and the CNN feed; B=1024 grey float32, grey bfloat16 and colour float32 (gpuaug torch with the Triton
+#      render, plain and CUDA-graph captured, the eager gather, pixels only, kornia AugmentationSequential, the
+#      seed's chain per sample in torch ops and in torchvision v2, DALI where its wheels were carried)
 #   3. a torch.profiler kernel table of each warp and of the whole step at B=1024
 # It writes 5 files, each brought up to date after every stage (a run stopped early keeps what it has):
 # summary.md (every table and each stage's exit status), pytest.log, profile.txt, bench.tar.gz (the bench's
