@@ -37,12 +37,12 @@ def test_bench_smoke(tmp_path):
     md = result_file.with_suffix(".md").read_text()
     assert md.count("| cpu") >= len(measured) + len(paths) + len(feed) and "data wait" in md
     stream = json.loads(next(tmp_path.glob("stream_*.json")).read_text())
-    assert set(stream["targets"]) == {"end to end vs augment only", "loader vs numpy.copyto",
+    assert set(stream["targets"]) == {"end to end vs augment only", "loader vs numpy.copyto of the same windows",
                                       "window bytes vs whole frame"}
     assert 0 < stream["bytes_per_frame"]["window (eval)"] < stream["bytes_per_frame"]["whole frame"]
     assert all(r["frames"] == 6 - 2 and r["frames_per_second"] > 0 for r in stream["end_to_end"])
     assert {r["name"] for r in stream["loader"]} == {"stream loader, windows", "stream loader, whole frames",
-                                                     "numpy.copyto"}
+                                                     "numpy.copyto, same windows", "numpy.copyto, contiguous"}
 
 
 def test_bench_colour_output(tmp_path):

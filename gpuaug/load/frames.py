@@ -125,6 +125,13 @@ class FaceFrames(torch.utils.data.Dataset):
         video, _ = self._positions(np.asarray(indices, dtype=np.int64).reshape(-1))
         return self._video_sizes[video]
 
+    def frame_view(self, index: int) -> np.ndarray:
+        """Packed data: frame ``index`` as an (H, W, 3) uint8 read-only view of its memory map (no copy)."""
+        if not isinstance(self.source, PackedSource):
+            raise TypeError("frame views need packed data (`python -m gpuaug pack`); use frames[index].image")
+        video, position = self._positions(np.array([int(index)], dtype=np.int64))
+        return self.source.frame(int(video[0]), int(position[0]))
+
     def __getitem__(self, index: int) -> FaceSample:
         video, position = self._positions(np.array([int(index)], dtype=np.int64))
         return self.source.sample(int(video[0]), int(position[0]))

@@ -147,6 +147,14 @@ class PackedSource:
         labels = {k: np.array(self._labels(k)[row]) for k in LABEL_SHAPES}
         return FaceSample(image=image, key=(video, int(self.videos[video].frames[position])), **labels)
 
+    def frame(self, video: int, position: int) -> np.ndarray:
+        """Usable frame number ``position`` of video ``video`` as an (H, W, 3) uint8 read-only view of its
+        memory map (no copy)."""
+        shard = self._video_shard[video]
+        # A plain array view: indexing a memmap runs a Python-level __array_finalize__ on every result.
+        rows = self._images(shard).view(np.ndarray)
+        return rows[self._video_shard_row[video] + position].reshape(*self._shard_sizes[shard], 3)
+
     def gather(
         self, video: np.ndarray, position: np.ndarray, pin_memory: bool = False, window: Window | None = None,
         buffer: Callable[[int], torch.Tensor] | None = None,
@@ -169,7 +177,6 @@ class PackedSource:
         for k, out in labels.items():
             _take(self._labels(k), row, out.numpy())
         order = np.lexsort((image_row, shard))  # buffer order: by shard, then by row
-        groups = np.split(order, np.flatnonzero(np.diff(shard[order])) + 1)
         allocate = buffer or (lambda nbytes: pixel_buffer(nbytes, pin_memory))
         fields = {"sizes": sizes}
         if window is None:
@@ -177,7 +184,7 @@ class PackedSource:
             starts, fields["strides"], fields["offsets"], total = window_layout(windows, order)
             pixels = allocate(total)
             flat = pixels.numpy()
-            for group in groups:
+            for group in np.split(order, np.flatnonzero(np.diff(shard[order])) + 1):
                 first, n, frame_bytes = starts[group[0]], len(group), 3 * int(np.prod(sizes[group[0]]))
                 _take(self._images(shard[group[0]]), image_row[group], flat[first:first + n * frame_bytes])
         else:
@@ -185,11 +192,8 @@ class PackedSource:
             starts, fields["strides"], fields["offsets"], total = window_layout(windows, order)
             pixels = allocate(word_bytes(total))
             flat = pixels.numpy()
-            for group in groups:
-                # A plain array view: slicing a memmap costs a Python-level __array_finalize__ per frame.
-                images = self._images(shard[group[0]]).view(np.ndarray).reshape(-1, *sizes[group[0]], 3)
-                for i in group:
-                    copy_window(images[image_row[i]], windows[i], flat, int(starts[i]))
+            for i in order:
+                copy_window(self.frame(video[i], position[i]), windows[i], flat, int(starts[i]))
         layout = {k: torch.from_numpy(v) for k, v in fields.items()}
         if pin_memory:  # (B,) and (B, 2) int64: small, so pinning a copy costs little
             layout = {k: v.pin_memory() for k, v in layout.items()}
