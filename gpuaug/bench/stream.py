@@ -140,6 +140,7 @@ def end_to_end(folder: Path, device: torch.device, batch_size: int, repeats: int
 
 
 def measure(folder: Path, device: torch.device, batch_size: int, repeats: int, threads: int) -> dict:
+    """Bytes per frame, the loader alone (CPU) and end to end on ``device``, and each against its target."""
     config = AugmentConfig()
     sizes = bytes_per_frame(FaceFrames(folder), config, batch_size)
     loader = loader_rates(folder, batch_size, repeats, threads, config) if device.type == "cpu" else []
@@ -157,6 +158,7 @@ def measure(folder: Path, device: torch.device, batch_size: int, repeats: int, t
 
 
 def markdown(result: dict) -> str:
+    """The run's tables: bytes per frame, loader alone, end to end, targets."""
     env = result["environment"]
     size = result["bytes_per_frame"]
     lines = [
