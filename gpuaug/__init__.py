@@ -9,9 +9,11 @@ from gpuaug.load.clips import FaceClips
 from gpuaug.load.frames import FaceFrames
 from gpuaug.load.resident import ResidentFrames
 from gpuaug.load.resident_clips import ResidentClips
+from gpuaug.load.stream import StreamLoader
 from gpuaug.load.video import FaceVideo, FrameProblem, read_video
 from gpuaug.params import AugmentParams, sample_params
 from gpuaug.sample import FaceSample
+from gpuaug.window import ReadWindow
 
 __all__ = [
     "AugmentConfig",
@@ -28,8 +30,10 @@ __all__ = [
     "FaceSample",
     "FaceVideo",
     "FrameProblem",
+    "ReadWindow",
     "ResidentClips",
     "ResidentFrames",
+    "StreamLoader",
     "collate",
     "read_video",
     "sample_params",

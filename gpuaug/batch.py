@@ -9,11 +9,12 @@ its row stride in bytes and its true (H, W). Two layouts share this one form:
 
 Kernels address a tap as ``pixels[offset + y * stride + 3 x + channel]``, so they read either layout, and a
 data set held whole on a device (:mod:`gpuaug.load.resident`) hands out batches that point into its buffer.
+A :class:`WindowedBatch` holds only a window of each frame (:mod:`gpuaug.window`) under the same addressing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Literal
 
@@ -26,6 +27,9 @@ from gpuaug.sample import LABEL_FIELDS, FaceSample
 from gpuaug.transfer import move
 
 Layout = Literal["ragged", "padded"]
+#: (B, 4) float32 boxes, (B, 2) int64 frame sizes -> (B, 4) int64 windows [top, left, height, width] to read
+#: (:class:`~gpuaug.window.ReadWindow`).
+Window = Callable[[torch.Tensor, np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -66,17 +70,23 @@ class FaceBatch:
         return cls(pixels=images.contiguous().reshape(-1), offsets=slot * (h * w * 3),
                    strides=torch.full((b,), 3 * w, dtype=torch.int64, device=images.device), sizes=sizes, **labels)
 
+    def held(self) -> torch.Tensor:
+        """(B, 4) int64 [top, left, height, width] of the part of each frame the buffer holds: all of it."""
+        zeros = torch.zeros_like(self.sizes)
+        return torch.cat([zeros, self.sizes], 1)
+
     @property
     def images(self) -> torch.Tensor:
-        """(B, Hmax, Wmax, 3) uint8, each frame at the top left and zeros beyond its size (a new tensor;
-        reads the sizes on the host)."""
+        """(B, Hmax, Wmax, 3) uint8, each frame at the top left and zeros beyond its size (and beyond its
+        window in a :class:`WindowedBatch`) (a new tensor; reads the sizes on the host)."""
         h, w = (int(v) for v in self.sizes.amax(0).tolist()) if len(self) else (0, 0)
         dev = self.device
         y = torch.arange(h, device=dev)[None, :, None, None]
         x = torch.arange(w, device=dev)[None, None, :, None]
         c = torch.arange(3, device=dev)[None, None, None, :]
         index = self.offsets[:, None, None, None] + y * self.strides[:, None, None, None] + 3 * x + c
-        inside = (y < self.sizes[:, 0, None, None, None]) & (x < self.sizes[:, 1, None, None, None])
+        top, left, height, width = (v[:, None, None, None] for v in self.held().unbind(1))
+        inside = (y >= top) & (y < top + height) & (x >= left) & (x < left + width)
         return torch.where(inside, self.pixels[index.clamp(0, max(self.pixels.numel() - 1, 0))], 0)
 
     def frame(self, i: int) -> torch.Tensor:
@@ -102,6 +112,31 @@ class FaceBatch:
         return self._map(lambda t: t.pin_memory())
 
 
+@dataclass
+class WindowedBatch(FaceBatch):
+    """A :class:`FaceBatch` whose buffer holds only a window of each frame (what a loader reads for a config:
+    :class:`~gpuaug.window.ReadWindow`), addressed as if the whole frame were there.
+
+    windows (B, 4) int64 [top, left, height, width]: the rows and columns held, row-major with row stride
+    ``strides`` (3 * width when ragged). ``offsets`` is where pixel (0, 0) of the whole frame would be,
+    ``window start - top * stride - 3 * left`` (possibly negative or inside another frame's bytes), so
+    ``offset + y * stride + 3 x`` is pixel (y, x) for every pixel of the window, and ``sizes``, labels and
+    matrices stay those of the whole frame: a backend renders it with unchanged maths, and bit-identical to
+    the whole frames as long as the window holds every tap the matrix reads with a nonzero weight (taps the
+    render weighs 0 read any byte the buffer has: they add nothing). ``images`` and :meth:`frame` give zeros
+    outside the window.
+    """
+
+    windows: torch.Tensor
+
+    def held(self) -> torch.Tensor:
+        return self.windows
+
+    def frame(self, i: int) -> torch.Tensor:
+        """Frame ``i`` as an (H, W, 3) uint8 tensor, zeros outside its window (a new tensor)."""
+        return self.select([i]).images[0]
+
+
 def _frame_bytes(samples: Sequence[FaceSample], layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Sizes (B, 2), offsets (B,), strides (B,) and total bytes of ``samples`` laid out as ``layout``."""
     sizes = np.array([s.image.shape[:2] for s in samples], dtype=np.int64).reshape(-1, 2)
@@ -116,22 +151,69 @@ def _frame_bytes(samples: Sequence[FaceSample], layout: Layout) -> tuple[np.ndar
     raise ValueError(f"unknown layout {layout!r}; choose 'ragged' or 'padded'")
 
 
+def window_layout(windows: np.ndarray, order: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """(B, 4) int64 windows [top, left, height, width] -> (starts, strides, offsets) (B,) int64 and the total
+    bytes of the windows back to back in ``order`` (default: sample order): the ragged layout of a
+    :class:`WindowedBatch` (``offsets``: where each frame's pixel (0, 0) would be). Allocate
+    :func:`word_bytes` of the total."""
+    nbytes = windows[:, 2] * windows[:, 3] * 3
+    order = np.arange(len(windows)) if order is None else order
+    starts = np.empty_like(nbytes)
+    starts[order] = np.cumsum(nbytes[order]) - nbytes[order]
+    strides = 3 * windows[:, 3]
+    return starts, strides, starts - windows[:, 0] * strides - 3 * windows[:, 1], int(nbytes.sum())
+
+
+def word_bytes(nbytes: int) -> int:
+    """``nbytes`` rounded up to whole 32-bit words: the CPU render reads such a buffer as words
+    (:func:`~gpuaug.backends.gather.pixel_words`), about 1.4x faster than bytes; the pad is never read."""
+    return -(-nbytes // 4) * 4
+
+
+def copy_window(image: np.ndarray, window: Sequence[int], flat: np.ndarray, start: int) -> None:
+    """The ``window`` [top, left, height, width] of an (H, W, 3) uint8 ``image`` into ``flat[start:]``, rows
+    back to back (numpy copies without the GIL)."""
+    top, left, h, w = (int(v) for v in window)
+    np.copyto(flat[start:start + h * w * 3].reshape(h, w, 3), image[top:top + h, left:left + w])
+
+
 def collate(
-    samples: Sequence[FaceSample] | FaceBatch, layout: Layout = "ragged", pin_memory: bool = False
+    samples: Sequence[FaceSample] | FaceBatch, layout: Layout = "ragged", pin_memory: bool = False,
+    window: Window | None = None,
 ) -> FaceBatch:
     """Samples -> a :class:`FaceBatch` (one copy of each frame's bytes); a FaceBatch is passed through (padded
     first when ``layout="padded"``).
 
     ``layout="ragged"`` (default) packs frames back to back; ``"padded"`` zero-pads each to the largest H
-    and W. ``pin_memory`` allocates the pixel buffer page-locked (for non-blocking copies to a GPU). Raises
-    :class:`~gpuaug.errors.BatchError` naming the sample and field for a malformed or non-finite sample.
+    and W. ``pin_memory`` allocates the pixel buffer page-locked (for non-blocking copies to a GPU).
+    ``window`` (ragged only, e.g. :class:`~gpuaug.window.ReadWindow`): copy only each frame's window, into a
+    :class:`WindowedBatch`. Raises :class:`~gpuaug.errors.BatchError` naming the sample and field for a
+    malformed or non-finite sample.
     """
     if isinstance(samples, FaceBatch):  # FaceFrames.__getitems__ built it already (ragged)
+        if window is not None:
+            raise ValueError("this batch was read already, whole frames: read windows with "
+                             "FaceFrames.batch(indices, window=...) or gpuaug.StreamLoader")
         if layout == "ragged":
             return samples
         labels = {name: getattr(samples, name) for name in (*LABEL_FIELDS, "keys")}
         return FaceBatch.from_padded(samples.images, samples.sizes, **labels)
     check_samples(samples)
+    labels = {name: torch.from_numpy(np.stack([getattr(s, name) for s in samples]).astype(np.float32))
+              for name in LABEL_FIELDS}
+    keys = torch.tensor([s.key for s in samples], dtype=torch.int64).reshape(-1, 2)
+    if window is not None:
+        if layout != "ragged":
+            raise ValueError(f"window reads are ragged; got layout={layout!r}")
+        sizes = np.array([s.image.shape[:2] for s in samples], dtype=np.int64)
+        windows = window(labels["bbox"], sizes)
+        starts, strides, offsets, total = window_layout(windows)
+        pixels = pixel_buffer(word_bytes(total), pin_memory)
+        flat = pixels.numpy()
+        for s, w, start in zip(samples, windows, starts, strict=True):
+            copy_window(np.asarray(s.image), w, flat, int(start))
+        return WindowedBatch(pixels=pixels, offsets=torch.from_numpy(offsets), strides=torch.from_numpy(strides),
+                             sizes=torch.from_numpy(sizes), keys=keys, windows=torch.from_numpy(windows), **labels)
     sizes, offsets, strides, total = _frame_bytes(samples, layout)
     pixels = pixel_buffer(total, pin_memory)
     if layout == "padded":
@@ -145,7 +227,6 @@ def collate(
         offsets=torch.from_numpy(offsets),
         strides=torch.from_numpy(strides.astype(np.int64)),
         sizes=torch.from_numpy(sizes),
-        keys=torch.tensor([s.key for s in samples], dtype=torch.int64).reshape(-1, 2),
-        **{name: torch.from_numpy(np.stack([getattr(s, name) for s in samples]).astype(np.float32))
-           for name in LABEL_FIELDS},
+        keys=keys,
+        **labels,
     )

@@ -40,10 +40,12 @@ def typed(buf: torch.Tensor, size: tuple[int, ...], dtype: torch.dtype = torch.u
 
 
 class BufferPool:
-    """Up to ``capacity`` CPU buffers, each handed out again only once nothing but the pool refers to it."""
+    """Up to ``capacity`` CPU buffers, each handed out again only once nothing but the pool refers to it;
+    page-locked ones with ``pin_memory`` (a caller keeps a buffer referenced until a copy from it is done)."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, pin_memory: bool = False) -> None:
         self.capacity = capacity
+        self.pin_memory = pin_memory
         self._buffers: list[torch.Tensor] = []
         self._lock = threading.Lock()
 
@@ -60,7 +62,7 @@ class BufferPool:
             for buf in self._buffers:
                 if buf.numel() >= nbytes and _use_count(buf) == _UNUSED:
                     return typed(buf, (nbytes,))
-            buf = torch.empty(int(nbytes * _HEADROOM), dtype=torch.uint8)
+            buf = torch.empty(int(nbytes * _HEADROOM), dtype=torch.uint8, pin_memory=self.pin_memory)
             free = [i for i, b in enumerate(self._buffers) if _use_count(b) == _UNUSED]
             if len(self._buffers) >= self.capacity and free:
                 del self._buffers[free[0]]

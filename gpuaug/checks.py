@@ -23,7 +23,8 @@ def check_structure(batch, n_landmarks: int) -> None:
     """Raise :class:`BatchError` unless ``batch`` (a :class:`~gpuaug.FaceBatch`) is well formed.
 
     pixels 1-D uint8 (float images are refused: their range is ambiguous); offsets, strides (B,) and sizes
-    (B, 2), keys (B, 2) int64; float32 labels of the shapes in :func:`label_shapes`; one device for all.
+    (B, 2), keys (B, 2) int64 (and windows (B, 4) int64 of a windowed batch); float32 labels of the shapes
+    in :func:`label_shapes`; one device for all.
     """
     if batch.pixels.dtype != torch.uint8:
         raise BatchError("pixels", f"expected uint8 RGB bytes, found {batch.pixels.dtype}; convert float images "
@@ -36,6 +37,7 @@ def check_structure(batch, n_landmarks: int) -> None:
     b = batch.offsets.shape[0]
     expected = {"offsets": ((b,), torch.int64), "strides": ((b,), torch.int64), "sizes": ((b, 2), torch.int64),
                 "keys": ((b, 2), torch.int64),
+                **({"windows": ((b, 4), torch.int64)} if hasattr(batch, "windows") else {}),
                 **{k: ((b, *s), torch.float32) for k, s in label_shapes(n_landmarks).items()}}
     for name, (shape, dtype) in expected.items():
         t = getattr(batch, name)

@@ -8,10 +8,10 @@
 # (`../shared/tools/device-wheels pack kornia` on the machine that has an index). Then, each stage under its
 # own time limit (at most 470 s in all, so the call fits one 600 s command with room for the start):
 #   1. pytest -m cuda (every CUDA test, 120 s per test at most)
-#   2. the bench on CUDA: B=256 grey float32 with the resident end-to-end path and the CNN feed; B=1024 grey
-#      float32, grey bfloat16 and colour float32 (gpuaug torch with the Triton render, plain and CUDA-graph
-#      captured, the eager gather, pixels only, kornia AugmentationSequential, the seed's chain per sample in
-#      torch ops and in torchvision v2, DALI where its wheels were carried)
+#   2. the bench on CUDA: B=256 grey float32 with the resident and streamed (StreamLoader) end-to-end paths
+#      and the CNN feed; B=1024 grey float32, grey bfloat16 and colour float32 (gpuaug torch with the Triton
+#      render, plain and CUDA-graph captured, the eager gather, pixels only, kornia AugmentationSequential, the
+#      seed's chain per sample in torch ops and in torchvision v2, DALI where its wheels were carried)
 #   3. the target benchmark at B=1024: 64x64 heatmaps (float32, bf16) and SimCC alone and in the step, next to
 #      mmpose's per-sample numpy codecs
 #   4. a torch.profiler kernel table of each warp and of the whole step at B=1024
@@ -56,7 +56,7 @@ stage "pytest -m cuda" 135 python3 -m pytest -q -m cuda -p no:cacheprovider --ti
 tail -n 40 "$out/pytest.log" | sed 's/^/    /' >> "$summary"
 
 bench=(python3 -m gpuaug bench --devices cuda --out "$work/bench" --repeats 5 --slow-repeats 1)
-stage "bench B=256 grey float32 (+ resident e2e, feed)" 110 "${bench[@]}" --no-loader --e2e-workers 0 4 \
+stage "bench B=256 grey float32 (+ resident and stream e2e, feed)" 110 "${bench[@]}" --no-loader --e2e-workers 0 4 \
   --e2e-videos 16 --e2e-frames 16 --e2e-repeats 2 --feed on
 stage "bench B=1024 grey float32" 45 "${bench[@]}" --batch 1024 --no-loader --no-e2e
 stage "bench B=1024 grey bfloat16" 30 "${bench[@]}" --batch 1024 --no-loader --no-e2e --out-dtype bfloat16 \

@@ -14,7 +14,7 @@ TINY = ["--batch", "4", "--height", "48", "--width", "64", "--repeats", "1", "--
 def test_bench_smoke(tmp_path):
     args = [*TINY, "--loader-videos", "2", "--loader-frames", "3", "--loader-repeats", "1", "--loader-batch", "4",
             "--e2e-videos", "3", "--e2e-frames", "2", "--e2e-batch", "2", "--e2e-workers", "0", "1",
-            "--e2e-repeats", "1", "--feed", "on", "--feed-width", "8", "--out", str(tmp_path)]
+            "--e2e-repeats", "1", "--feed", "on", "--feed-width", "8", "--stream", "--out", str(tmp_path)]
     assert main(args) == 0
     (result_file,) = tmp_path.glob("bench_*.json")
     result = json.loads(result_file.read_text())
@@ -28,13 +28,21 @@ def test_bench_smoke(tmp_path):
     assert ("packed", "shuffled") in kinds and ("npz compressed", "sequential") in kinds
     assert all(r["frames"] == 2 * 3 - 4 for r in result["loader"])  # every frame after the untimed first batch
     paths = {(r["path"], r["workers"]) for r in result["end_to_end"]}
-    assert paths == {("padded", 0), ("padded", 1), ("ragged", 0), ("ragged", 1), ("resident", 0), ("augment only", 0)}
+    assert paths == {("padded", 0), ("padded", 1), ("ragged", 0), ("ragged", 1), ("resident", 0), ("augment only", 0),
+                     ("stream", 0), ("stream, whole frames", 0)}
     assert all(r["frames"] == 6 - 2 and r["frames_per_second"] > 0 for r in result["end_to_end"])
     feed = {(r["path"], r["workers"]): r for r in result["feed"]}
     assert set(feed) == {("train only", 0), ("ragged", 0), ("ragged", 1), ("resident", 0)}
     assert feed[("train only", 0)]["busy"] == 1 and all(r["busy"] > 0 and r["frames"] > 0 for r in feed.values())
     md = result_file.with_suffix(".md").read_text()
     assert md.count("| cpu") >= len(measured) + len(paths) + len(feed) and "data wait" in md
+    stream = json.loads(next(tmp_path.glob("stream_*.json")).read_text())
+    assert set(stream["targets"]) == {"end to end vs augment only", "loader vs numpy.copyto of the same windows",
+                                      "window bytes vs whole frame"}
+    assert 0 < stream["bytes_per_frame"]["window (eval)"] < stream["bytes_per_frame"]["whole frame"]
+    assert all(r["frames"] == 6 - 2 and r["frames_per_second"] > 0 for r in stream["end_to_end"])
+    assert {r["name"] for r in stream["loader"]} == {"stream loader, windows", "stream loader, whole frames",
+                                                     "numpy.copyto, same windows", "numpy.copyto, contiguous"}
 
 
 def test_bench_colour_output(tmp_path):

@@ -280,6 +280,21 @@ def frame_views(batch: FaceBatch, layout: np.ndarray | None = None) -> list:
     host = layout.tolist()
     flat = batch.pixels.numpy() if batch.device.type == "cpu" else batch.pixels
     views = []
+    windows = getattr(batch, "windows", None)  # a WindowedBatch holds only part of each frame
+    if windows is not None:
+        # Each frame whole, zeros outside its window (taps there weigh 0): a copy, so DALI's own maths sees the
+        # same frame size and matrix as for whole-frame reads.
+        for (offset, stride, h, w), (top, left, wh, ww) in zip(host, windows.cpu().tolist(), strict=True):
+            start = offset + top * stride + 3 * left
+            if batch.device.type == "cpu":
+                full = np.zeros((h, w, 3), dtype=np.uint8)
+                window = np.lib.stride_tricks.as_strided(flat[start:], (wh, ww, 3), (stride, 3, 1), writeable=False)
+            else:
+                full = torch.zeros((h, w, 3), dtype=torch.uint8, device=batch.device)
+                window = flat.as_strided((wh, ww, 3), (stride, 3, 1), start)
+            full[top:top + wh, left:left + ww] = window
+            views.append(full)
+        return views
     for offset, stride, h, w in host:
         if batch.device.type == "cpu":
             view = np.lib.stride_tricks.as_strided(flat[offset:], (h, w, 3), (stride, 3, 1), writeable=False)

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gpuaug.bench import clips as clip_bench
+from gpuaug.bench import stream as stream_bench
 from gpuaug.bench import targets as target_bench
 from gpuaug.bench.contenders import CONTENDERS, REFERENCE, Unavailable
 from gpuaug.bench.end_to_end import end_to_end_rates, write_packed
@@ -56,8 +57,10 @@ NOTES = (
     "End to end: packed synthetic videos of 240x320, 360x480 and 480x640 frames, shuffled; per batch: read, "
     "batch, to the device (pinned on CUDA), FaceAugment with labels. padded: per-sample reads + padded collate "
     "(the path before ragged batches); ragged: DataLoader(frames, collate_fn=gpuaug.collate), whole batches "
-    "gathered from the memory maps; resident: ResidentFrames on the device; augment only: the same ragged "
-    "batches already on the device. Each pass timed from its first batch on.",
+    "gathered from the memory maps; resident: ResidentFrames on the device; stream: gpuaug.StreamLoader (threads, "
+    "recycled buffers, each frame's window for the config), 'whole frames' without windows (workers column: "
+    "0, no processes); augment only: the same ragged batches already on the device. Each pass timed from its "
+    "first batch on.",
     "Feed: a ResNet-18-sized CNN (gpuaug/bench/feed.py; bfloat16 autocast on CUDA) trained one SGD step per "
     "batch from each data path; busy = frames/s / train-only frames/s (the model on one batch over and over); "
     "data wait = 1 - busy.",
@@ -122,6 +125,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="also run the target benchmark (gpuaug.targets vs mmpose's per-sample numpy codecs, "
                         "gpuaug/bench/targets.py; alone: python -m gpuaug.bench.targets)")
     target_bench.add_args(p)
+    p.add_argument("--stream", action="store_true",
+                   help="also run the streaming benchmark (StreamLoader bytes, GB/s vs numpy.copyto, end to end; "
+                        "gpuaug/bench/stream.py; alone: python -m gpuaug.bench.stream)")
+    stream_bench.add_args(p)
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
     return p.parse_args(argv)
 
@@ -192,7 +199,7 @@ def run_end_to_end(args: argparse.Namespace, devices: list[torch.device]) -> tup
     rows, feed = [], []
     with tempfile.TemporaryDirectory(prefix="gpuaug-e2e-") as tmp:
         folder = write_packed(Path(tmp), args.e2e_videos, args.e2e_frames)
-        total = (len(devices) * (2 * len(workers) + 2) + len(feed_on) * (len(workers) + 1)) * args.e2e_repeats
+        total = (len(devices) * (2 * len(workers) + 4) + len(feed_on) * (len(workers) + 1)) * args.e2e_repeats
         with tqdm(total=total, desc="end to end", unit="pass") as bar:
             for device in devices:
                 rates = end_to_end_rates(folder, device, args.e2e_batch, workers, args.e2e_repeats,
@@ -237,5 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         paths += clip_bench.run(args, devices, device_name)
     if args.targets:
         paths += target_bench.run(args, devices, device_name)
+    if args.stream:
+        paths += stream_bench.run(args, devices, device_name)
     print("wrote", *map(str, paths))
     return 0

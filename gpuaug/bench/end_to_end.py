@@ -6,7 +6,9 @@ Three ways to feed :class:`~gpuaug.FaceAugment` from the same packed data set, t
   :func:`~gpuaug.collate` pads every frame to the batch's largest (``layout="padded"``);
 - ``ragged``: ``DataLoader(frames, collate_fn=gpuaug.collate)``: whole batches gathered straight from the
   memory maps into one ragged buffer (``FaceFrames.__getitems__``);
-- ``resident``: :class:`~gpuaug.ResidentFrames` holds the data set on the device; a batch is an index select.
+- ``resident``: :class:`~gpuaug.ResidentFrames` holds the data set on the device; a batch is an index select;
+- ``stream``: :class:`~gpuaug.StreamLoader`, threads reading each frame's window for the config into recycled
+  buffers (pinned on CUDA), a few batches in flight; ``stream, whole frames`` the same reading whole frames.
 
 Each loader row is one pass per repeat with fresh workers, timed from its first batch on (worker start-up
 is a one-off that ``persistent_workers`` removes). ``augment only`` augments the same ragged batches, already
@@ -15,6 +17,7 @@ on the device, with nothing else to do: the ceiling of every path.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +34,7 @@ from gpuaug.config import AugmentConfig
 from gpuaug.load.frames import FaceFrames
 from gpuaug.load.packed import pack
 from gpuaug.load.resident import ResidentFrames
+from gpuaug.load.stream import StreamLoader
 from gpuaug.sample import FaceSample
 from gpuaug.synth import write_dataset
 
@@ -104,16 +108,24 @@ def _loader(frames: FaceFrames, path: str, batch_size: int, workers: int, device
                       pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
 
 
-PATHS = ("padded", "ragged", "resident", "augment only")
+def _next_epoch(loader: StreamLoader) -> Callable[[], Iterable[FaceBatch]]:
+    """Each call: the loader's next epoch (a fresh order, as in training)."""
+    epochs = itertools.count()
+    return lambda: loader.batches(next(epochs))
+
+
+PATHS = ("padded", "ragged", "resident", "stream", "stream, whole frames", "augment only")
 
 
 def end_to_end_rates(
     folder: Path, device: torch.device, batch_size: int, workers: tuple[int, ...], repeats: int,
     on_pass: Callable[[], None] | None = None, consume: Callable[[AugmentedBatch], object] | None = None,
-    paths: tuple[str, ...] = PATHS,
+    paths: tuple[str, ...] = PATHS, interleave: bool = False,
 ) -> list[PathRate]:
     """Each of ``paths`` over the packed data set ``folder`` on ``device`` (padded and ragged once per worker
-    count), ``repeats`` passes each; ``consume`` (e.g. a training step) takes every augmented batch."""
+    count), ``repeats`` passes each; ``consume`` (e.g. a training step) takes every augmented batch.
+    ``interleave``: one untimed pass of each first, then rounds of one pass of each (a busy moment of a shared
+    machine then hits every row alike); else each row's passes back to back."""
     frames = FaceFrames(folder)
     aug = FaceAugment(AugmentConfig()).to(device)
     gen = torch.Generator().manual_seed(0)
@@ -122,22 +134,30 @@ def end_to_end_rates(
         out = aug(batch.to(device, non_blocking=True), gen)
         return out if consume is None else consume(out)
 
-    def rate(path: str, w: int, make: Callable[[], Iterable[FaceBatch]]) -> PathRate:
-        seconds, n = [], 0
-        for _ in range(repeats):
-            dt, n = _timed_pass(make(), step, device)
-            seconds.append(dt)
-            if on_pass is not None:
-                on_pass()
-        return PathRate(path, w, n, seconds)
-
-    rates = [rate(path, w, partial(_loader, frames, path, batch_size, w, device))
-             for path in ("padded", "ragged") if path in paths for w in workers]
+    rows: list[tuple[str, int, Callable[[], Iterable[FaceBatch]]]] = [
+        (path, w, partial(_loader, frames, path, batch_size, w, device))
+        for path in ("padded", "ragged") if path in paths for w in workers]
+    for path in ("stream", "stream, whole frames"):
+        if path in paths:
+            loader = StreamLoader(frames, batch_size, shuffle=True, device=device,
+                                  config=aug.config if path == "stream" else None)
+            rows.append((path, 0, _next_epoch(loader)))
     if "resident" in paths:
         resident = ResidentFrames(frames, device, progress=False)
         epochs = iter(range(10**9))
-        rates.append(rate("resident", 0, lambda: resident.batches(next(epochs), batch_size)))
+        rows.append(("resident", 0, lambda: resident.batches(next(epochs), batch_size)))
     if "augment only" in paths:
         same = [b.to(device) for b in _loader(frames, "ragged", batch_size, 0, device)]
-        rates.append(rate("augment only", 0, lambda: same))
-    return rates
+        rows.append(("augment only", 0, lambda: same))
+    seconds: list[list[float]] = [[] for _ in rows]
+    counts = [0] * len(rows)
+    # (repeat, row); repeat -1: the untimed warm-up pass
+    passes = ([(k, i) for k in range(-1, repeats) for i in range(len(rows))] if interleave
+              else [(k, i) for i in range(len(rows)) for k in range(repeats)])
+    for k, i in passes:
+        dt, counts[i] = _timed_pass(rows[i][2](), step, device)
+        if k >= 0:
+            seconds[i].append(dt)
+            if on_pass is not None:
+                on_pass()
+    return [PathRate(path, w, n, secs) for (path, w, _), n, secs in zip(rows, counts, seconds, strict=True)]

@@ -7,13 +7,13 @@ video is never produced, and is counted as lost (:meth:`ClipWindows.report`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch.utils.data
 
-from gpuaug.batch import FaceBatch
+from gpuaug.batch import FaceBatch, Window
 from gpuaug.load.frames import FaceFrames
 
 
@@ -115,9 +115,13 @@ class FaceClips(torch.utils.data.Dataset):
         """(B * T,) int64 data set frame indices of ``clips``, clip-major."""
         return self.windows.indices[np.asarray(clips, dtype=np.int64).reshape(-1)].reshape(-1)
 
-    def batch(self, clips: Sequence[int] | np.ndarray, pin_memory: bool = False) -> FaceBatch:
-        """The frames of ``clips`` as one ragged (B * T)-frame :class:`~gpuaug.FaceBatch`, clip-major."""
-        return self.frames.batch(self.frame_indices(clips), pin_memory)
+    def batch(
+        self, clips: Sequence[int] | np.ndarray, pin_memory: bool = False, window: Window | None = None,
+        buffer: Callable[[int], torch.Tensor] | None = None,
+    ) -> FaceBatch:
+        """The frames of ``clips`` as one ragged (B * T)-frame :class:`~gpuaug.FaceBatch`, clip-major; ``window``
+        and ``buffer`` as in :meth:`FaceFrames.batch` (a clip's window: ``ReadWindow(config, clip_length=T)``)."""
+        return self.frames.batch(self.frame_indices(clips), pin_memory, window, buffer)
 
     def __getitem__(self, index: int) -> FaceBatch:
         """Clip ``index``'s T frames as one FaceBatch."""

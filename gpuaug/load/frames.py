@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
 import torch.utils.data
 
-from gpuaug.batch import FaceBatch, collate
+from gpuaug.batch import FaceBatch, Window, WindowedBatch, collate
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import NpzSource, list_videos
 from gpuaug.load.packed import PackedSource, is_packed
@@ -125,26 +125,40 @@ class FaceFrames(torch.utils.data.Dataset):
         video, _ = self._positions(np.asarray(indices, dtype=np.int64).reshape(-1))
         return self._video_sizes[video]
 
+    def frame_view(self, index: int) -> np.ndarray:
+        """Packed data: frame ``index`` as an (H, W, 3) uint8 read-only view of its memory map (no copy)."""
+        if not isinstance(self.source, PackedSource):
+            raise TypeError("frame views need packed data (`python -m gpuaug pack`); use frames[index].image")
+        video, position = self._positions(np.array([int(index)], dtype=np.int64))
+        return self.source.frame(int(video[0]), int(position[0]))
+
     def __getitem__(self, index: int) -> FaceSample:
         video, position = self._positions(np.array([int(index)], dtype=np.int64))
         return self.source.sample(int(video[0]), int(position[0]))
 
-    def batch(self, indices: Sequence[int] | np.ndarray, pin_memory: bool = False) -> FaceBatch:
+    def batch(
+        self, indices: Sequence[int] | np.ndarray, pin_memory: bool = False, window: Window | None = None,
+        buffer: Callable[[int], torch.Tensor] | None = None,
+    ) -> FaceBatch:
         """The frames at ``indices`` as one ragged :class:`~gpuaug.FaceBatch`, samples in that order.
 
         Packed data: each frame's bytes are copied once, straight from the memory maps into one flat
         buffer (one vectorised copy per frame size; no per-sample checks: packing kept checked frames only).
         npz: ``collate([self[i] for i in indices])``. ``pin_memory``: the batch is page-locked.
+        ``window`` (:class:`~gpuaug.window.ReadWindow`): copy only the part of each frame that the config's
+        draws can sample, into a :class:`~gpuaug.batch.WindowedBatch` that renders bit-identical to the whole
+        frames. ``buffer(nbytes)`` (packed only): where the pixels go.
         """
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         if not len(indices):
             raise ValueError("a batch needs at least one index")
         if not isinstance(self.source, PackedSource):
-            return collate([self[i] for i in indices], pin_memory=pin_memory)
+            return collate([self[i] for i in indices], pin_memory=pin_memory, window=window)
         video, position = self._positions(indices)
         keys = torch.from_numpy(np.stack([video, self._frame_numbers[indices]], axis=1))
-        return FaceBatch(**self.source.gather(video, position, pin_memory),
-                         keys=keys.pin_memory() if pin_memory else keys)
+        fields = self.source.gather(video, position, pin_memory, window, buffer)
+        kind = FaceBatch if window is None else WindowedBatch
+        return kind(**fields, keys=keys.pin_memory() if pin_memory else keys)
 
     def __getitems__(self, indices: list[int]) -> FaceBatch:
         """``DataLoader``'s batched fetch (it passes the result to ``collate_fn``): :meth:`batch`."""

@@ -20,12 +20,13 @@ import argparse
 import json
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gpuaug.batch import Window, copy_window, window_layout, word_bytes
 from gpuaug.buffers import pixel_buffer
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import index_video, list_videos
@@ -100,6 +101,13 @@ class PackedSource:
         self._video_shard = np.array([number[tuple(e["frame_size"])] for e in self.entries], dtype=np.int64)
         self._video_shard_row = np.array([e["shard_row"] for e in self.entries], dtype=np.int64)
         self._video_row = np.array([e["row"] for e in self.entries], dtype=np.int64)
+        # File name -> frames the index says it holds (a shorter file is truncated, or not this index's).
+        self._needed: dict[str, int] = {f"{k}.f32": 0 for k in LABEL_SHAPES}
+        for e in self.entries:
+            shard = _shard(e["frame_size"])[0]
+            self._needed[shard] = max(self._needed.get(shard, 0), e["shard_row"] + _kept(e))
+            for k in LABEL_SHAPES:
+                self._needed[f"{k}.f32"] = max(self._needed[f"{k}.f32"], e["row"] + _kept(e))
         self._maps: dict[str, np.memmap] = {}
 
     def __getstate__(self) -> dict:
@@ -107,8 +115,19 @@ class PackedSource:
         return {**self.__dict__, "_maps": {}}
 
     def _map(self, name: str, dtype: type, row_shape: tuple[int, ...]) -> np.memmap:
+        """File ``name`` mapped (once per process); FaceDataError naming it when it cannot be mapped or holds
+        fewer frames than the index says (rows past its end would otherwise read as the last one)."""
         if name not in self._maps:
-            self._maps[name] = _rows(self.directory, name, dtype, row_shape)
+            path = self.directory / name
+            try:
+                rows = _rows(self.directory, name, dtype, row_shape)
+            except (OSError, ValueError) as exc:  # missing, empty, or not a whole number of frames
+                raise FaceDataError(path, f"cannot be read as frames of {row_shape} {np.dtype(dtype).name}: "
+                                          f"{exc}; re-pack, or check it with `python -m gpuaug pack --verify`") from exc
+            if len(rows) < self._needed.get(name, 0):
+                raise FaceDataError(path, f"holds {len(rows)} frames but {INDEX} needs {self._needed[name]}: the "
+                                          "file is truncated or the index belongs to other files; re-pack")
+            self._maps[name] = rows
         return self._maps[name]
 
     def _images(self, shard: int) -> np.memmap:
@@ -128,33 +147,54 @@ class PackedSource:
         labels = {k: np.array(self._labels(k)[row]) for k in LABEL_SHAPES}
         return FaceSample(image=image, key=(video, int(self.videos[video].frames[position])), **labels)
 
-    def gather(self, video: np.ndarray, position: np.ndarray, pin_memory: bool = False) -> dict[str, torch.Tensor]:
+    def frame(self, video: int, position: int) -> np.ndarray:
+        """Usable frame number ``position`` of video ``video`` as an (H, W, 3) uint8 read-only view of its
+        memory map (no copy)."""
+        shard = self._video_shard[video]
+        # A plain array view: indexing a memmap runs a Python-level __array_finalize__ on every result.
+        rows = self._images(shard).view(np.ndarray)
+        return rows[self._video_shard_row[video] + position].reshape(*self._shard_sizes[shard], 3)
+
+    def gather(
+        self, video: np.ndarray, position: np.ndarray, pin_memory: bool = False, window: Window | None = None,
+        buffer: Callable[[int], torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Samples (``video[i]``, ``position[i]``), (B,) int64 each, copied once from the memory maps into
         one ragged buffer: every :class:`~gpuaug.FaceBatch` field but ``keys``, in sample order.
 
-        The buffer holds the frames grouped by shard and in file order within one (one vectorised copy per
-        shard, reading each file forwards); ``offsets`` point each sample at its frame. ``pin_memory``:
-        every tensor page-locked.
+        The buffer holds the frames grouped by shard and in file order within one (reading each file
+        forwards); ``offsets`` point each sample at its frame. Whole frames: one vectorised copy per shard.
+        ``window`` (:class:`~gpuaug.window.ReadWindow`): only each frame's window, one copy per frame, and a
+        ``windows`` field (:class:`~gpuaug.batch.WindowedBatch`). ``pin_memory``: every tensor page-locked.
+        ``buffer(nbytes)``: where the pixels go (default :func:`~gpuaug.buffers.pixel_buffer`).
         """
         shard = self._video_shard[video]
         image_row = self._video_shard_row[video] + position
         sizes = self._shard_sizes[shard]  # (B, 2) (H, W)
-        nbytes = sizes[:, 0] * sizes[:, 1] * 3
-        order = np.lexsort((image_row, shard))  # buffer order: by shard, then by row
-        offsets = np.empty_like(nbytes)
-        offsets[order] = np.cumsum(nbytes[order]) - nbytes[order]
-        pixels = pixel_buffer(int(nbytes.sum()), pin_memory)
-        flat = pixels.numpy()
-        for group in np.split(order, np.flatnonzero(np.diff(shard[order])) + 1):
-            first, n, frame_bytes = offsets[group[0]], len(group), nbytes[group[0]]
-            _take(self._images(shard[group[0]]), image_row[group], flat[first:first + n * frame_bytes])
         row = self._video_row[video] + position
         labels = {k: torch.empty((len(row), *shape), dtype=torch.float32, pin_memory=pin_memory)
                   for k, shape in LABEL_SHAPES.items()}
         for k, out in labels.items():
             _take(self._labels(k), row, out.numpy())
-        layout = {k: torch.from_numpy(v) for k, v in
-                  {"offsets": offsets, "strides": 3 * sizes[:, 1], "sizes": sizes}.items()}
+        order = np.lexsort((image_row, shard))  # buffer order: by shard, then by row
+        allocate = buffer or (lambda nbytes: pixel_buffer(nbytes, pin_memory))
+        fields = {"sizes": sizes}
+        if window is None:
+            windows = np.concatenate([np.zeros_like(sizes), sizes], 1)
+            starts, fields["strides"], fields["offsets"], total = window_layout(windows, order)
+            pixels = allocate(total)
+            flat = pixels.numpy()
+            for group in np.split(order, np.flatnonzero(np.diff(shard[order])) + 1):
+                first, n, frame_bytes = starts[group[0]], len(group), 3 * int(np.prod(sizes[group[0]]))
+                _take(self._images(shard[group[0]]), image_row[group], flat[first:first + n * frame_bytes])
+        else:
+            fields["windows"] = windows = window(labels["bbox"], sizes)
+            starts, fields["strides"], fields["offsets"], total = window_layout(windows, order)
+            pixels = allocate(word_bytes(total))
+            flat = pixels.numpy()
+            for i in order:
+                copy_window(self.frame(video[i], position[i]), windows[i], flat, int(starts[i]))
+        layout = {k: torch.from_numpy(v) for k, v in fields.items()}
         if pin_memory:  # (B,) and (B, 2) int64: small, so pinning a copy costs little
             layout = {k: v.pin_memory() for k, v in layout.items()}
         return {"pixels": pixels, **layout, **labels}

@@ -1,0 +1,241 @@
+"""Streaming benchmark: what :class:`~gpuaug.StreamLoader` copies and how fast, against the machine's own copy
+speed and against augmenting batches that are already there.
+
+On the end-to-end data set (packed, frames of 240x320, 360x480 and 480x640, shuffled, batch 256), one run:
+
+- bytes per frame: whole frames, and the windows a :class:`~gpuaug.ReadWindow` of the default config reads
+  (training draws, and the eval framing);
+- loader alone: frames/s and GB/s of the bytes it copies, windows and whole frames, against ``numpy.copyto`` of
+  the same windows from the same memory maps, and of as many bytes in one contiguous copy per batch (the same
+  number of threads, recycled buffers);
+- end to end (read -> augment with labels): the stream loader with windows and with whole frames, the ragged
+  ``DataLoader`` path in the main process, and augment only (the same batches already there), in rounds so
+  that a busy moment of a shared machine hits every row alike.
+
+``python -m gpuaug.bench.stream`` (or ``python -m gpuaug bench --stream``) writes
+``bench/results/stream_<device>.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gpuaug.batch import copy_window
+from gpuaug.bench.end_to_end import end_to_end_rates, write_packed
+from gpuaug.bench.harness import cpu_seconds, other_cores
+from gpuaug.bench.report import slug
+from gpuaug.config import AugmentConfig
+from gpuaug.load.frames import FaceFrames
+from gpuaug.load.stream import StreamLoader
+from gpuaug.window import ReadWindow
+
+#: The issue's targets (issue 24), checked in the report.
+TARGETS = {"end to end vs augment only": 0.9, "loader vs numpy.copyto of the same windows": 0.7,
+           "window bytes vs whole frame": 0.4}
+E2E_PATHS = ("stream", "stream, whole frames", "ragged", "augment only")
+
+
+def bytes_per_frame(frames: FaceFrames, config: AugmentConfig, batch_size: int) -> dict[str, float]:
+    """Mean bytes per frame over the data set: whole frames, windows for training draws, eval windows."""
+    idx = np.arange(len(frames))
+    out = {"whole frame": float((frames.frame_sizes(idx).prod(1) * 3).mean())}
+    chunks = np.array_split(idx, -(-len(idx) // batch_size))
+    for name, train in (("window (train)", True), ("window (eval)", False)):
+        window = ReadWindow(config, train)
+        out[name] = sum(frames.batch(chunk, window=window).pixels.numel() for chunk in chunks) / len(idx)
+    return out
+
+
+def _loader_pass(loader: StreamLoader, epoch: int) -> tuple[float, int, int]:
+    """Seconds, frames and pixel bytes of one whole epoch, nothing consuming the batches (timed from the start:
+    the threads read ahead, so a clock started at the first batch would credit them with work done before it)."""
+    start, frames, nbytes = time.perf_counter(), 0, 0
+    for batch in loader.batches(epoch):
+        frames += len(batch)
+        nbytes += batch.pixels.numel()
+    return time.perf_counter() - start, frames, nbytes
+
+
+def _copy_jobs(frames: FaceFrames, loader: StreamLoader, epoch: int) -> list[list[tuple[np.ndarray, list[int]]]]:
+    """Per batch of ``loader``'s epoch: each frame's memory-map view and the window the loader reads of it."""
+    order = loader.order(epoch)
+    chunks = [order[i:i + loader.batch_size] for i in range(0, len(order), loader.batch_size)]
+    return [[(frames.frame_view(i), w) for i, w in zip(chunk.tolist(), batch.windows.tolist(), strict=True)]
+            for chunk, batch in zip(chunks, loader.batches(epoch), strict=True)]
+
+
+def _copyto_pass(jobs: list, threads: int, buffers: list[np.ndarray], contiguous: bool) -> tuple[float, int]:
+    """Seconds and bytes for ``threads`` threads copying each batch of ``jobs`` into a recycled buffer with
+    ``numpy.copyto``: the same windows from the same memory maps, or (``contiguous``) as many bytes in one copy
+    from a buffer of the same size."""
+    sizes = [sum(3 * w[2] * w[3] for _, w in batch) for batch in jobs]
+
+    def copy(b: int) -> None:
+        flat = buffers[b % len(buffers)]
+        if contiguous:
+            np.copyto(flat[:sizes[b]], buffers[(b + 1) % len(buffers)][:sizes[b]])
+            return
+        start = 0
+        for image, window in jobs[b]:
+            copy_window(image, window, flat, start)
+            start += 3 * window[2] * window[3]
+
+    with ThreadPoolExecutor(threads) as pool:
+        begin = time.perf_counter()
+        list(pool.map(copy, range(len(jobs))))
+        return time.perf_counter() - begin, sum(sizes)
+
+
+def loader_rates(folder: Path, batch_size: int, repeats: int, threads: int, config: AugmentConfig) -> list[dict]:
+    """The loader alone (windows, whole frames) and numpy.copyto of the same windows, and of as many bytes
+    contiguous, per batch with as many threads, in rounds."""
+    frames = FaceFrames(folder)
+    loaders = {"stream loader, windows": StreamLoader(frames, batch_size, shuffle=True, config=config,
+                                                      threads=threads),
+               "stream loader, whole frames": StreamLoader(frames, batch_size, shuffle=True, threads=threads)}
+    copies = ("numpy.copyto, same windows", "numpy.copyto, contiguous")
+    seconds: dict[str, list[float]] = {name: [] for name in (*loaders, *copies)}
+    counts: dict[str, tuple[int, int]] = {}
+    buffers: list[np.ndarray] = []
+    for r in range(repeats + 1):  # round 0 warms the page cache, the maps and the buffers; not counted
+        for name, loader in loaders.items():
+            dt, n, nbytes = _loader_pass(loader, r)
+            if r:
+                seconds[name].append(dt)
+            counts[name] = (n, nbytes)
+        jobs = _copy_jobs(frames, loaders["stream loader, windows"], r)
+        if not buffers:  # one per thread and one more, written through before timing, room for any batch
+            windows = sorted((3 * w[2] * w[3] for batch in jobs for _, w in batch), reverse=True)
+            buffers = [np.full(sum(windows[:batch_size]), 7, np.uint8) for _ in range(threads + 1)]
+        for name, contiguous in zip(copies, (False, True), strict=True):
+            dt, nbytes = _copyto_pass(jobs, threads, buffers, contiguous)
+            if r:
+                seconds[name].append(dt)
+            counts[name] = (counts["stream loader, windows"][0], nbytes)
+    rows = []
+    for name, secs in seconds.items():
+        n, nbytes = counts[name]
+        median = statistics.median(secs)
+        rows.append({"name": name, "threads": threads, "frames": n, "bytes": nbytes, "seconds": secs,
+                     "frames_per_second": n / median, "gb_per_second": nbytes / median / 1e9})
+    return rows
+
+
+def end_to_end(folder: Path, device: torch.device, batch_size: int, repeats: int) -> list[dict]:
+    """:func:`~gpuaug.bench.end_to_end.end_to_end_rates` for :data:`E2E_PATHS`, interleaved."""
+    rates = end_to_end_rates(folder, device, batch_size, (0,), repeats, paths=E2E_PATHS, interleave=True)
+    ceiling = next(r for r in rates if r.path == "augment only").frames_per_second
+    return [{**r.as_dict(), "vs_augment_only": r.frames_per_second / ceiling} for r in rates]
+
+
+def measure(folder: Path, device: torch.device, batch_size: int, repeats: int, threads: int) -> dict:
+    """Bytes per frame, the loader alone (CPU) and end to end on ``device``, and each against its target."""
+    config = AugmentConfig()
+    sizes = bytes_per_frame(FaceFrames(folder), config, batch_size)
+    loader = loader_rates(folder, batch_size, repeats, threads, config) if device.type == "cpu" else []
+    e2e = end_to_end(folder, device, batch_size, repeats)
+    rate = {r["name"]: r["gb_per_second"] for r in loader}
+    checks = {"window bytes vs whole frame": sizes["window (train)"] / sizes["whole frame"],
+              "end to end vs augment only": next(r["vs_augment_only"] for r in e2e if r["path"] == "stream")}
+    if loader:
+        checks["loader vs numpy.copyto of the same windows"] = (rate["stream loader, windows"]
+                                                                / rate["numpy.copyto, same windows"])
+    return {"bytes_per_frame": sizes, "loader": loader, "end_to_end": e2e,
+            "targets": {k: {"value": v, "target": TARGETS[k],
+                            "met": v <= TARGETS[k] if k.startswith("window") else v >= TARGETS[k]}
+                        for k, v in checks.items()}}
+
+
+def markdown(result: dict) -> str:
+    """The run's tables: bytes per frame, loader alone, end to end, targets."""
+    env = result["environment"]
+    size = result["bytes_per_frame"]
+    lines = [
+        f"Packed data set: {env['frames']} frames of 240x320, 360x480 and 480x640, shuffled, batch {env['batch']}; "
+        f"{env['device']}, torch {env['torch']}, {env['torch_threads']} threads; loader threads {env['threads']}; "
+        f"{env['timestamp']}; load average before the run {env['load_before']}, cores busy with other processes "
+        f"during it {env['other_cores']:.2f}.",
+        "",
+        "| bytes per frame | KB | vs whole frame |", "|---|---:|---:|",
+        *[f"| {k} | {v / 1e3:.0f} | {v / size['whole frame']:.2f} |" for k, v in size.items()],
+    ]
+    if result["loader"]:
+        rate = {r["name"]: r["gb_per_second"] for r in result["loader"]}
+        lines += ["", "| loader alone | frames/s | GB/s copied | vs copyto, same windows | vs copyto, contiguous |",
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['name']} | {r['frames_per_second']:.0f} | {r['gb_per_second']:.2f} | "
+                  f"{r['gb_per_second'] / rate['numpy.copyto, same windows']:.2f}x | "
+                  f"{r['gb_per_second'] / rate['numpy.copyto, contiguous']:.2f}x |" for r in result["loader"]]
+    lines += ["", "| end to end (read -> augment with labels) | frames/s | vs augment only |", "|---|---:|---:|"]
+    lines += [f"| {r['path']} | {r['frames_per_second']:.0f} | {r['vs_augment_only']:.2f}x |"
+              for r in result["end_to_end"]]
+    lines += ["", "| target (issue 24) | measured | target | met |", "|---|---:|---:|---|"]
+    lines += [f"| {k} | {t['value']:.2f} | {'<=' if k.startswith('window') else '>='} {t['target']} | "
+              f"{'yes' if t['met'] else 'no'} |" for k, t in result["targets"].items()]
+    lines += ["", f"- {NOTE}"]
+    return "\n".join(lines) + "\n"
+
+
+NOTE = ("Window: the rows and columns any draw of the default AugmentConfig can sample (gpuaug/window.py), "
+        "bit-identical output. Loader alone: whole StreamLoader epochs with nothing consuming the batches, "
+        "median over rounds after a warm-up round. numpy.copyto, same windows: the windowed loader's bytes (each "
+        "frame's window of the same epoch, from the same memory maps) copied with numpy.copyto, a batch per task "
+        "on as many threads, into recycled buffers: the raw copy the loader does, nothing else (the target's "
+        "reference); contiguous: as many bytes per batch in one copy (the memory's speed). "
+        "End to end: each path one pass per round (stream: StreamLoader with windows; 'whole frames': without; "
+        "ragged: DataLoader(frames, collate_fn=gpuaug.collate) in the main process; augment only: the same "
+        "ragged batches already on the device), median over rounds, each pass timed from its first batch on.")
+
+
+def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: Callable[[torch.device], str]
+        ) -> list[Path]:
+    """The streaming benchmark on each device; writes ``stream_<device>.{json,md}`` under ``args.out``."""
+    paths = []
+    with tempfile.TemporaryDirectory(prefix="gpuaug-stream-") as tmp:
+        folder = write_packed(Path(tmp), args.e2e_videos, args.e2e_frames)
+        for device in devices:
+            load_before, cpu_start, wall_start = os.getloadavg(), cpu_seconds(), time.perf_counter()
+            result = measure(folder, device, args.e2e_batch, args.e2e_repeats, args.stream_threads)
+            result["environment"] = {
+                "device": device_name(device), "frames": len(FaceFrames(folder)), "batch": args.e2e_batch,
+                "threads": args.stream_threads, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                "load_before": [round(x, 2) for x in load_before],
+                "other_cores": other_cores(cpu_start, time.perf_counter() - wall_start),
+                "timestamp": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "repeats": args.e2e_repeats}
+            result["note"] = NOTE
+            args.out.mkdir(parents=True, exist_ok=True)
+            stem = args.out / f"stream_{slug(device_name(device))}"
+            stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+            stem.with_suffix(".md").write_text(markdown(result))
+            print(markdown(result))
+            paths += [stem.with_suffix(".json"), stem.with_suffix(".md")]
+    return paths
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    """The streaming benchmark's own options (shared with ``gpuaug bench --stream``)."""
+    p.add_argument("--stream-threads", type=int, default=2, help="StreamLoader reading threads (default 2)")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The streaming benchmark alone; takes ``gpuaug bench``'s options (--e2e-videos/-frames/-batch/-repeats,
+    devices, --out)."""
+    from gpuaug.bench.cli import device_name, parse_args, resolve_devices
+
+    args = parse_args(argv)
+    print("wrote", *map(str, run(args, resolve_devices(args), device_name)))
+
+
+if __name__ == "__main__":
+    main()

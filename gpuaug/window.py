@@ -1,0 +1,85 @@
+"""Read windows: the part of each frame that any draw of a config can sample, so a loader copies only that.
+
+Every output pixel centre (u, v) in {0 .. S-1}^2 comes from the source point ``c' + R(-angle) F (o / k)`` with
+``o = (u, v) - (S-1)/2``, ``k = S * scale / side``, ``side = d * (1 + 2 * margin)`` (d: the crop box's larger side)
+and ``c' = centre + shift * side`` (:func:`~gpuaug.labels.matrix.crop_matrix`). Over the config's ranges the
+point stays within ``centre +- reach * d`` per axis, ``reach = (1 + 2 margin_max) * ((S-1)/(2S) * (|cos|+|sin|)(
+angle_max) / scale_min + max_shift)``; a mirror maps the output corners onto each other, so flips need no room.
+
+The render's bilinear taps of a source coordinate x are ``floor(x)`` and ``floor(x) + 1`` (a tap with weight 0
+may read anything: it adds nothing), so the window holds the columns ``floor(centre - reach d) ..
+floor(centre + reach d) + 1`` (rows likewise), widened by :data:`SLACK` pixels against float32 rounding of the
+matrix and its inverse, and clamped to the frame (taps outside the frame weigh 0: zero fill).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gpuaug.clip_params import CropMode, check_crop, clip_boxes
+from gpuaug.config import AugmentConfig
+from gpuaug.labels.matrix import crop_square
+
+#: Pixels added to each side of the exact reach: float32 matrices put source points up to ~1e-3 px off the
+#: exact ones (coordinates up to a few thousand); 0.05 px covers that many times over and still lets a window
+#: one pixel short show in the output of an extreme draw (tests/test_window_reads.py).
+SLACK = 0.05
+
+
+def reach(config: AugmentConfig, train: bool = True) -> float:
+    """Half the side of the square (per axis, around the crop box's centre) that a draw can sample, in units of
+    the box's larger side; ``train=False``: the eval framing (mid margin and zoom, no shift or rotation)."""
+    s = config.out_size
+    corner = (s - 1) / (2 * s)  # outermost output pixel centre, in units of the output side
+    if not train:
+        return (1 + sum(config.crop_margin)) * corner / (sum(config.scale) / 2)
+    # |cos a| + |sin a| grows with |a| up to 45 degrees (sqrt 2 there and beyond: the ranges hold 45).
+    angle = math.radians(min(config.max_rotation, 45.0))
+    turn = math.cos(angle) + math.sin(angle)
+    return (1 + 2 * config.crop_margin[1]) * (corner * turn / config.scale[0] + config.max_shift)
+
+
+def read_windows(boxes: torch.Tensor, sizes: np.ndarray, reach: float) -> np.ndarray:
+    """(B, 4) float crop boxes [x0, y0, x1, y1] source pixels, (B, 2) int64 frame (H, W), :func:`reach` ->
+    (B, 4) int64 windows [top, left, height, width]: the rows and columns the render can read with a nonzero
+    weight, clamped to the frame and at least 1 x 1. A box that is not finite gets the whole frame."""
+    box = boxes.detach().cpu().double()
+    centre, side = crop_square(box, torch.zeros(len(box), dtype=torch.float64))
+    centre, half = centre.numpy(), side.numpy()[:, None] * reach + SLACK  # (B, 2) x, y; (B, 1)
+    hw = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
+    wh = hw[:, ::-1]  # (B, 2) W, H: the x, y extents
+    finite = np.isfinite(centre).all(1) & np.isfinite(half[:, 0])
+    centre, half = np.where(finite[:, None], centre, 0), np.where(finite[:, None], half, 0)
+    lo = np.clip(np.floor(centre - half), 0, wh - 1).astype(np.int64)
+    hi = np.clip(np.floor(centre + half) + 2, lo + 1, wh).astype(np.int64)  # exclusive
+    lo, hi = np.where(finite[:, None], lo, 0), np.where(finite[:, None], hi, wh)
+    return np.stack([lo[:, 1], lo[:, 0], hi[:, 1] - lo[:, 1], hi[:, 0] - lo[:, 0]], 1)
+
+
+@dataclass(frozen=True)
+class ReadWindow:
+    """What a loader reads of each frame for augmentation with ``config``: call it with a batch's (B, 4) boxes
+    and (B, 2) frame sizes for :func:`read_windows`.
+
+    ``train``: the training draws (False: the eval framing, a smaller window; training windows hold it too).
+    ``clip_length`` T > 1: the batch is B clips of T clip-major frames cropped around their clip's box
+    (:func:`~gpuaug.clip_params.clip_boxes` with ``crop``), as :class:`~gpuaug.ClipAugment` does.
+    """
+
+    config: AugmentConfig
+    train: bool = True
+    clip_length: int = 1
+    crop: CropMode = "mean"
+
+    def __post_init__(self) -> None:
+        check_crop(self.crop)
+        if self.clip_length < 1:
+            raise ValueError(f"clip_length must be >= 1, got {self.clip_length}")
+
+    def __call__(self, bbox: torch.Tensor, sizes: np.ndarray) -> np.ndarray:
+        boxes = bbox if self.clip_length == 1 else clip_boxes(bbox, self.clip_length, self.crop)
+        return read_windows(boxes, sizes, reach(self.config, self.train))

@@ -1,0 +1,208 @@
+"""Window reads (gpuaug/window.py): a batch holding only the part of each frame that the config's draws can
+sample renders bit-identical to whole frames, for the draws at the very ends of every range; a window one
+pixel short on any side does not."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from seed_npz import seed_arrays, write_video
+
+import gpuaug
+from gpuaug.backends.torch_backend import render
+from gpuaug.batch import FaceBatch
+from gpuaug.clip_params import clip_boxes
+from gpuaug.load.packed import pack
+from gpuaug.params import AugmentParams, sample_params
+from gpuaug.window import ReadWindow, reach, read_windows
+
+SIZES = [(48, 64), (60, 80), (72, 56)]  # three frame sizes: a ragged batch
+#: The default ranges, and wide ones: rotation past 45 degrees, negative margin, zoom out and in, big shifts.
+CONFIGS = {
+    "default": gpuaug.AugmentConfig(out_size=24, grayscale_p=0.0),
+    "wide": gpuaug.AugmentConfig(out_size=24, grayscale_p=0.0, crop_margin=(-0.2, 0.4), max_rotation=60.0,
+                                 max_shift=0.3, scale=(0.7, 1.3)),
+}
+T = 3  # clip length
+
+
+def _boxes(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """(6, 4) small boxes [x0, y0, x1, y1] inside an (H, W) frame: two anywhere, then touching the left, top,
+    right and bottom edges (their windows are cut by the frame)."""
+    h, w = size
+    side = rng.uniform(0.12, 0.2, 6) * min(h, w)
+    x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
+    x0[2], y0[3], x0[4], y0[5] = 0.3, 0.4, w - 1.2 - side[4], h - 1.3 - side[5]
+    return np.stack([x0, y0, x0 + side, y0 + side], 1)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, gpuaug.FaceFrames]:
+    """The same noise videos (small faces, some at the frame edge) as npz and packed."""
+    root = tmp_path_factory.mktemp("windows")
+    rng = np.random.default_rng(5)
+    for v, size in enumerate(SIZES):
+        arrays = seed_arrays(6, size, seed=v)
+        box = _boxes(size, rng)  # (N, 4)
+        corners = [box[:, [0, 1]], box[:, [0, 3]], box[:, [2, 1]], box[:, [2, 3]]]  # TL, BL, TR, BR
+        arrays["boundingBox"] = np.stack([c.T for c in corners]).astype(np.float32)  # (4, 2, N)
+        inside = box[None, :, :2] + (box[None, :, 2:] - box[None, :, :2]) * rng.uniform(0, 1, (68, 6, 1))
+        arrays["landmarks2D"] = inside.transpose(0, 2, 1).astype(np.float32)  # (68, 2, N)
+        arrays["landmarks3D"][:, :2] = arrays["landmarks2D"]
+        write_video(root / "npz" / f"v{v}.npz", arrays)
+    pack(root / "npz", root / "packed", progress=False)
+    return {"npz": gpuaug.FaceFrames(root / "npz"), "packed": gpuaug.FaceFrames(root / "packed")}
+
+
+def extreme_params(config: gpuaug.AugmentConfig, n: int, train: bool) -> AugmentParams:
+    """Params for n samples at every corner of the config's ranges (largest margin, smallest zoom, shift
+    (+-max, +-max), angle +-min(max, 45) and +max, mirrored or not), as (corners * n) rows, corner-major;
+    ``train=False``: the eval framing."""
+    if not train:
+        return sample_params(config, n, train=False)
+    turn = min(config.max_rotation, 45.0)
+    corners = [(sx, sy, a, f) for sx in (-1, 1) for sy in (-1, 1) for a in (-turn, turn, config.max_rotation)
+               for f in (False, True)]
+    m = len(corners) * n
+    s = config.max_shift
+    return AugmentParams(
+        margin=torch.full((m,), config.crop_margin[1]),
+        shift=torch.tensor([[sx * s, sy * s] for sx, sy, _, _ in corners]).repeat_interleave(n, 0),
+        angle=torch.tensor([a for _, _, a, _ in corners]).repeat_interleave(n),
+        scale=torch.full((m,), config.scale[0]),
+        flip=torch.tensor([f for _, _, _, f in corners]).repeat_interleave(n),
+        brightness=torch.ones(m), contrast=torch.ones(m), saturation=torch.ones(m), hue=torch.zeros(m),
+        gray=torch.zeros(m, dtype=torch.bool))
+
+
+def _tiled(batch: FaceBatch, times: int) -> FaceBatch:
+    """``batch``'s samples ``times`` over (sharing its pixels)."""
+    return batch.select(torch.arange(len(batch)).repeat(times))
+
+
+def _renders(whole: FaceBatch, windowed: FaceBatch, params: AugmentParams, config: gpuaug.AugmentConfig,
+             boxes: torch.Tensor | None = None, warp: str = "gather") -> tuple[torch.Tensor, torch.Tensor]:
+    times = len(params) // len(whole)
+    whole, windowed = _tiled(whole, times), _tiled(windowed, times)
+    box = whole.bbox if boxes is None else boxes.repeat(times, 1)
+    aug = gpuaug.FaceAugment(config)
+    matrix = aug.matrix(whole, params, box)
+    return render(whole, matrix, params, config, warp), render(windowed, matrix, params, config, warp)
+
+
+def test_reach_by_hand() -> None:
+    """Default ranges: (1 + 2 * 0.2) * ((127 / 256) * (cos 15 + sin 15) / 1 + 0.125); eval: 1.2 * 127 / 256."""
+    c = gpuaug.AugmentConfig()
+    turn = math.cos(math.radians(15)) + math.sin(math.radians(15))
+    assert reach(c) == pytest.approx(1.4 * (127 / 256 * turn + 0.125), rel=1e-12)
+    assert reach(c, train=False) == pytest.approx(1.2 * 127 / 256, rel=1e-12)
+    assert reach(replace(c, max_rotation=80)) == reach(replace(c, max_rotation=45))  # 45 degrees is the widest
+
+
+def test_windows_by_hand() -> None:
+    """A 10 x 20 box centred at (50, 40) with reach 1 (half side 20 + 0.05 slack): columns floor(29.95) = 29 ..
+    floor(70.05) + 1 = 71, rows 19 .. 61, clamped to the frame; a non-finite box gets the whole frame."""
+    boxes = torch.tensor([[45.0, 30.0, 55.0, 50.0], [45.0, 30.0, 55.0, 50.0], [float("nan"), 0, 1, 1]])
+    sizes = np.array([[100, 100], [45, 60], [7, 9]])
+    assert read_windows(boxes, sizes, 1.0).tolist() == [[19, 29, 43, 43], [19, 29, 26, 31], [0, 0, 7, 9]]
+
+
+@pytest.mark.parametrize("source", ["packed", "npz"])
+@pytest.mark.parametrize("config", list(CONFIGS), ids=list(CONFIGS))
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_windowed_batch_renders_as_whole_frames(data, source: str, config: str, train: bool) -> None:
+    """Every corner of the ranges (rotation up to the limit, faces at the frame edges), three frame sizes:
+    the windowed batch renders bit-identical to the ragged and the padded whole-frame batches, with the
+    reference gather and the kornia reference, while holding fewer bytes."""
+    frames, cfg = data[source], CONFIGS[config]
+    idx = np.arange(len(frames))
+    whole = frames.batch(idx)
+    windowed = frames.batch(idx, window=ReadWindow(cfg, train))
+    assert isinstance(windowed, gpuaug.batch.WindowedBatch)
+    assert windowed.pixels.numel() < 0.8 * whole.pixels.numel()
+    assert (windowed.windows[:, 2:] < windowed.sizes).any(1).all()  # every window cuts something
+    params = extreme_params(cfg, len(whole), train)
+    a, b = _renders(whole, windowed, params, cfg)
+    assert torch.equal(a, b)
+    assert a.abs().sum() > 0
+    padded = gpuaug.collate(whole, layout="padded")
+    assert torch.equal(_renders(padded, windowed, params, cfg)[0], b)
+    assert torch.equal(*_renders(whole, windowed, params, cfg, warp="kornia"))
+
+
+@pytest.mark.parametrize("crop", ["mean", "union", "frame"])
+def test_clip_windows_render_as_whole_clips(data, crop: str) -> None:
+    """Clips: windows around the clip's box (clip_boxes), every corner of the ranges, packed."""
+    cfg = CONFIGS["wide"]
+    clips = gpuaug.FaceClips(data["packed"], T)
+    ids = np.arange(len(clips))
+    whole, windowed = clips.batch(ids), clips.batch(ids, window=ReadWindow(cfg, clip_length=T, crop=crop))
+    clip_aug = gpuaug.ClipAugment(gpuaug.FaceAugment(cfg), T, crop=crop)
+    params = extreme_params(cfg, len(whole), True)
+    assert torch.equal(*_renders(whole, windowed, params, cfg, clip_boxes(whole.bbox, T, crop)))
+    # The boxes the render crops around are ClipAugment's own.
+    one = gpuaug.params.sample_params(cfg, len(whole), torch.Generator().manual_seed(0))
+    assert torch.equal(clip_aug.matrix(whole, one), clip_aug.aug.matrix(whole, one, clip_boxes(whole.bbox, T, crop)))
+
+
+def _shrunk(window: ReadWindow, side: int):
+    """``window`` with one more pixel cut off ``side`` (0 top, 1 left, 2 bottom, 3 right) where the frame did
+    not cut it already."""
+    def read(bbox: torch.Tensor, sizes: np.ndarray) -> np.ndarray:
+        w = window(bbox, sizes).copy()
+        if side < 2:
+            w[:, side] += 1
+            w[:, side + 2] -= 1
+        else:
+            w[:, side] -= 1
+        return w
+    return read
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("side", range(4), ids=["top", "left", "bottom", "right"])
+def test_a_window_one_pixel_short_changes_the_output(data, train: bool, side: int) -> None:
+    """The windows are tight: cut one pixel off any side and the extreme draws read bytes that are not the
+    frame's (so the tests above would catch a window one pixel short)."""
+    frames, cfg = data["packed"], CONFIGS["default"]
+    idx = np.arange(len(frames))
+    whole = frames.batch(idx)
+    short = frames.batch(idx, window=_shrunk(ReadWindow(cfg, train), side))
+    a, b = _renders(whole, short, extreme_params(cfg, len(whole), train), cfg)
+    assert not torch.equal(a, b)
+
+
+def test_augment_step_and_labels(data) -> None:
+    """The whole FaceAugment step (the compiled CPU render) on a windowed batch: images and every label equal
+    the whole-frame step's for the same seed; a windowed batch's frame() is the frame inside its window."""
+    frames, cfg = data["packed"], CONFIGS["default"]
+    idx = np.arange(len(frames))
+    whole, windowed = frames.batch(idx), frames.batch(idx, window=ReadWindow(cfg))
+    aug = gpuaug.FaceAugment(cfg)
+    a = aug(whole, torch.Generator().manual_seed(0))
+    b = aug(windowed, torch.Generator().manual_seed(0))
+    for name in ("images", "bbox", "landmarks2d", "landmarks3d", "head_pose", "gaze", "visible", "matrix"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    top, left, h, w = windowed.windows[0].tolist()
+    frame = windowed.frame(0)
+    assert torch.equal(frame[top:top + h, left:left + w], whole.frame(0)[top:top + h, left:left + w])
+    assert frame.sum() == frame[top:top + h, left:left + w].sum()  # zeros outside the window
+
+
+@pytest.mark.parametrize("grayscale_p", [0.0, 1.0], ids=["colour", "grey"])
+def test_dali_backend_renders_windows_as_whole_frames(data, grayscale_p: float) -> None:
+    """The DALI backend gets each windowed frame whole again, zeros outside the window (taps there weigh 0):
+    the same output as from whole frames, at every corner of the ranges."""
+    pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install 'gpuaug[dali]')")
+    frames, cfg = data["packed"], replace(CONFIGS["wide"], grayscale_p=grayscale_p)
+    idx = np.arange(len(frames))
+    whole, windowed = frames.batch(idx), frames.batch(idx, window=ReadWindow(cfg))
+    params = extreme_params(cfg, len(whole), True)
+    times = len(params) // len(whole)
+    aug = gpuaug.FaceAugment(cfg, backend="dali")
+    a, b = (aug.apply(_tiled(batch, times), params).images for batch in (whole, windowed))
+    assert torch.equal(a, b)
