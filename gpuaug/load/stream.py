@@ -54,9 +54,14 @@ class StreamLoader:
     Args:
         data: what to read.
         batch_size: items per batch (clips: B clips of T frames each).
-        shuffle, seed, sampler, drop_last: the order, see above.
+        shuffle: a seeded permutation per epoch (see above).
+        seed: the permutation's seed, with the epoch.
+        sampler: any sampler instead (e.g. ``DistributedSampler``); its ``set_epoch`` is called.
+        drop_last: full batches only.
         device: where batches are handed over (CUDA: from page-locked buffers, non-blocking).
-        config, train, crop: window reads, see above.
+        config: read only the window a draw of this config can sample (see above); None: whole frames.
+        train: the window of training draws, or of the eval framing (False).
+        crop: clips: the clip crop, as in ``ClipAugment``.
         threads: reading threads (each fills a whole batch).
         in_flight: batches read ahead of the one the caller holds.
     """
