@@ -312,6 +312,17 @@ def test_targets_ignore_autocast(face_batch) -> None:
             assert torch.equal(getattr(cast.targets[name], field), value), f"{name}.{field}"
 
 
+def test_maps_are_ordinary_tensors_in_any_mode() -> None:
+    """Under inference_mode or no_grad the CPU maps (written by a compiled loop into recycled memory) equal the
+    plain ones and are ordinary tensors, usable in a loss outside the mode."""
+    pts, weights = torch.rand(4, 68, 2) * 128, torch.ones(4, 68)
+    plain, _ = encode_heatmaps(pts, weights, (128, 128), (64, 64), dtype=torch.bfloat16)
+    for mode in (torch.inference_mode, torch.no_grad):
+        with mode():
+            maps, _ = encode_heatmaps(pts, weights, (128, 128), (64, 64), dtype=torch.bfloat16)
+        assert torch.equal(maps, plain) and not maps.is_inference() and maps.data_ptr() != plain.data_ptr()
+
+
 @cuda_only
 def test_captured_step_builds_the_same_targets(face_batch) -> None:
     from gpuaug.graph import CapturedAugment

@@ -43,7 +43,10 @@ def outer_maps(rows: torch.Tensor, cols: torch.Tensor, dtype: torch.dtype) -> to
     if rows.device.type != "cpu" or rows.numel() == 0 or cols.numel() == 0:
         out = torch.empty(shape, dtype=dtype, device=rows.device)
         return torch.mul(rows[..., :, None], cols[..., None, :], out=out)
-    out = typed(target_pool.take(torch.Size(shape).numel() * dtype.itemsize), shape, dtype)
+    # Outside inference mode, so the output is an ordinary tensor whatever mode the caller is in (and one
+    # compiled variant serves every mode): the (..., h) and (..., w) inputs are copied, 1/64 of the maps' bytes.
     with torch.inference_mode(False), torch.no_grad():
-        _kernel(dtype)(out, rows.contiguous(), cols.contiguous())
+        out = typed(target_pool.take(torch.Size(shape).numel() * dtype.itemsize), shape, dtype)
+        _kernel(dtype)(out, rows.clone(memory_format=torch.contiguous_format),
+                       cols.clone(memory_format=torch.contiguous_format))
     return out
