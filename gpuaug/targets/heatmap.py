@@ -30,7 +30,7 @@ import torch
 
 from gpuaug.device_constants import constant
 from gpuaug.targets.modulate import blur_like_opencv
-from gpuaug.targets.outer import outer_maps
+from gpuaug.targets.write import outer_maps
 
 Encoding = Literal["msra", "dark", "udp"]
 ENCODINGS: tuple[str, ...] = ("msra", "dark", "udp")

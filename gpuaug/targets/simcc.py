@@ -15,6 +15,8 @@ import math
 
 import torch
 
+from gpuaug.targets.write import gaussian_rows
+
 #: Bins are clamped to this range before the maths, so a wild keypoint cannot overflow.
 _FAR = 1e6
 
@@ -56,16 +58,16 @@ def encode_simcc(
         finite = torch.isfinite(points).all(-1)
         mu = torch.round(torch.where(finite[..., None], points, 0.0) * split_ratio).clamp(-_FAR, _FAR)
         labelled = (weights >= 0.5) & finite
-        axes, miss = [], torch.zeros_like(finite)
-        for axis, (length, s) in enumerate(zip(simcc_lengths(input_size, split_ratio), sigmas, strict=True)):
-            centre = mu[..., axis]
-            miss = miss | (centre - 3 * s >= length) | (centre + 3 * s + 1 < 0)
-            grid = torch.arange(length, device=points.device, dtype=torch.float32)
-            label = torch.exp(-((grid - centre[..., None]) ** 2) / (2 * s**2))
-            axes.append(label / (s * math.sqrt(2 * math.pi)) if normalize else label)
-        drawn = (labelled & ~miss)[..., None]
+        lengths = simcc_lengths(input_size, split_ratio)
+        miss = torch.zeros_like(finite)
+        for axis, (length, s) in enumerate(zip(lengths, sigmas, strict=True)):
+            miss = miss | (mu[..., axis] - 3 * s >= length) | (mu[..., axis] + 3 * s + 1 < 0)
+        drawn = labelled & ~miss
         out_weights = torch.where(finite & ~(labelled & miss), weights, 0.0)
-        x, y = (torch.where(drawn, label, 0.0).to(dtype) for label in axes)
+        # A label is factor * exp(...): the normalisation where drawn, 0 elsewhere (one pass over the labels).
+        x, y = (gaussian_rows(length, mu[..., axis], s, torch.where(
+            drawn, 1 / (s * math.sqrt(2 * math.pi)) if normalize else 1.0, 0.0), dtype)
+            for axis, (length, s) in enumerate(zip(lengths, sigmas, strict=True)))
     return x, y, out_weights
 
 

@@ -1,0 +1,86 @@
+"""Writing the large targets: heatmaps (..., h, w) and SimCC labels (..., n), each in one pass, in its dtype.
+
+These are most of a target's bytes (64 x 64 heatmaps: 285 MB of float32 at B = 256, K = 68) and each is
+written once. On the CPU an eager chain of ops would pass over them several times (and the mixed-dtype store
+into bfloat16 is not vectorised), and a fresh output costs its page faults (glibc hands blocks this large back
+to the OS when freed): there each is one loop compiled by ``torch.compile`` (Inductor's C++), writing into a
+buffer of :data:`~gpuaug.buffers.target_pool` (reused once nothing refers to it), as the CPU render does
+(:mod:`gpuaug.backends.staged_gather`). Every number reaches the loop as a tensor, so one compiled variant serves
+every size, sigma and split ratio. On CUDA the maps are one ``torch.mul(..., out=)`` pass; inside a caller's
+``torch.compile`` the plain expressions, traced into the caller's graph.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import torch
+
+from gpuaug.buffers import target_pool, typed
+
+_kernels: dict[Callable, Callable] = {}
+_lock = threading.Lock()
+
+
+def _outer(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    return rows[..., :, None] * cols[..., None, :]
+
+
+def _gaussian_rows(grid: torch.Tensor, centre: torch.Tensor, scale: torch.Tensor, factor: torch.Tensor
+                   ) -> torch.Tensor:
+    return torch.exp((grid - centre) ** 2 * scale) * factor
+
+
+# One writer (one code object, so its own Dynamo cache) per expression; dynamic shapes, so a variant per dtype.
+def _write_outer(out: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+    out.copy_(_outer(rows, cols))
+
+
+def _write_gaussian_rows(out: torch.Tensor, grid: torch.Tensor, centre: torch.Tensor, scale: torch.Tensor,
+                         factor: torch.Tensor) -> None:
+    out.copy_(_gaussian_rows(grid, centre, scale, factor))
+
+
+def _on_cpu(write: Callable[..., None], shape: tuple[int, ...], dtype: torch.dtype,
+            *inputs: torch.Tensor) -> torch.Tensor:
+    """``write``'s expression of ``inputs`` in ``dtype`` by one compiled loop into a recycled buffer (CPU
+    tensors, eager caller)."""
+    with _lock:
+        if write not in _kernels:
+            _kernels[write] = torch.compile(write, fullgraph=True, dynamic=True)
+        kernel = _kernels[write]
+    # Outside inference mode, so the output is an ordinary tensor whatever mode the caller is in (and one
+    # compiled variant serves every mode): the small inputs are copied (1/64 of the output's bytes or less).
+    with torch.inference_mode(False), torch.no_grad():
+        out = typed(target_pool.take(torch.Size(shape).numel() * dtype.itemsize), shape, dtype)
+        kernel(out, *(t.clone(memory_format=torch.contiguous_format) for t in inputs))
+    return out
+
+
+def _eager_cpu(*tensors: torch.Tensor) -> bool:
+    return not torch.compiler.is_compiling() and tensors[0].device.type == "cpu" and \
+        all(t.numel() for t in tensors)
+
+
+def outer_maps(rows: torch.Tensor, cols: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(..., h) float32 ``rows`` and (..., w) float32 ``cols`` -> (..., h, w) ``dtype`` with
+    out[..., i, j] = dtype(rows[..., i] * cols[..., j]) (the float32 product, rounded once)."""
+    shape = (*rows.shape, cols.shape[-1])
+    if _eager_cpu(rows, cols):
+        return _on_cpu(_write_outer, shape, dtype, rows, cols)
+    if torch.compiler.is_compiling():
+        return _outer(rows, cols).to(dtype)
+    return torch.mul(rows[..., :, None], cols[..., None, :], out=torch.empty(shape, dtype=dtype, device=rows.device))
+
+
+def gaussian_rows(length: int, centre: torch.Tensor, sigma: float, factor: torch.Tensor, dtype: torch.dtype
+                  ) -> torch.Tensor:
+    """(...,) float32 centres and factors -> (..., length) ``dtype`` rows
+    factor * exp(-(i - centre)^2 / (2 sigma^2)) over i = 0 .. length - 1."""
+    grid = torch.arange(length, device=centre.device, dtype=torch.float32)
+    scale = torch.full((1,), -1 / (2 * sigma**2), device=centre.device)
+    inputs = (grid, centre[..., None], scale, factor[..., None])
+    if _eager_cpu(*inputs):
+        return _on_cpu(_write_gaussian_rows, (*centre.shape, length), dtype, *inputs)
+    return _gaussian_rows(*inputs).to(dtype)
