@@ -15,7 +15,7 @@ from gpuaug.camera.exposure import apply_gamma
 from gpuaug.camera.jpeg import jpeg
 from gpuaug.camera.noise import sensor_noise
 from gpuaug.camera.occluders import draw_occluders
-from gpuaug.camera.resolution import area_taps, low_resolution
+from gpuaug.camera.resolution import low_resolution
 from gpuaug.config import AugmentConfig
 from gpuaug.params import AugmentParams
 
@@ -34,13 +34,13 @@ def apply_camera(images: torch.Tensor, params: AugmentParams, config: AugmentCon
     if c.gamma_p > 0:
         images = apply_gamma(images, p.gamma)
     if c.occluder_p > 0:
-        images = draw_occluders(images, p.occluders, p.gray, p.noise_seed)
+        images = draw_occluders(images, p.occluders, p.gray, p.noise_seed, c.occluder_fill)
     if c.blur_p > 0:
         images = gaussian_blur(images, p.blur_sigma, gaussian_radius(c.blur_sigma[1]))
     if c.motion_blur_p > 0:
         images = motion_blur(images, p.motion_length, p.motion_angle, motion_radius(c.motion_blur_length[1]))
     if c.low_res_p > 0:
-        images = low_resolution(images, p.low_res, area_taps(c.low_res[0], c.out_size))
+        images = low_resolution(images, p.low_res)
     if c.noise_p > 0 or c.shot_noise_p > 0:
         images = sensor_noise(images, p.noise_std, p.shot_noise, p.noise_seed, p.gray)
     if c.jpeg_p > 0:

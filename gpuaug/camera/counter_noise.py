@@ -2,8 +2,9 @@
 
 The noise of a sample is a pure function of its seed (drawn on the CPU into the params), so replaying the params
 replays the noise bit for bit, on any device, with no generator state on the device and no ``torch.randn`` there.
-The hash is Chris Wellons' ``lowbias32`` integer finaliser, applied twice; 32-bit products are taken from 16-bit
-halves in int64, so no intermediate overflows.
+The hash is Chris Wellons' ``lowbias32`` integer finaliser, applied twice, in int32 arithmetic: products wrap
+modulo 2^32 (two's complement, as torch's integer kernels do on every device) and right shifts are made logical
+with a mask.
 """
 
 from __future__ import annotations
@@ -12,33 +13,35 @@ import math
 
 import torch
 
-_MASK = 0xFFFFFFFF
+
+def _signed(c: int) -> int:
+    """A 32-bit constant as the int32 with the same bits."""
+    return c - 2**32 if c >= 2**31 else c
 
 
-def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
-    """``x * c mod 2^32`` for int64 ``x`` in [0, 2^32) and a 32-bit constant ``c``, without int64 overflow."""
-    low, high = x & 0xFFFF, x >> 16
-    return (low * c + ((high * (c & 0xFFFF)) << 16)) & _MASK
+def _shift_right(x: torch.Tensor, n: int) -> torch.Tensor:
+    """Logical right shift of int32 bits."""
+    return (x >> n) & ((1 << (32 - n)) - 1)
 
 
 def mix32(x: torch.Tensor) -> torch.Tensor:
-    """``lowbias32``: int64 in [0, 2^32) -> int64 in [0, 2^32), a bijection with full avalanche."""
-    x = x ^ (x >> 16)
-    x = _mul32(x, 0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = _mul32(x, 0x846CA68B)
-    return x ^ (x >> 16)
+    """``lowbias32`` on int32 bits: a bijection of the 32-bit words with full avalanche."""
+    x = x ^ _shift_right(x, 16)
+    x = x * _signed(0x7FEB352D)
+    x = x ^ _shift_right(x, 15)
+    x = x * _signed(0x846CA68B)
+    return x ^ _shift_right(x, 16)
 
 
 def hash_uniform(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.Tensor:
-    """Uniform in (0, 1) float32 for every ``index`` (int64, broadcast against ``seed``) of each sample.
+    """Uniform in (0, 1) float32 for every ``index`` (int32, broadcast against ``seed``) of each sample.
 
     ``seed``: whole numbers below 2^24 (float or int), shaped to broadcast against ``index`` (e.g. (B, 1, 1, 1));
-    ``stream`` in [0, 256): independent sequences for the same seed. 24 bits per value, centred in their bin.
+    ``stream`` in [0, 128): independent sequences for the same seed. 24 bits per value, centred in their bin.
     """
-    base = mix32(seed.long() + (stream << 24))
-    bits = mix32(mix32((index + base) & _MASK) ^ base)
-    return ((bits >> 8).float() + 0.5) * (1.0 / 2**24)
+    base = mix32(seed.int() + (stream << 24))
+    bits = mix32(mix32(index + base) ^ base)
+    return (_shift_right(bits, 8).float() + 0.5) * (1.0 / 2**24)
 
 
 def hash_normal(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.Tensor:
@@ -48,9 +51,9 @@ def hash_normal(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.T
 
 
 def pixel_index(shape: tuple[int, int, int, int], shared: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """(B, C, H, W) int64 counter of each element of a ``shape`` image batch: ``(c * H + y) * W + x``, with
+    """(B, C, H, W) int32 counter of each element of a ``shape`` image batch: ``(c * H + y) * W + x``, with
     c = 0 for the samples where ``shared`` (B,) bool is set (one noise field for all channels: grey samples stay
     grey)."""
     _, c, h, w = shape
-    index = torch.arange(c * h * w, device=device).view(1, c, h, w)
+    index = torch.arange(c * h * w, device=device, dtype=torch.int32).view(1, c, h, w)
     return torch.where(shared[:, None, None, None], index % (h * w), index)

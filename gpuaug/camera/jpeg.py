@@ -6,9 +6,9 @@ repeating its last row and column; per 8 x 8 block the orthonormal 2D DCT of ``v
 rounded to a multiple of its entry in the standard tables (ITU T.81 Annex K) scaled by quality as
 ``jpeg_set_quality`` does (baseline: entries in [1, 255]); inverse DCT, back to RGB, 8-bit output. Entropy coding
 is lossless and skipped. Floating-point DCT instead of libjpeg's integer one: a few 1/255 apart at most.
-The DCT of every block is one stride-8 convolution with the 64 basis images, its inverse the transposed one.
-(On CUDA, ``torch.backends.cudnn.allow_tf32`` (default on) lets cuDNN run them in TF32: coefficients then
-carry a relative error near 1e-3, far below the quantisation steps.)
+The DCT of all blocks is one matrix product with the 64 basis images, its inverse the transposed one (pixels,
+not labels: it follows the caller's float32 matmul precision; TF32 would move coefficients by about 1e-3 of
+their size, far below the quantisation steps).
 """
 
 from __future__ import annotations
@@ -48,19 +48,21 @@ def _mix(x: torch.Tensor, rows: tuple[tuple[float, ...], ...]) -> torch.Tensor:
 
 
 def dct_basis(device: torch.device) -> torch.Tensor:
-    """(64, 1, 8, 8) float32: basis image (u, v) at channel 8 u + v, ``D[u, y] * D[v, x]`` (orthonormal)."""
+    """(64, 64) float32 orthonormal: row 8 u + v is basis image (u, v), ``D[u, y] * D[v, x]`` at 8 y + x."""
     dct = constant(_DCT, device)
-    return (dct[:, None, :, None] * dct[None, :, None, :]).reshape(64, 1, 8, 8)
+    return (dct[:, None, :, None] * dct[None, :, None, :]).reshape(64, 64)
 
 
 def _dct_quantise(plane: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """(B, H, W) levels in [0, 255], H and W multiples of 8, (B, 8, 8) table -> the plane after DCT,
     quantisation and inverse DCT."""
+    b, h, w = plane.shape
     basis = dct_basis(plane.device)
-    coef = F.conv2d((plane - 128)[:, None], basis, stride=8)  # (B, 64, H / 8, W / 8)
-    t = table.reshape(-1, 64, 1, 1)
-    coef = torch.round(coef / t) * t
-    return F.conv_transpose2d(coef, basis, stride=8)[:, 0] + 128
+    blocks = (plane - 128).view(b, h // 8, 8, w // 8, 8).transpose(2, 3).reshape(b, -1, 64)  # (B, blocks, 64)
+    coef = blocks @ basis.t()
+    t = table.reshape(b, 1, 64)
+    back = (torch.round(coef / t) * t) @ basis
+    return back.view(b, h // 8, w // 8, 8, 8).transpose(2, 3).reshape(b, h, w) + 128
 
 
 def jpeg(images: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:

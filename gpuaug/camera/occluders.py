@@ -57,14 +57,15 @@ def _as_grey(fill: torch.Tensor, grey: torch.Tensor) -> torch.Tensor:
     return torch.where(grey.view(-1, *[1] * (fill.dim() - 1)), luma.expand_as(fill), fill)
 
 
-def draw_occluders(images: torch.Tensor, occluders: torch.Tensor, gray: torch.Tensor,
-                   seed: torch.Tensor) -> torch.Tensor:
+def draw_occluders(images: torch.Tensor, occluders: torch.Tensor, gray: torch.Tensor, seed: torch.Tensor,
+                   fills: tuple[str, ...] = OCCLUDER_FILLS) -> torch.Tensor:
     """(B, C, S, S) float32 [0, 1] -> the same with each active occluder painted over it.
 
     Fill by the slot's code (:data:`~gpuaug.config.OCCLUDER_FILLS`): "colour" its flat r, g, b; "noise" uniform
     per pixel from the sample's ``seed`` (counter noise, stream :data:`FILL_STREAM`); "texture" the pixels of the
     batch row ``source`` at the same place, before any occluder. Grey output (C = 1) and grey samples (``gray``
-    (B,) bool) get the luma of a colour fill.
+    (B,) bool) get the luma of a colour fill. ``fills``: the fills the params can name (the others are not
+    computed).
     """
     b, c, h, w = images.shape
     slots = occluders.shape[1]
@@ -74,14 +75,19 @@ def draw_occluders(images: torch.Tensor, occluders: torch.Tensor, gray: torch.Te
                           torch.arange(w, device=images.device, dtype=torch.float32), indexing="ij")
     cover = covered(occluders, u.reshape(1, -1), v.reshape(1, -1)).view(b, slots, 1, h, w)
     shared = gray | (c == 1)
-    noise = hash_uniform(seed[:, None, None, None], pixel_index((b, c, h, w), shared, images.device), FILL_STREAM)
+    noise = images  # stands in where the params cannot name this fill
+    if "noise" in fills:
+        noise = hash_uniform(seed[:, None, None, None], pixel_index((b, c, h, w), shared, images.device),
+                             FILL_STREAM)
     out = images
     for m in range(slots):  # a handful of slots, fixed by the config: painted in order
         occ = occluders[:, m]
         colour = _as_grey(occ[:, OCC["r"]:OCC["b"] + 1], shared)[:, :c, None, None]
-        texture = images[occ[:, OCC["source"]].long()]
-        if c == 3:  # a grey sample shows a colour source in grey
-            texture = _as_grey(texture, gray)
+        texture = images
+        if "texture" in fills:
+            texture = images[occ[:, OCC["source"]].long()]
+            if c == 3:  # a grey sample shows a colour source in grey
+                texture = _as_grey(texture, gray)
         code = occ[:, OCC["fill"], None, None, None]
         fill = torch.where(code == OCCLUDER_FILLS.index("colour"), colour,
                            torch.where(code == OCCLUDER_FILLS.index("noise"), noise, texture))
