@@ -228,3 +228,4 @@ def test_occluded_uses_the_landmark_pixel() -> None:
     points = torch.tensor([[[6.6, 10.0], [6.4, 10.0], [13.4, 13.4], [13.6, 10.0], [float("nan"), 10.0]]])
     assert occluded(occ, points, 21).tolist() == [[True, False, True, False, False]]
     assert occluded(_occluder(0, 0, 3, 3), torch.tensor([[[-0.6, 0.0], [-0.4, 0.0]]]), 21).tolist() == [[False, True]]
+    assert occluded(_occluder(20, 9, 3, 3), torch.tensor([[[20.6, 9.0], [20.4, 9.0]]]), 21).tolist() == [[False, True]]
