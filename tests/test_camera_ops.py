@@ -173,7 +173,7 @@ def test_counter_noise_statistics_and_replay() -> None:
     assert abs(float(n.mean())) < 0.01 and abs(float(n.std()) - 1) < 0.01
     assert abs(float((n.abs() < 1).float().mean()) - 0.6827) < 0.005  # a normal, not just unit variance
     u = hash_uniform(seeds, index, 0)
-    assert 0 < float(u.min()) and float(u.max()) < 1 and abs(float(u.mean()) - 0.5) < 0.005
+    assert float(u.min()) > 0 and float(u.max()) < 1 and abs(float(u.mean()) - 0.5) < 0.005
     assert torch.equal(n, hash_normal(seeds, index, 1))  # replay
     assert float((n[0] - n[1]).abs().mean()) > 0.5  # seeds differ, noise differs
     assert abs(float(torch.corrcoef(torch.stack([n[0], n[1]]))[0, 1])) < 0.01

@@ -12,7 +12,6 @@ import torch
 from PIL import Image
 
 from gpuaug import AugmentConfig, AugmentParams, ClipAugment, FaceAugment, FaceBatch, sample_params
-from gpuaug.camera.occluders import landmark_pixels
 from gpuaug.camera.sample import CAMERA_IDENTITY, OCC
 from gpuaug.clip_params import sample_clip_params
 from gpuaug.config import CAMERA_PROBABILITIES
@@ -111,7 +110,7 @@ def test_occluded_is_pixel_truth(face_batch: FaceBatch, seed: int) -> None:
     without occluders); landmarks outside the image never are; positions are untouched."""
     out, plain = _occlusion_pair(face_batch, "colour", 0.5, seed)
     size = out.images.shape[-1]
-    pixel = landmark_pixels(out.landmarks2d)
+    pixel = torch.floor(out.landmarks2d + 0.5)  # the pixel a landmark falls in: pixel i spans [i - 0.5, i + 0.5)
     inside = ((pixel >= 0) & (pixel <= size - 1)).all(-1)
     changed = (out.images != plain.images).any(1)  # (B, S, S)
     b = torch.arange(len(out))[:, None].expand_as(inside)
@@ -170,9 +169,10 @@ def test_clip_step_has_occluded(face_batch: FaceBatch) -> None:
     assert out.occluded.shape == (2, 4, 68) and out.occluded.any()
 
 
+@pytest.mark.timeout(600)  # Inductor builds the whole step: measured 213 s on 2 shared cores (load ~4)
 def test_fullgraph_step_with_every_op(face_batch: FaceBatch) -> None:
     """The whole step with every op on traces as one graph and gives the eager step's labels exactly and its
-    pixels to float rounding (a rounding near a JPEG level boundary can flip one 8-bit level)."""
+    pixels to float rounding (a rounding near a JPEG level boundary can flip one 8-bit level; measured: none)."""
     aug = FaceAugment(AugmentConfig(out_size=24, grayscale_p=0.5, **ALL_OPS))
     params = aug.sample_params(face_batch, _seed(3))
     eager = aug.apply(face_batch, params)
