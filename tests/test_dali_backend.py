@@ -179,5 +179,5 @@ def test_camera_ops_run_on_dali_output(face_batch):
 def test_dali_loader_names_the_camera_ops_it_lacks():
     from gpuaug.dali_loader import DaliFaceLoader
 
-    with pytest.raises(ValueError, match="jpeg_p, noise_p|noise_p.*jpeg_p"):
+    with pytest.raises(ValueError, match=r"noise_p, jpeg_p"):
         DaliFaceLoader(None, 4, config=AugmentConfig(noise_p=0.5, jpeg_p=0.5))
