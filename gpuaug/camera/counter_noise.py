@@ -33,20 +33,27 @@ def mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ _shift_right(x, 16)
 
 
-def hash_uniform(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.Tensor:
-    """Uniform in (0, 1) float32 for every ``index`` (int32, broadcast against ``seed``) of each sample.
+def hash_bits(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.Tensor:
+    """32 random bits (int32) for every ``index`` (int32, broadcast against ``seed``) of each sample.
 
     ``seed``: whole numbers below 2^24 (float or int), shaped to broadcast against ``index`` (e.g. (B, 1, 1, 1));
-    ``stream`` in [0, 128): independent sequences for the same seed. 24 bits per value, centred in their bin.
+    ``stream`` in [0, 128): independent sequences for the same seed.
     """
     base = mix32(seed.int() + (stream << 24))
-    bits = mix32(mix32(index + base) ^ base)
-    return (_shift_right(bits, 8).float() + 0.5) * (1.0 / 2**24)
+    return mix32(mix32(index + base) ^ base)
+
+
+def hash_uniform(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.Tensor:
+    """Uniform in (0, 1) float32 per ``index`` (:func:`hash_bits`' arguments): 24 bits, centred in their bin."""
+    return (_shift_right(hash_bits(seed, index, stream), 8).float() + 0.5) * (1.0 / 2**24)
 
 
 def hash_normal(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.Tensor:
-    """Standard normal float32 per ``index`` (Box-Muller on streams ``stream`` and ``stream + 1``)."""
-    u1, u2 = hash_uniform(seed, index, stream), hash_uniform(seed, index, stream + 1)
+    """Standard normal float32 per ``index``: Box-Muller on the two 16-bit halves of one :func:`hash_bits` word
+    (16 bits each: the tails end near 4.9 sigma, plenty for image noise, at a third of the hashing)."""
+    bits = hash_bits(seed, index, stream)
+    u1 = (_shift_right(bits, 16).float() + 0.5) * (1.0 / 2**16)
+    u2 = ((bits & 0xFFFF).float() + 0.5) * (1.0 / 2**16)
     return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2 * math.pi) * u2)
 
 

@@ -6,7 +6,7 @@ import torch
 
 from gpuaug.camera.counter_noise import hash_normal, pixel_index
 
-#: Counter-noise streams of the sensor noise (Box-Muller takes this one and the next).
+#: Counter-noise stream of the sensor noise.
 NOISE_STREAM = 1
 
 
