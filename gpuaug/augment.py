@@ -8,7 +8,7 @@ import torch
 
 from gpuaug.backends import get_backend
 from gpuaug.batch import FaceBatch
-from gpuaug.camera.chain import apply_camera, render_config
+from gpuaug.camera.chain import camera_stage, render_config
 from gpuaug.camera.occluders import occluded
 from gpuaug.checks import check_matrix, check_params, check_structure, sample_validity
 from gpuaug.config import AugmentConfig
@@ -119,11 +119,11 @@ class FaceAugment(torch.nn.Module):
 
     def render(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> torch.Tensor:
         """The backend's pixels; with camera ops on, rendered as float32 [0, 1], through the ops
-        (:func:`~gpuaug.camera.chain.apply_camera`), then normalised, cast and laid out."""
+        (:func:`~gpuaug.camera.chain.camera_stage`), then normalised, cast and laid out."""
         if not self.config.camera:  # the fused fast path: output format inside the render
             return self.backend(batch, matrix, params, self.config)
         images = self.backend(batch, matrix, params, render_config(self.config))
-        return finish(apply_camera(images, params, self.config), self.config)
+        return finish(camera_stage(images, params, self.config), self.config)
 
     def with_labels(
         self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, images: torch.Tensor

@@ -184,6 +184,20 @@ def test_fullgraph_step_with_every_op(face_batch: FaceBatch) -> None:
     assert float(diff.max()) <= 1 / 255 + 1e-5 and float(diff.mean()) < 1e-3
 
 
+def test_compiled_camera_stage(face_batch: FaceBatch, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``GPUAUG_COMPILE_CAMERA=1`` runs the ops compiled on their own: the eager step's output to float rounding,
+    replayable to the bit."""
+    aug = FaceAugment(AugmentConfig(out_size=24, grayscale_p=0.5, gamma_p=1.0, noise_p=1.0, occluder_p=1.0,
+                                    occluder_fill=("colour",), low_res_p=1.0))
+    params = aug.sample_params(face_batch, _seed(6))
+    eager = aug.apply(face_batch, params)
+    monkeypatch.setenv("GPUAUG_COMPILE_CAMERA", "1")
+    compiled = aug.apply(face_batch, params)
+    assert torch.equal(compiled.occluded, eager.occluded)
+    torch.testing.assert_close(compiled.images, eager.images, atol=1e-5, rtol=0)
+    assert torch.equal(aug.apply(face_batch, params).images, compiled.images)
+
+
 def test_preview_draws_occluded_landmarks_hollow() -> None:
     img = Image.new("RGB", (40, 40))
     landmarks = np.full((68, 2), 30.0)

@@ -1,7 +1,8 @@
 """``python -m gpuaug.bench.camera``: the camera ops' cost on the CPU (or CUDA), on the same batches.
 
 Rows: the base step (today's default chain); the webcam preset and the STAR recipe (at the base step's size and
-grey output), eager and inside ``torch.compile(aug.apply, fullgraph=True)`` (its warm-up includes the compile);
+grey output), with eager camera ops, with the ops compiled on their own (``GPUAUG_COMPILE_CAMERA=1``) and inside
+``torch.compile(aug.apply, fullgraph=True)`` (warm-ups include the compiles);
 albumentations 2.x doing the webcam chain per sample (the base chain plus RandomGamma, CoarseDropout, MotionBlur,
 GaussianBlur, Downscale, GaussNoise, ShotNoise, ImageCompression at the preset's probabilities and ranges).
 Results: ``bench/results/camera_<device name>.md`` with the load average before and after each row (the machine may
@@ -44,13 +45,24 @@ def webcam_albumentations(A, c: AugmentConfig) -> list:
     ]
 
 
-def _gpuaug(config: AugmentConfig, work: Workload, device: torch.device, compiled: bool) -> Callable[[], object]:
+def _gpuaug(config: AugmentConfig, work: Workload, device: torch.device, mode: str = "eager") -> Callable[[], object]:
+    """gpuaug's step: "eager" camera ops, "ops" with the ops compiled on their own (``GPUAUG_COMPILE_CAMERA=1``),
+    "step" the whole step in ``torch.compile(aug.apply, fullgraph=True)``."""
     aug = FaceAugment(config).to(device)
     batch, g = work.batch.to(device), torch.Generator().manual_seed(0)
-    if not compiled:
-        return partial(aug, batch, g)
-    step = torch.compile(aug.apply, fullgraph=True)
-    return lambda: step(batch, aug.sample_params(batch, g))
+    if mode == "step":
+        step = torch.compile(aug.apply, fullgraph=True)
+        return lambda: step(batch, aug.sample_params(batch, g))
+    if mode == "ops":
+        def run() -> object:
+            os.environ["GPUAUG_COMPILE_CAMERA"] = "1"
+            try:
+                return aug(batch, g)
+            finally:
+                os.environ.pop("GPUAUG_COMPILE_CAMERA")
+
+        return run
+    return partial(aug, batch, g)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,18 +79,21 @@ def main(argv: list[str] | None = None) -> None:
     webcam = recipes.webcam(**size)
     star = recipes.star(**size, blur_sigma=(0.3, recipes.star().blur_sigma[1] * base.out_size / 256))
     rows: list[tuple[str, Callable[[], Callable[[], object]], int]] = [
-        ("base step (seed config)", lambda: _gpuaug(base, work, device, False), args.repeats),
-        ("webcam preset", lambda: _gpuaug(webcam, work, device, False), args.repeats),
-        ("STAR recipe", lambda: _gpuaug(star, work, device, False), args.repeats),
-        ("base step, compiled step", lambda: _gpuaug(base, work, device, True), args.repeats),
-        ("webcam preset, compiled step", lambda: _gpuaug(webcam, work, device, True), args.repeats),
+        ("base step (seed config)", lambda: _gpuaug(base, work, device), args.repeats),
+        ("webcam preset", lambda: _gpuaug(webcam, work, device), args.repeats),
+        ("webcam preset, ops compiled (GPUAUG_COMPILE_CAMERA=1)", lambda: _gpuaug(webcam, work, device, "ops"),
+         args.repeats),
+        ("webcam preset, whole step compiled", lambda: _gpuaug(webcam, work, device, "step"), args.repeats),
+        ("STAR recipe", lambda: _gpuaug(star, work, device), args.repeats),
+        ("STAR recipe, ops compiled", lambda: _gpuaug(star, work, device, "ops"), args.repeats),
+        ("base step, whole step compiled", lambda: _gpuaug(base, work, device, "step"), args.repeats),
     ]
     if device.type == "cpu":
         webcam_work = Workload(**{**vars(work), "config": webcam})
         rows.append(("albumentations 2.x per sample, webcam chain",
                      lambda: _albumentations(webcam_work, device, webcam_albumentations), 2))
-    name = cpu_name() if device.type == "cpu" else f"cuda {torch.cuda.get_device_name(device)}"
-    lines = [f"# Camera ops, {name}, torch {torch.__version__}", "",
+    machine = cpu_name() if device.type == "cpu" else f"cuda {torch.cuda.get_device_name(device)}"
+    lines = [f"# Camera ops, {machine}, torch {torch.__version__}", "",
              f"batch {args.batch} frames of 240x320 -> 128x128 grey, median of the timed repeats.", "",
              "| row | img/s | median ms | x base | warm-up s | load avg before/after |", "|---|---|---|---|---|---|"]
     base_rate = None
@@ -96,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {name} | {rate:.0f} | {median * 1000:.0f} | {rate / base_rate:.2f} | "
                      f"{timing.warmup_seconds:.1f} | {before:.2f} / {os.getloadavg()[0]:.2f} |")
         print(lines[-1], flush=True)
-    out = Path(args.out) / f"camera_{slug(name)}.md"
+    out = Path(args.out) / f"camera_{slug(machine)}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
