@@ -45,3 +45,18 @@ def test_bench_colour_output(tmp_path):
     (result_file,) = tmp_path.glob("bench_*_colour.json")
     rows = json.loads(result_file.read_text())["contenders"]
     assert rows and not [r for r in rows if r.get("unavailable")]
+
+
+def test_camera_bench_albumentations_chain_runs():
+    """The albumentations contender of the camera bench builds the webcam chain and augments every frame."""
+    import torch
+
+    from gpuaug import recipes
+    from gpuaug.bench.camera import webcam_albumentations
+    from gpuaug.bench.contenders import _albumentations
+    from gpuaug.bench.workload import Workload, make_workload
+
+    work = make_workload(4, 60, 80, 32)
+    webcam = Workload(**{**vars(work), "config": recipes.webcam(out_size=32)})
+    out = _albumentations(webcam, torch.device("cpu"), webcam_albumentations)()
+    assert len(out) == 4 and all(img.shape[:2] == (32, 32) for img in out)

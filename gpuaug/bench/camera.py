@@ -94,7 +94,10 @@ def main(argv: list[str] | None = None) -> None:
                      lambda: _albumentations(webcam_work, device, webcam_albumentations), 2))
     machine = cpu_name() if device.type == "cpu" else f"cuda {torch.cuda.get_device_name(device)}"
     lines = [f"# Camera ops, {machine}, torch {torch.__version__}", "",
-             f"batch {args.batch} frames of 240x320 -> 128x128 grey, median of the timed repeats.", "",
+             f"batch {args.batch} frames of 240x320 -> 128x128 grey, median of the timed repeats. Every op runs on "
+             "every sample (static shapes; a sample it skips gets the identity), so a preset's cost does not shrink "
+             "with its probabilities. Warm-up includes compiles unless Inductor's on-disk cache already held them. "
+             "The machine may be shared: compare rows by the load average next to them.", "",
              "| row | img/s | median ms | x base | warm-up s | load avg before/after |", "|---|---|---|---|---|---|"]
     base_rate = None
     for name, build, repeats in rows:
