@@ -171,15 +171,16 @@ def test_clip_step_has_occluded(face_batch: FaceBatch) -> None:
 
 @pytest.mark.timeout(600)  # Inductor builds the whole step: measured 213 s on 2 shared cores (load ~4)
 def test_fullgraph_step_with_every_op(face_batch: FaceBatch) -> None:
-    """The whole step with every op on traces as one graph and gives the eager step's labels exactly and its
-    pixels to float rounding (a rounding near a JPEG level boundary can flip one 8-bit level; measured: none)."""
+    """The whole step with every op on traces as one graph and gives the eager step's labels and its pixels to
+    float rounding (a rounding near a JPEG level boundary can flip one 8-bit level; measured: none)."""
     aug = FaceAugment(AugmentConfig(out_size=24, grayscale_p=0.5, **ALL_OPS))
     params = aug.sample_params(face_batch, _seed(3))
     eager = aug.apply(face_batch, params)
     torch._dynamo.reset()
     compiled = torch.compile(aug.apply, fullgraph=True)(face_batch, params)
-    for name in (*LABELS, "occluded"):
-        assert torch.equal(getattr(compiled, name), getattr(eager, name)), name
+    for name in LABELS:  # Inductor fuses the label arithmetic its own way: float32 rounding (as test_step_graph)
+        torch.testing.assert_close(getattr(compiled, name), getattr(eager, name), atol=1e-6, rtol=1e-6, msg=name)
+    assert torch.equal(compiled.occluded, eager.occluded)
     diff = (compiled.images - eager.images).abs()
     assert float(diff.max()) <= 1 / 255 + 1e-5 and float(diff.mean()) < 1e-3
 
