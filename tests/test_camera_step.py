@@ -141,6 +141,13 @@ def test_noise_fill_and_grey_samples(face_batch: FaceBatch) -> None:
     assert float(out.images[~gray].permute(1, 0, 2, 3)[:, changed[~gray]].std()) > 0.2  # uniform noise: std 0.29
 
 
+@pytest.mark.parametrize("n", [0, 1])
+def test_batches_of_none_and_one(face_batch: FaceBatch, n: int) -> None:
+    aug = FaceAugment(AugmentConfig(out_size=24, grayscale_p=0.5, **ALL_OPS))
+    out = aug(face_batch.select(slice(0, n)), _seed())
+    assert out.images.shape == (n, 3, 24, 24) and out.occluded.shape == (n, 68)
+
+
 def test_eval_mode_has_no_camera_ops(face_batch: FaceBatch) -> None:
     on = FaceAugment(AugmentConfig(out_size=24, **ALL_OPS)).eval()
     off = FaceAugment(AugmentConfig(out_size=24)).eval()

@@ -61,6 +61,8 @@ def correlate(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) images, (B, kh, kw) per-sample kernels (odd sides, [dy, dx]) -> the correlation, borders
     reflected (``BORDER_REFLECT_101``); a kernel of one row or one column filters along one axis only."""
     b, c, h, w = images.shape
+    if b * c == 0:  # nothing to filter (a convolution needs at least one group)
+        return images
     kh, kw = kernels.shape[1:]
     padded = F.pad(images, (kw // 2, kw // 2, kh // 2, kh // 2), mode="reflect")
     weight = kernels.repeat_interleave(c, 0)[:, None]  # (B * C, 1, kh, kw): plane k of sample b gets kernel b

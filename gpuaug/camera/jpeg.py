@@ -58,7 +58,8 @@ def _dct_quantise(plane: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     quantisation and inverse DCT."""
     b, h, w = plane.shape
     basis = dct_basis(plane.device)
-    blocks = (plane - 128).view(b, h // 8, 8, w // 8, 8).transpose(2, 3).reshape(b, -1, 64)  # (B, blocks, 64)
+    count = (h // 8) * (w // 8)
+    blocks = (plane - 128).view(b, h // 8, 8, w // 8, 8).transpose(2, 3).reshape(b, count, 64)  # (B, blocks, 64)
     coef = blocks @ basis.t()
     t = table.reshape(b, 1, 64)
     back = (torch.round(coef / t) * t) @ basis
