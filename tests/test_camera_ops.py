@@ -123,14 +123,14 @@ def test_jpeg_grey_matches_pillow(quality: int) -> None:
 
 @pytest.mark.parametrize("quality", [30, 75, 95])
 def test_jpeg_colour_matches_pillow(quality: int) -> None:
-    """Colour 4:2:0: measured 0.7-1.0/255 mean abs from Pillow (libjpeg-turbo's integer colour conversion and
-    chroma filters round differently); held to 1.5/255, and much closer to Pillow than to the input."""
+    """Colour 4:2:0: measured 0.33-0.60/255 mean abs from Pillow (libjpeg-turbo's fixed-point DCT and colour
+    conversion round differently); held to 1/255, and much closer to Pillow than to the input."""
     levels = _photo(64, 3)
     ref, _ = _pillow_jpeg(levels, quality)
     x = torch.from_numpy(levels.astype(np.float32) / 255).permute(2, 0, 1)[None]
     out = _hwc(jpeg(x, torch.tensor([float(quality)]))[0])
-    assert np.abs(out - ref).mean() <= 1.5 / 255
-    assert np.abs(out - ref).mean() < np.abs(ref - levels / 255).mean() / 1.5
+    assert np.abs(out - ref).mean() <= 1 / 255
+    assert np.abs(out - ref).mean() < np.abs(ref - levels / 255).mean() / 2.5
 
 
 def test_jpeg_odd_size_and_quality_zero() -> None:

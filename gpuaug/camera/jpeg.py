@@ -1,11 +1,12 @@
 """Encoder: the loss of a baseline JPEG round trip at a per-sample quality, computed on the tile's device.
 
-As libjpeg (IJG) does it: 8-bit input; for colour, JFIF YCbCr with 4:2:0 chroma (2 x 2 average down, the
-decoder's "fancy" triangle filter back up: bilinear with half-pixel centres); the image padded to whole blocks by
-repeating its last row and column; per 8 x 8 block the orthonormal 2D DCT of ``value - 128``, each coefficient
-rounded to a multiple of its entry in the standard tables (ITU T.81 Annex K) scaled by quality as
-``jpeg_set_quality`` does (baseline: entries in [1, 255]); inverse DCT, back to RGB, 8-bit output. Entropy coding
-is lossless and skipped. Floating-point DCT instead of libjpeg's integer one: a few 1/255 apart at most.
+As libjpeg (IJG) does it: 8-bit input; for colour, JFIF YCbCr as 8-bit samples with 4:2:0 chroma (libjpeg's
+2 x 2 average down, the decoder's "fancy" triangle filter back up: bilinear with half-pixel centres, rounded); the
+image padded to whole blocks by repeating its last row and column; per 8 x 8 block the orthonormal 2D DCT of
+``value - 128``, each coefficient rounded to a multiple of its entry in the standard tables (ITU T.81 Annex K)
+scaled by quality as ``jpeg_set_quality`` does (baseline: entries in [1, 255]); inverse DCT to 8-bit samples,
+back to RGB, 8-bit output. Entropy coding is lossless and skipped. Floating-point DCT and colour conversion
+instead of libjpeg's fixed-point ones: a few 1/255 apart at most.
 The DCT of all blocks is one matrix product with the 64 basis images, its inverse the transposed one (pixels,
 not labels: it follows the caller's float32 matmul precision; TF32 would move coefficients by about 1e-3 of
 their size, far below the quantisation steps).
@@ -66,23 +67,31 @@ def _dct_quantise(plane: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     return back.view(b, h // 8, w // 8, 8, 8).transpose(2, 3).reshape(b, h, w) + 128
 
 
+def _samples(plane: torch.Tensor) -> torch.Tensor:
+    """The decoder's 8-bit samples: rounded and clamped to [0, 255]."""
+    return torch.round(plane).clamp(0, 255)
+
+
 def jpeg(images: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     """(B, C, S, S) float32 [0, 1], C = 1 (grey) or 3 (RGB) -> after a JPEG round trip at ``quality`` (B,)
     (0: unchanged), on 8-bit levels (multiples of 1/255)."""
-    _b, c, h, w = images.shape
+    c, h, w = images.shape[1:]
     levels = torch.round(images.clamp(0, 1) * 255)
     mcu = 16 if c == 3 else 8
     # Whole MCUs, written with floor division (Inductor's symbolic ranges trip over a negative modulo here).
-    padded = F.pad(levels, (0, (w + mcu - 1) // mcu * mcu - w, 0, (h + mcu - 1) // mcu * mcu - h), mode="replicate")
+    h_pad, w_pad = (h + mcu - 1) // mcu * mcu, (w + mcu - 1) // mcu * mcu
+    padded = F.pad(levels, (0, w_pad - w, 0, h_pad - h), mode="replicate")
     luma_table, chroma_table = quant_tables(quality, LUMA_TABLE), quant_tables(quality, CHROMA_TABLE)
     if c == 1:
         out = _dct_quantise(padded[:, 0], luma_table)[:, None]
     else:
-        ycc = _mix(padded, RGB_TO_YCBCR)
-        luma = _dct_quantise(ycc[:, 0], luma_table)
-        chroma = F.avg_pool2d(ycc[:, 1:], 2)
-        chroma = torch.stack([_dct_quantise(chroma[:, k] + 128, chroma_table) - 128 for k in range(2)], 1)
-        chroma = F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False)
+        ycc = torch.round(_mix(padded, RGB_TO_YCBCR))  # the encoder's 8-bit Y, Cb, Cr samples
+        luma = _samples(_dct_quantise(ycc[:, 0], luma_table))
+        # libjpeg's 2 x 2 average: (sum + bias) >> 2, the bias alternating 1, 2 along the row (unbiased rounding).
+        bias = 1 + torch.arange(w_pad // 2, device=images.device) % 2
+        chroma = torch.floor((F.avg_pool2d(ycc[:, 1:], 2) * 4 + bias) / 4)
+        chroma = torch.stack([_samples(_dct_quantise(chroma[:, k] + 128, chroma_table)) - 128 for k in range(2)], 1)
+        chroma = torch.round(F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False))
         out = _mix(torch.cat([luma[:, None], chroma], 1), YCBCR_TO_RGB)
     out = torch.round(out[:, :, :h, :w].clamp(0, 255)) * (1 / 255)
     return torch.where(quality[:, None, None, None] > 0, out, images)
