@@ -51,9 +51,10 @@ def sample_clip_params(
     the virtual camera that stays inside the config's ranges. ``train=False``: the deterministic eval framing
     (both draws equal, so nothing drifts).
 
-    Camera ops are drawn once per clip too (occluders held in place in the output, the same blur, motion
-    direction, resolution and JPEG quality on every frame; a "texture" occluder shows the same frame of another
-    clip); only the noise seed is drawn anew for every frame (after the clip draws), so noise changes each frame.
+    Camera ops are drawn once per clip too: occluders held in place in the output (with drift, their centres
+    move like the camera params), the same blur, motion direction, resolution and JPEG quality on every frame; a
+    "texture" occluder shows the same frame of another clip. Only the noise seed is drawn anew for every frame
+    (after the clip draws), so noise changes each frame.
     """
     check_drift(drift)
     first = sample_params(config, clips, generator, train)
@@ -67,7 +68,12 @@ def sample_clip_params(
     for name in DRIFTING:
         a, b = getattr(frames, name), getattr(second, name).repeat_interleave(length, 0)
         moved[name] = a + (b - a) * t.view(-1, *[1] * (a.dim() - 1))
-    return replace(frames, **moved)
+    # Occluders move too: each centre toward the second draw's centre of the same slot (shape, size, fill kept).
+    occluders = frames.occluders.clone()
+    centre = slice(OCC["cx"], OCC["cy"] + 1)
+    a, b = occluders[..., centre], second.occluders[..., centre].repeat_interleave(length, 0)
+    occluders[..., centre] = a + (b - a) * t[:, None, None]
+    return replace(frames, occluders=occluders, **moved)
 
 
 def _per_frame_camera(frames: AugmentParams, config: AugmentConfig, length: int, generator: torch.Generator | None,

@@ -170,6 +170,21 @@ def test_clips_draw_once_per_clip_noise_per_frame() -> None:
     assert len(set(p.noise_seed.tolist())) == 12
 
 
+def test_clip_occluders_move_with_drift() -> None:
+    """With drift each occluder's centre moves linearly across the clip (first frame: the clip's draw); its shape,
+    size and fill stay."""
+    config = AugmentConfig(out_size=32, occluder_p=1.0, occluder_max=2)
+    held = sample_clip_params(config, 3, 5, _seed(), drift=0.0).occluders.view(3, 5, 2, 12)
+    moving = sample_clip_params(config, 3, 5, _seed(), drift=1.0).occluders.view(3, 5, 2, 12)
+    centre = [OCC["cx"], OCC["cy"]]
+    kept = [i for i in range(12) if i not in centre]
+    assert torch.equal(moving[..., kept], held[..., kept])
+    assert torch.equal(moving[:, 0, :, centre], held[:, 0, :, centre])
+    steps = moving[:, 1:, :, centre] - moving[:, :-1, :, centre]
+    torch.testing.assert_close(steps, steps[:, :1].expand_as(steps), atol=1e-4, rtol=0)  # linear in time
+    assert float(steps.abs().max()) > 0.5
+
+
 def test_clip_step_has_occluded(face_batch: FaceBatch) -> None:
     clips = ClipAugment(FaceAugment(AugmentConfig(out_size=24, occluder_p=1.0, occluder_size=(0.5, 0.9))), 4)
     out = clips(face_batch, _seed())
