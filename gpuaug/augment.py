@@ -9,12 +9,15 @@ import torch
 
 from gpuaug.backends import get_backend
 from gpuaug.batch import FaceBatch
+from gpuaug.camera.chain import camera_stage, render_config
+from gpuaug.camera.occluders import occluded
 from gpuaug.checks import check_matrix, check_params, check_structure, sample_validity
 from gpuaug.config import AugmentConfig
 from gpuaug.device_constants import constant
 from gpuaug.labels.flip_tables import resolve_flip_table
 from gpuaug.labels.matrix import crop_matrix, decompose
 from gpuaug.labels.transform import points_to_source, transform_labels
+from gpuaug.output import finish
 from gpuaug.params import AugmentParams, sample_params
 from gpuaug.targets.fields import TensorFields
 from gpuaug.targets.spec import TargetSpec, build_targets, check_targets
@@ -27,11 +30,12 @@ class AugmentedBatch:
 
     images (B, C, S, S) in the configured dtype (float32 [0, 1] by default) and memory format; bbox (B, 4);
     landmarks2d (B, 68, 2) and landmarks3d (B, 68, 3) output pixels (pixel centres at integers); head_pose
-    (B, 3) degrees; gaze (B, 3); visible (B, 68) bool; matrix (B, 3, 3) source -> output; flipped (B,)
-    bool; keys (B, 2) (video, frame); params the draws that made it; flip_table (68,) the re-index used
-    for mirrored samples; valid (B,) bool: False for a sample whose input had non-finite labels, a box
-    without positive size or an empty frame: its image is fill (0 before normalisation) and its
-    labels and matrix are NaN, so mask it out of the loss (``out.valid``). targets: the training targets asked
+    (B, 3) degrees; gaze (B, 3); visible (B, 68) bool; occluded (B, 68) bool: the landmark's output pixel is
+    covered by an occluder (:mod:`gpuaug.camera.occluders`; all False when occlusion is off); matrix (B, 3, 3)
+    source -> output; flipped (B,) bool; keys (B, 2) (video, frame); params the draws that made it; flip_table
+    (68,) the re-index used for mirrored samples; valid (B,) bool: False for a sample whose input had
+    non-finite labels, a box without positive size or an empty frame: its image is fill (0 before
+    normalisation) and its labels and matrix are NaN, so mask it out of the loss (``out.valid``). targets: the training targets asked
     for with ``FaceAugment(config, targets=[...])``, by name (:mod:`gpuaug.targets`); empty when none.
     """
 
@@ -42,6 +46,7 @@ class AugmentedBatch:
     head_pose: torch.Tensor
     gaze: torch.Tensor
     visible: torch.Tensor
+    occluded: torch.Tensor
     matrix: torch.Tensor
     flipped: torch.Tensor
     keys: torch.Tensor
@@ -123,7 +128,15 @@ class FaceAugment(torch.nn.Module):
         # configured dtype (the render and label maths use no autocast-listed op either: gpuaug.linalg).
         with torch.autocast(batch.device.type, enabled=False):
             matrix = mask_invalid(batch, matrix.float())
-            return self.with_labels(batch, matrix, params, self.backend(batch, matrix, params, self.config))
+            return self.with_labels(batch, matrix, params, self.render(batch, matrix, params))
+
+    def render(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> torch.Tensor:
+        """The backend's pixels; with camera ops on, rendered as float32 [0, 1], through the ops
+        (:func:`~gpuaug.camera.chain.camera_stage`), then normalised, cast and laid out."""
+        if not self.config.camera:  # the fused fast path: output format inside the render
+            return self.backend(batch, matrix, params, self.config)
+        images = self.backend(batch, matrix, params, render_config(self.config))
+        return finish(camera_stage(images, params, self.config), self.config)
 
     def with_labels(
         self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, images: torch.Tensor
@@ -144,6 +157,7 @@ class FaceAugment(torch.nn.Module):
             params=params,
             flip_table=table,
             valid=valid,
+            occluded=occluded(params.occluders, labels.landmarks2d, size),
             targets=build_targets(self.targets, labels, valid, size),
             **vars(labels),
         )

@@ -16,6 +16,7 @@ from gpuaug.batch import collate
 from gpuaug.config import AugmentConfig
 from gpuaug.load.frames import FaceFrames
 from gpuaug.preview import preview_augmented, preview_clips, preview_frames
+from gpuaug.recipes import RECIPES
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -31,10 +32,10 @@ def _spread(n: int, count: int) -> list[int]:
     return sorted({round(i * (n - 1) / max(count - 1, 1)) for i in range(min(count, n))})
 
 
-def _augment_spread(frames: FaceFrames, count: int, seed: int, device: str, backend: str):
-    """Augment ``count`` frames spread evenly over the data set."""
+def _augment_spread(frames: FaceFrames, count: int, seed: int, device: str, backend: str, recipe: str = "seed"):
+    """Augment ``count`` frames spread evenly over the data set with a :mod:`gpuaug.recipes` config."""
     batch = collate([frames[i] for i in _spread(len(frames), count)])
-    aug = FaceAugment(AugmentConfig(), backend=backend)
+    aug = FaceAugment(RECIPES[recipe](), backend=backend)
     return batch, aug(batch.to(device), torch.Generator().manual_seed(seed))
 
 
@@ -46,7 +47,7 @@ def _augment_clips(frames: FaceFrames, args: argparse.Namespace):
     clips = FaceClips(frames, args.clips, args.step)
     print(clips.skip_report())
     batch = clips.batch(_spread(len(clips), args.count))
-    aug = ClipAugment(FaceAugment(AugmentConfig(), backend=args.backend), args.clips, drift=args.drift)
+    aug = ClipAugment(FaceAugment(RECIPES[args.recipe](), backend=args.backend), args.clips, drift=args.drift)
     return batch, aug(batch, torch.Generator().manual_seed(args.seed))
 
 
@@ -59,7 +60,7 @@ def _preview(args: argparse.Namespace) -> None:
         batch, augmented = _augment_clips(frames, args)
         preview_clips(augmented, out, limit=args.count)
     else:
-        batch, augmented = _augment_spread(frames, args.count or 16, args.seed, "cpu", args.backend)
+        batch, augmented = _augment_spread(frames, args.count or 16, args.seed, "cpu", args.backend, args.recipe)
         preview_augmented(augmented, out)
     images = [batch.frame(i).numpy() for i in range(len(batch))]
     preview_frames(images, batch.landmarks2d.numpy(), batch.head_pose.numpy(), batch.gaze.numpy(),
@@ -83,6 +84,8 @@ def _demo(args: argparse.Namespace) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     args.path, args.out, args.count = str(out / "packed"), str(out / "preview.png"), None
     _preview(args)
+    # The camera ops (occluders, blur, noise, low resolution, JPEG) on the same frames; occluded landmarks hollow.
+    _preview(argparse.Namespace(**{**vars(args), "out": str(out / "preview_webcam.png"), "recipe": "webcam"}))
 
     loader = torch.utils.data.DataLoader(frames, batch_size=args.batch, shuffle=True, collate_fn=collate,
                                          num_workers=args.workers, pin_memory=device == "cuda")
@@ -111,6 +114,8 @@ def _add_preview_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step", type=int, default=1, help="frame step s within a clip (with --clips)")
     p.add_argument("--drift", type=float, default=0.0,
                    help="with --clips: camera params move this far (0-1) toward a second draw across each clip")
+    p.add_argument("--recipe", default="seed", choices=sorted(RECIPES),
+                   help="the config, from gpuaug.recipes (default: seed, today's default chain)")
 
 
 TOOLS = {

@@ -11,6 +11,7 @@ from typing import Literal, get_args
 
 import torch
 
+from gpuaug.camera.sample import OCC, draw_seeds, uses_noise
 from gpuaug.config import AugmentConfig
 from gpuaug.params import AugmentParams, sample_params
 
@@ -49,10 +50,16 @@ def sample_clip_params(
     T gets ``a + drift * t / (T - 1) * (b - a)`` (a the first draw, b the second), a slow pan / zoom / roll of
     the virtual camera that stays inside the config's ranges. ``train=False``: the deterministic eval framing
     (both draws equal, so nothing drifts).
+
+    Camera ops are drawn once per clip too: occluders held in place in the output (with drift, their centres
+    move like the camera params), the same blur, motion direction, resolution and JPEG quality on every frame; a
+    "texture" occluder shows the same frame of another clip. Only the noise seed is drawn anew for every frame
+    (after the clip draws), so noise changes each frame.
     """
     check_drift(drift)
     first = sample_params(config, clips, generator, train)
     frames = replace(first, **{f.name: getattr(first, f.name).repeat_interleave(length, 0) for f in fields(first)})
+    frames = _per_frame_camera(frames, config, length, generator, train)
     if not drift:
         return frames
     second = sample_params(config, clips, generator, train)
@@ -61,7 +68,23 @@ def sample_clip_params(
     for name in DRIFTING:
         a, b = getattr(frames, name), getattr(second, name).repeat_interleave(length, 0)
         moved[name] = a + (b - a) * t.view(-1, *[1] * (a.dim() - 1))
-    return replace(frames, **moved)
+    # Occluders move too: each centre toward the second draw's centre of the same slot (shape, size, fill kept).
+    occluders = frames.occluders.clone()
+    centre = slice(OCC["cx"], OCC["cy"] + 1)
+    a, b = occluders[..., centre], second.occluders[..., centre].repeat_interleave(length, 0)
+    occluders[..., centre] = a + (b - a) * t[:, None, None]
+    return replace(frames, occluders=occluders, **moved)
+
+
+def _per_frame_camera(frames: AugmentParams, config: AugmentConfig, length: int, generator: torch.Generator | None,
+                      train: bool) -> AugmentParams:
+    """Clip-repeated params -> texture sources pointing at frame rows (the same frame t of the source clip),
+    and one noise seed per frame (drawn only where the config uses noise)."""
+    occluders = frames.occluders.clone()
+    t = (torch.arange(frames.occluders.shape[0]) % length).float()[:, None]
+    occluders[..., OCC["source"]] = occluders[..., OCC["source"]] * length + t
+    seeds = draw_seeds(len(frames), generator) if train and uses_noise(config) else frames.noise_seed
+    return replace(frames, occluders=occluders, noise_seed=seeds)
 
 
 def clip_boxes(bbox: torch.Tensor, length: int, crop: CropMode = "mean") -> torch.Tensor:

@@ -9,6 +9,11 @@ import torch
 
 #: Output dtypes by name (``AugmentConfig.out_dtype``).
 OUT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: How an occluder can be filled (``AugmentConfig.occluder_fill``), in the order of their codes in the params.
+OCCLUDER_FILLS = ("colour", "noise", "texture")
+#: The probabilities of the camera ops (:mod:`gpuaug.camera`); all 0 (the default) is the plain step.
+CAMERA_PROBABILITIES = ("gamma_p", "occluder_p", "blur_p", "motion_blur_p", "low_res_p", "noise_p", "shot_noise_p",
+                        "jpeg_p")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,25 @@ class AugmentConfig:
     mean: float | Sequence[float] | None = None
     std: float | Sequence[float] | None = None
     channels_last: bool = False
+    gamma_p: float = 0.0
+    gamma: tuple[float, float] = (0.5, 2.0)
+    occluder_p: float = 0.0
+    occluder_max: int = 1
+    occluder_size: tuple[float, float] = (0.2, 0.4)
+    occluder_ellipse_p: float = 0.5
+    occluder_fill: tuple[str, ...] = OCCLUDER_FILLS
+    blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.5, 1.5)
+    motion_blur_p: float = 0.0
+    motion_blur_length: tuple[float, float] = (3.0, 7.0)
+    low_res_p: float = 0.0
+    low_res: tuple[float, float] = (0.25, 0.75)
+    noise_p: float = 0.0
+    noise_std: tuple[float, float] = (0.01, 0.05)
+    shot_noise_p: float = 0.0
+    shot_noise: tuple[float, float] = (0.02, 0.1)
+    jpeg_p: float = 0.0
+    jpeg_quality: tuple[int, int] = (30, 90)
 
     def __post_init__(self) -> None:
         if self.out_size < 1:
@@ -75,6 +99,49 @@ class AugmentConfig:
                                      f"got {len(getattr(self, name))}")
             if min(self.std) <= 0:
                 raise ValueError(f"std must be > 0, got {self.std}")
+        self._check_camera()
+
+    def _check_camera(self) -> None:
+        """ValueError naming the camera op field and its allowed range."""
+        for name in (*CAMERA_PROBABILITIES, "occluder_ellipse_p"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        side = self.out_size
+        # (field, lowest lo, highest hi, what the range means)
+        ranges = (
+            ("gamma", 1e-3, 1e3, "exponents in [0.001, 1000]"),
+            ("occluder_size", 1e-3, 1.0, "fractions of out_size in [0.001, 1]"),
+            ("blur_sigma", 1e-3, (side - 1) / 3, f"sigmas in output pixels in [0.001, {(side - 1) / 3:g}] "
+                                                 "(3 sigma inside the image)"),
+            ("motion_blur_length", 1.0, float(side), f"lengths in output pixels in [1, {side}]"),
+            ("low_res", 1.0 / side, 1.0, f"fractions of out_size in [1/{side}, 1]"),
+            ("noise_std", 0.0, 1.0, "stds in [0, 1] units, in [0, 1]"),
+            ("shot_noise", 0.0, 1.0, "stds at white in [0, 1]"),
+            ("jpeg_quality", 1, 100, "qualities in [1, 100]"),
+        )
+        for name, low, high, meaning in ranges:
+            value = tuple(getattr(self, name))
+            if len(value) != 2 or not low <= value[0] <= value[1] <= high:
+                raise ValueError(f"{name} must be (lo, hi) with {low:g} <= lo <= hi <= {high:g} ({meaning}), "
+                                 f"got {getattr(self, name)}")
+        if any(not float(q).is_integer() for q in self.jpeg_quality):
+            raise ValueError(f"jpeg_quality must be whole numbers, got {self.jpeg_quality}")
+        if not isinstance(self.occluder_max, int) or not 1 <= self.occluder_max <= 16:
+            raise ValueError(f"occluder_max must be an int in [1, 16], got {self.occluder_max!r}")
+        fills = tuple(self.occluder_fill)
+        if not fills or len(set(fills)) != len(fills) or not set(fills) <= set(OCCLUDER_FILLS):
+            raise ValueError(f"occluder_fill must be distinct names from {OCCLUDER_FILLS}, got {self.occluder_fill!r}")
+        object.__setattr__(self, "occluder_fill", fills)
+
+    @property
+    def camera(self) -> bool:
+        """Whether any camera op (gamma, occluders, blur, low resolution, noise, JPEG) is on."""
+        return any(getattr(self, name) > 0 for name in CAMERA_PROBABILITIES)
+
+    @property
+    def occluder_slots(self) -> int:
+        """Occluder slots per sample in :class:`~gpuaug.params.AugmentParams` (0 when occlusion is off)."""
+        return self.occluder_max if self.occluder_p > 0 else 0
 
     @property
     def channels(self) -> int:

@@ -41,7 +41,7 @@ from gpuaug.backends.dali_backend import (
     rendered_output,
 )
 from gpuaug.batch import FaceBatch
-from gpuaug.config import AugmentConfig
+from gpuaug.config import CAMERA_PROBABILITIES, AugmentConfig
 from gpuaug.distributed import rank_generator
 from gpuaug.load.frames import FaceFrames
 
@@ -163,6 +163,10 @@ class DaliFaceLoader:
         num_threads: int | None = None,
         start_method: str | None = None,
     ) -> None:
+        if config is not None and config.camera:
+            on = [name for name in CAMERA_PROBABILITIES if getattr(config, name) > 0]
+            raise ValueError(f"DaliFaceLoader renders inside its DALI pipeline, which has no camera ops; turn off "
+                             f"{', '.join(on)} or use FaceAugment (backend 'torch' or 'dali') on loaded batches")
         self.device = torch.device(device)
         self.plan = ShardPlan(len(frames), batch_size, seed, rank, world_size, shuffle)
         self.aug = FaceAugment(config, backend="dali").train(train)

@@ -54,7 +54,8 @@ class CapturedAugment:
         owned = [f.name for f in fields(FaceBatch) if not (share_pixels and f.name == "pixels")]
         self.batch = replace(example, **{name: getattr(example, name).clone() for name in owned})  # static inputs
         n = len(example)
-        self._params = AugmentParams.identity(n).pack().to(example.device)  # static packed params
+        # Static packed params, as wide as this config's draws (its occluder slots).
+        self._params = AugmentParams.identity(n, occluder_slots=aug.config.occluder_slots).pack().to(example.device)
         with torch.cuda.device(example.device):  # capture on the batch's device, not the current one
             side = torch.cuda.Stream(example.device)
             side.wait_stream(torch.cuda.current_stream(example.device))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
+from gpuaug.camera.sample import OCCLUDER_COLUMNS, identity_camera, sample_camera
 from gpuaug.config import AugmentConfig
 from gpuaug.transfer import move
 
@@ -17,6 +18,14 @@ class AugmentParams:
     margin: crop margin; shift (B, 2): crop-window shift, fraction of the side; angle: degrees,
     clockwise on screen; scale: zoom; flip (B,) bool; brightness, contrast, saturation: factors (1 = no
     change); hue: shift in turns; gray (B,) bool: convert to grey.
+
+    Camera ops (:mod:`gpuaug.camera`; each at its identity when off): gamma: exponent (1); blur_sigma: Gaussian
+    sigma, output pixels (0); motion_length: output pixels (0) along motion_angle: degrees from +x toward +y;
+    low_res: the size seen, fraction of out_size (1); noise_std: additive Gaussian std, [0, 1] units (0);
+    shot_noise: std at white of the signal-dependent noise (0); jpeg_quality: 1..100 (0: no JPEG); noise_seed:
+    a whole number below 2^24 feeding the counter-based noise (so replay gives the same noise); occluders
+    (B, slots, 12): one row per occluder slot, columns :data:`~gpuaug.camera.sample.OCCLUDER_COLUMNS`
+    (slots = 0 when occlusion is off).
     """
 
     margin: torch.Tensor
@@ -29,20 +38,31 @@ class AugmentParams:
     saturation: torch.Tensor
     hue: torch.Tensor
     gray: torch.Tensor
+    gamma: torch.Tensor
+    blur_sigma: torch.Tensor
+    motion_length: torch.Tensor
+    motion_angle: torch.Tensor
+    low_res: torch.Tensor
+    noise_std: torch.Tensor
+    shot_noise: torch.Tensor
+    jpeg_quality: torch.Tensor
+    noise_seed: torch.Tensor
+    occluders: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.angle.shape[0])
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> AugmentParams:
-        """Every field on ``device``. CPU -> CUDA goes as one packed float32 (B, 11) copy from pinned memory,
-        asynchronous when ``non_blocking`` (no host sync, one transfer instead of ten)."""
+        """Every field on ``device``. CPU -> CUDA goes as one packed float32 (B, :meth:`pack` width) copy from
+        pinned memory, asynchronous when ``non_blocking`` (no host sync, one transfer instead of twenty)."""
         device = torch.device(device)
         if device.type == "cuda" and self.angle.device.type == "cpu":
             return AugmentParams.unpack(self.pack().pin_memory().to(device, non_blocking=non_blocking))
         return replace(self, **{f.name: move(getattr(self, f.name), device, non_blocking) for f in fields(self)})
 
     def pack(self) -> torch.Tensor:
-        """(B, 11) float32: every field as columns in declaration order (shift takes two; bools as 0/1)."""
+        """(B, 20 + 12 * slots) float32: every field as columns in declaration order (shift takes two, the
+        occluders 12 per slot, last; bools as 0/1)."""
         return torch.cat([getattr(self, f.name).float().reshape(len(self), -1) for f in fields(self)], 1)
 
     @classmethod
@@ -50,6 +70,9 @@ class AugmentParams:
         """Inverse of :meth:`pack` (views into ``packed``; bool fields compared back)."""
         cols, out, i = {"shift": 2}, {}, 0
         for f in fields(cls):
+            if f.name == "occluders":  # the rest, one row of OCCLUDER_COLUMNS per slot
+                out[f.name] = packed[:, i:].unflatten(1, (-1, len(OCCLUDER_COLUMNS)))
+                break
             n = cols.get(f.name, 1)
             value = packed[:, i:i + n] if n > 1 else packed[:, i]
             out[f.name] = value > 0.5 if f.name in ("flip", "gray") else value
@@ -57,13 +80,14 @@ class AugmentParams:
         return cls(**out)
 
     @classmethod
-    def identity(cls, batch_size: int, margin: float = 0.0) -> AugmentParams:
-        """No jitter, no rotation/shift/flip, colour unchanged, no grey."""
+    def identity(cls, batch_size: int, margin: float = 0.0, occluder_slots: int = 0) -> AugmentParams:
+        """No jitter, no rotation/shift/flip, colour unchanged, no grey, every camera op at its identity
+        (``occluder_slots`` inactive occluders each)."""
         n = batch_size
         # A tensor per field: a caller may set one field in place (params.angle[:] = 30) without moving another.
         return cls(torch.full((n,), float(margin)), torch.zeros(n, 2), torch.zeros(n), torch.ones(n),
                    torch.zeros(n, dtype=torch.bool), torch.ones(n), torch.ones(n), torch.ones(n), torch.zeros(n),
-                   torch.zeros(n, dtype=torch.bool))
+                   torch.zeros(n, dtype=torch.bool), **identity_camera(n, occluder_slots))
 
 
 def _uniform(lo: float, hi: float, n: int, g: torch.Generator | None) -> torch.Tensor:
@@ -76,13 +100,14 @@ def sample_params(
     """Draw one batch of params on the CPU from ``generator`` (same seed -> same params on any device).
 
     ``train=False`` gives deterministic framing through the same fields: the crop margin and zoom at the
-    middle of their ranges, no shift, rotation, flip or colour jitter; grey only if ``grayscale_p == 1``.
+    middle of their ranges, no shift, rotation, flip, colour jitter or camera op; grey only if
+    ``grayscale_p == 1``. The camera ops draw after the rest (:func:`~gpuaug.camera.sample.sample_camera`).
     """
     n, c = batch_size, config
     if not train:
-        p = AugmentParams.identity(n, margin=sum(c.crop_margin) / 2)
+        p = AugmentParams.identity(n, margin=sum(c.crop_margin) / 2, occluder_slots=c.occluder_slots)
         return replace(p, scale=torch.full((n,), sum(c.scale) / 2), gray=torch.full((n,), c.grayscale_p == 1.0))
-    return AugmentParams(
+    drawn = dict(
         margin=_uniform(*c.crop_margin, n, generator),
         shift=_uniform(-c.max_shift, c.max_shift, 2 * n, generator).view(n, 2),
         angle=_uniform(-c.max_rotation, c.max_rotation, n, generator),
@@ -94,3 +119,4 @@ def sample_params(
         hue=_uniform(-c.hue, c.hue, n, generator),
         gray=torch.rand(n, generator=generator) < c.grayscale_p,
     )
+    return AugmentParams(**drawn, **sample_camera(c, n, generator))

@@ -1,9 +1,9 @@
 """Preview pictures: frames with landmarks, head-pose axes, gaze arrows and boxes, tiled into one PNG.
 
 Landmarks are coloured by side (left-of-face red, right-of-face blue, midline yellow, by the iBUG flip
-table), so a wrong flip re-index shows at a glance. Pose axes start at the nose tip (point 30): the
-head's x axis red, y (down) green, forward (toward the camera) blue. The gaze arrow starts between the
-eyes.
+table), so a wrong flip re-index shows at a glance; landmarks under an occluder are drawn hollow. Pose axes
+start at the nose tip (point 30): the head's x axis red, y (down) green, forward (toward the camera) blue. The
+gaze arrow starts between the eyes.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ def draw_labels(
     gaze: np.ndarray,
     bbox: np.ndarray | None = None,
     zoom: float = 1.0,
+    occluded: np.ndarray | None = None,
 ) -> None:
     """Draw on ``img`` (already ``zoom`` times the label's pixel grid). landmarks (68, 2) pixels,
-    head_pose (3,) degrees, gaze (3,) [x right, y up, z toward camera], bbox (4,) [x0, y0, x1, y1]."""
+    head_pose (3,) degrees, gaze (3,) [x right, y up, z toward camera], bbox (4,) [x0, y0, x1, y1],
+    occluded (68,) bool: those landmarks drawn as rings."""
     draw = ImageDraw.Draw(img)
     # Pixel centres sit at integers, so pixel i spans [i - 0.5, i + 0.5]: shift by 0.5 before zooming.
     lm = (np.asarray(landmarks, dtype=np.float64) + 0.5) * zoom
@@ -55,7 +57,10 @@ def draw_labels(
     draw.ellipse((tip[0] - 3, tip[1] - 3, tip[0] + 3, tip[1] + 3), fill=(0, 255, 255))
     r = max(1.0, zoom)
     for i, (x, y) in enumerate(lm):
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=_SIDE_COLOUR[_side(i)])
+        if occluded is not None and occluded[i]:
+            draw.ellipse((x - r - 1, y - r - 1, x + r + 1, y + r + 1), outline=_SIDE_COLOUR[_side(i)])
+        else:
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=_SIDE_COLOUR[_side(i)])
 
 
 def tile(
@@ -67,15 +72,18 @@ def tile(
     captions: Sequence[str] | None = None,
     zoom: float = 2.0,
     columns: int = 8,
+    occluded: np.ndarray | None = None,
 ) -> Image.Image:
-    """Grid of annotated frames. images: (H, W, 3) or (H, W, 1) uint8 each; labels (B, ...) numpy."""
+    """Grid of annotated frames. images: (H, W, 3) or (H, W, 1) uint8 each; labels (B, ...) numpy; occluded
+    (B, 68) bool (drawn hollow) or None."""
     tiles = []
     for i, frame in enumerate(images):
         frame = np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame
         pic = Image.fromarray(frame).resize(
             (round(frame.shape[1] * zoom), round(frame.shape[0] * zoom)), Image.Resampling.NEAREST
         )
-        draw_labels(pic, landmarks[i], head_pose[i], gaze[i], None if bbox is None else bbox[i], zoom)
+        draw_labels(pic, landmarks[i], head_pose[i], gaze[i], None if bbox is None else bbox[i], zoom,
+                    None if occluded is None else occluded[i])
         if captions:
             ImageDraw.Draw(pic).text((4, 4), captions[i], fill=(255, 255, 255))
         tiles.append(pic)
@@ -97,11 +105,12 @@ def preview_augmented(batch, path: str | Path, limit: int = 16, columns: int = 8
     """Save an :class:`~gpuaug.AugmentedBatch` (first ``limit`` samples, ``columns`` a row) as a PNG sheet."""
     n = min(limit, len(batch))
     images = (batch.images[:n].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    labels = {k: getattr(batch, k)[:n].detach().cpu().numpy() for k in ("landmarks2d", "head_pose", "gaze", "bbox")}
+    names = ("landmarks2d", "head_pose", "gaze", "bbox", "occluded")
+    labels = {k: getattr(batch, k)[:n].detach().cpu().numpy() for k in names}
     flips = batch.flipped[:n].cpu().tolist()
     captions = [pose_caption(labels["head_pose"][i], flips[i]) for i in range(n)]
     sheet = tile(list(images), labels["landmarks2d"], labels["head_pose"], labels["gaze"], labels["bbox"],
-                 captions, zoom=2.0, columns=columns)
+                 captions, zoom=2.0, columns=columns, occluded=labels["occluded"])
     sheet.save(path)
     return Path(path)
 

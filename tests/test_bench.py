@@ -65,3 +65,18 @@ def test_target_bench_smoke(tmp_path):
     assert len(rows) == 3 + 4 + 1 + 2 and all(r["img_per_s"] > 0 for r in rows.values())
     md = result_file.with_suffix(".md").read_text()
     assert "| gpuaug HeatmapTarget msra 16x16 bfloat16 |" in md and "| step + SimCCTarget split 2 float32 |" in md
+
+
+def test_camera_bench_albumentations_chain_runs():
+    """The albumentations contender of the camera bench builds the webcam chain and augments every frame."""
+    import torch
+
+    from gpuaug import recipes
+    from gpuaug.bench.camera import webcam_albumentations
+    from gpuaug.bench.contenders import _albumentations
+    from gpuaug.bench.workload import Workload, make_workload
+
+    work = make_workload(4, 60, 80, 32)
+    webcam = Workload(**{**vars(work), "config": recipes.webcam(out_size=32)})
+    out = _albumentations(webcam, torch.device("cpu"), webcam_albumentations)()
+    assert len(out) == 4 and all(img.shape[:2] == (32, 32) for img in out)

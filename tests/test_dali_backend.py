@@ -160,3 +160,24 @@ def test_bad_sample_is_fill(face_batch):
         out = FaceAugment(cfg, backend="dali")(batch, torch.Generator().manual_seed(0))
         assert out.valid.tolist() == [i != 2 for i in range(len(batch))]
         assert (out.images[2] == 0).all() and out.images[3].any()
+
+
+def test_camera_ops_run_on_dali_output(face_batch):
+    """The camera ops are shared torch passes over whatever a backend rendered, so DALI gets them with the same
+    parity as its render (JPEG aside: its 8-bit rounding turns sub-level differences into whole levels)."""
+    ops = dict(gamma_p=1.0, gamma=(0.7, 1.5), occluder_p=1.0, occluder_fill=("colour", "texture"), blur_p=1.0,
+               motion_blur_p=1.0, low_res_p=1.0, noise_p=1.0, shot_noise_p=1.0)
+    cfg = AugmentConfig(out_size=48, grayscale_p=0.5, mean=0.5, std=0.25, **ops)
+    ref_aug, dali_aug = kornia_reference(cfg), FaceAugment(cfg, backend="dali")
+    params = ref_aug.sample_params(face_batch, torch.Generator().manual_seed(0))
+    ref, out = ref_aug.apply(face_batch, params), dali_aug.apply(face_batch, params)
+    assert torch.equal(out.occluded, ref.occluded) and out.occluded.any()
+    diff = (out.images - ref.images).abs() * 0.25  # back to [0, 1] units
+    assert diff.mean() <= 0.1 * LEVEL and diff.max() <= 2 * LEVEL
+
+
+def test_dali_loader_names_the_camera_ops_it_lacks():
+    from gpuaug.dali_loader import DaliFaceLoader
+
+    with pytest.raises(ValueError, match=r"noise_p, jpeg_p"):
+        DaliFaceLoader(None, 4, config=AugmentConfig(noise_p=0.5, jpeg_p=0.5))

@@ -35,3 +35,5 @@ def test_cli_synth_preview_and_demo(tmp_path, capsys):
           "--epochs", "1", "--workers", "0"])
     out = capsys.readouterr().out
     assert "augmenting" in out and (tmp_path / "demo" / "preview.png").exists()
+    demo = tmp_path / "demo"
+    assert Image.open(demo / "preview_webcam.png").size == Image.open(demo / "preview.png").size  # camera ops

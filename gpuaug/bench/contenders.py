@@ -80,7 +80,9 @@ def _keep_channel_axis(img: np.ndarray, **_: object) -> np.ndarray:
     return img[..., None] if img.ndim == 2 else img
 
 
-def _albumentations(work: Workload, device: torch.device) -> Step:
+def _albumentations(work: Workload, device: torch.device, extra: Callable[..., list] | None = None) -> Step:
+    """The chain per sample in albumentations; ``extra(A, config)``: transforms appended after the resize (in
+    output space, as gpuaug's camera ops)."""
     try:
         import albumentations as A
         import cv2
@@ -100,6 +102,7 @@ def _albumentations(work: Workload, device: torch.device) -> Step:
             A.Affine(rotate=(-c.max_rotation, c.max_rotation), translate_percent=(-c.max_shift, c.max_shift),
                      interpolation=cv2.INTER_NEAREST, border_mode=cv2.BORDER_CONSTANT, fill=0, p=1),
             A.Resize(c.out_size, c.out_size),
+            *(extra(A, c) if extra is not None else []),
         ],
         keypoint_params=A.KeypointParams(
             coord_format="xy", label_fields=["ids"], remove_invisible=False,

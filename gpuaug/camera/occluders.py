@@ -1,0 +1,95 @@
+"""Occluders: rotated rectangles and ellipses drawn over the output, and the landmarks they hide.
+
+An occluder (one row of ``AugmentParams.occluders``, columns :data:`~gpuaug.camera.sample.OCCLUDER_COLUMNS`)
+covers the output pixel whose centre (u, v) (integers, pixel centres at integers) satisfies, in the occluder's
+own frame ``(lx, ly) = R(-angle) (u - cx, v - cy)``: ``|lx| <= half_w and |ly| <= half_h`` (rectangle) or
+``(lx / half_w)^2 + (ly / half_h)^2 <= 1`` (ellipse). Slots are painted in order, a later one over an earlier one.
+
+A landmark is occluded when the output pixel it falls in (``floor(x + 0.5), floor(y + 0.5)``) lies inside the
+image and is covered: exactly the landmarks whose pixel shows occluder fill. Landmarks keep their positions.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gpuaug.camera.counter_noise import hash_uniform, pixel_index
+from gpuaug.camera.sample import OCC
+from gpuaug.colour import GRAY_WEIGHTS
+from gpuaug.config import OCCLUDER_FILLS
+from gpuaug.device_constants import constant
+
+#: Counter-noise stream of the "noise" fill (sensor noise uses others).
+FILL_STREAM = 0
+
+
+def covered(occluders: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(B, M, 12) occluders, points x, y (B or 1, P) float32 output pixels -> (B, M, P) bool: point inside
+    slot m (and the slot active)."""
+    col = {name: occluders[:, :, i, None] for name, i in OCC.items()}
+    dx, dy = x[:, None] - col["cx"], y[:, None] - col["cy"]
+    cos, sin = torch.cos(col["angle"]), torch.sin(col["angle"])
+    lx, ly = (dx * cos + dy * sin).abs(), (dy * cos - dx * sin).abs()
+    rect = (lx <= col["half_w"]) & (ly <= col["half_h"])
+    ellipse = (lx / col["half_w"]) ** 2 + (ly / col["half_h"]) ** 2 <= 1
+    return (col["active"] > 0.5) & torch.where(col["ellipse"] > 0.5, ellipse, rect)
+
+
+def landmark_pixels(points: torch.Tensor) -> torch.Tensor:
+    """(B, K, 2) output-pixel points -> the centre of the pixel each falls in (pixel i spans [i - 0.5, i + 0.5))."""
+    return torch.floor(points + 0.5)
+
+
+def occluded(occluders: torch.Tensor, landmarks: torch.Tensor, out_size: int) -> torch.Tensor:
+    """(B, M, 12) occluders, (B, K, 2) output landmarks -> (B, K) bool: the landmark's pixel is inside the image
+    and covered by an occluder. Non-finite landmarks (invalid samples) are never occluded; with no slots (M = 0)
+    all False."""
+    pixel = landmark_pixels(landmarks)
+    inside = ((pixel >= 0) & (pixel <= out_size - 1)).all(-1)
+    hit = covered(occluders, pixel[..., 0], pixel[..., 1]).any(1)
+    return hit & inside
+
+
+def _as_grey(fill: torch.Tensor, grey: torch.Tensor) -> torch.Tensor:
+    """(B, 3, ...) fill -> its luma repeated where ``grey`` (B,) bool, so grey samples stay grey."""
+    w = constant(GRAY_WEIGHTS, fill.device, fill.dtype).view(1, 3, *[1] * (fill.dim() - 2))
+    luma = (fill * w).sum(1, keepdim=True)
+    return torch.where(grey.view(-1, *[1] * (fill.dim() - 1)), luma.expand_as(fill), fill)
+
+
+def draw_occluders(images: torch.Tensor, occluders: torch.Tensor, gray: torch.Tensor, seed: torch.Tensor,
+                   fills: tuple[str, ...] = OCCLUDER_FILLS) -> torch.Tensor:
+    """(B, C, S, S) float32 [0, 1] -> the same with each active occluder painted over it.
+
+    Fill by the slot's code (:data:`~gpuaug.config.OCCLUDER_FILLS`): "colour" its flat r, g, b; "noise" uniform
+    per pixel from the sample's ``seed`` (counter noise, stream :data:`FILL_STREAM`); "texture" the pixels of the
+    batch row ``source`` at the same place, before any occluder. Grey output (C = 1) and grey samples (``gray``
+    (B,) bool) get the luma of a colour fill. ``fills``: the fills the params can name (the others are not
+    computed).
+    """
+    b, c, h, w = images.shape
+    slots = occluders.shape[1]
+    if slots == 0:
+        return images
+    v, u = torch.meshgrid(torch.arange(h, device=images.device, dtype=torch.float32),
+                          torch.arange(w, device=images.device, dtype=torch.float32), indexing="ij")
+    cover = covered(occluders, u.reshape(1, -1), v.reshape(1, -1)).view(b, slots, 1, h, w)
+    shared = gray | (c == 1)
+    noise = images  # stands in where the params cannot name this fill
+    if "noise" in fills:
+        noise = hash_uniform(seed[:, None, None, None], pixel_index((b, c, h, w), shared, images.device),
+                             FILL_STREAM)
+    out = images
+    for m in range(slots):  # a handful of slots, fixed by the config: painted in order
+        occ = occluders[:, m]
+        colour = _as_grey(occ[:, OCC["r"]:OCC["b"] + 1], shared)[:, :c, None, None]
+        texture = images
+        if "texture" in fills:
+            texture = images[occ[:, OCC["source"]].long()]
+            if c == 3:  # a grey sample shows a colour source in grey
+                texture = _as_grey(texture, gray)
+        code = occ[:, OCC["fill"], None, None, None]
+        fill = torch.where(code == OCCLUDER_FILLS.index("colour"), colour,
+                           torch.where(code == OCCLUDER_FILLS.index("noise"), noise, texture))
+        out = torch.where(cover[:, m], fill, out)
+    return out
