@@ -35,8 +35,9 @@ class AugmentedBatch:
     source -> output; flipped (B,) bool; keys (B, 2) (video, frame); params the draws that made it; flip_table
     (68,) the re-index used for mirrored samples; valid (B,) bool: False for a sample whose input had
     non-finite labels, a box without positive size or an empty frame: its image is fill (0 before
-    normalisation) and its labels and matrix are NaN, so mask it out of the loss (``out.valid``). targets: the training targets asked
-    for with ``FaceAugment(config, targets=[...])``, by name (:mod:`gpuaug.targets`); empty when none.
+    normalisation) and its labels and matrix are NaN, so mask it out of the loss (``out.valid``). targets: the
+    training targets asked for with ``FaceAugment(config, targets=[...])``, by name (:mod:`gpuaug.targets`);
+    empty when none.
     """
 
     images: torch.Tensor
@@ -149,6 +150,7 @@ class FaceAugment(torch.nn.Module):
             matrix, table, size, batch.bbox, batch.landmarks2d, batch.landmarks3d, batch.head_pose, batch.gaze
         )
         valid = torch.isfinite(matrix).flatten(1).all(1)
+        hidden = occluded(params.occluders, labels.landmarks2d, size)
         return AugmentedBatch(
             images=images,
             matrix=matrix,
@@ -157,8 +159,8 @@ class FaceAugment(torch.nn.Module):
             params=params,
             flip_table=table,
             valid=valid,
-            occluded=occluded(params.occluders, labels.landmarks2d, size),
-            targets=build_targets(self.targets, labels, valid, size),
+            occluded=hidden,
+            targets=build_targets(self.targets, labels, valid, hidden, size),
             **vars(labels),
         )
 

@@ -281,6 +281,24 @@ def test_step_builds_the_targets_from_its_labels(face_batch, device) -> None:
     assert moved.targets["simcc"].x.device.type == "cpu"
 
 
+def test_occluded_landmarks_are_kept_or_dropped(face_batch) -> None:
+    """occluded="keep" (default) trains hidden landmarks like any other; "drop" gives exactly them weight 0 and
+    no map (out.occluded marks them)."""
+    config = AugmentConfig(out_size=64, occluder_p=1.0, occluder_max=3, occluder_size=(0.3, 0.5))
+    specs = [HeatmapTarget(size=32), HeatmapTarget(size=32, occluded="drop", name="hm_drop"),
+             SimCCTarget(occluded="drop")]
+    out = FaceAugment(config, targets=specs)(face_batch, torch.Generator().manual_seed(2))
+    hidden = out.occluded & out.visible
+    assert hidden.sum() > 20 and (out.visible & ~out.occluded).sum() > 20
+    keep, drop = out.targets["heatmap"], out.targets["hm_drop"]
+    assert (keep.weights[hidden] == 1).all() and (drop.weights[hidden] == 0).all()
+    assert (drop.heatmaps[hidden] == 0).all() and (keep.heatmaps[hidden].flatten(1).amax(1) > 0.5).all()
+    assert torch.equal(drop.weights, keep.weights * ~out.occluded)
+    assert torch.equal(out.targets["simcc"].weights > 0, (out.visible & ~out.occluded))
+    with pytest.raises(ValueError, match="occluded"):
+        HeatmapTarget(occluded="mask")
+
+
 def test_clip_targets_have_a_time_axis(face_batch) -> None:
     clip_aug = ClipAugment(FaceAugment(AugmentConfig(out_size=32), targets=ALL_TARGETS[:3]), length=4)
     out = clip_aug(face_batch, torch.Generator().manual_seed(1))

@@ -79,7 +79,7 @@ def build_steps(work: Workload, device: torch.device, heatmap: int) -> dict[str,
     labels = Labels(**{f.name: getattr(out, f.name) for f in fields(Labels)})
     specs = _gpuaug_targets(heatmap)
     for name, (spec, _) in specs.items():
-        steps[name] = (partial(spec.build, labels, out.valid, size), "targets")
+        steps[name] = (partial(spec.build, labels, out.valid, out.occluded, size), "targets")
     steps[STEP] = (partial(aug, batch, torch.Generator().manual_seed(0)), "step")
     for name, (spec, in_step) in specs.items():
         if in_step:

@@ -7,7 +7,9 @@ result; clips get a T axis (:meth:`~gpuaug.targets.fields.TensorFields.unflatten
 
 Weights: ``weight_by="visible"`` (default) uses a landmark where it is inside the output image and its sample is
 valid; ``"valid"`` uses every landmark of a valid sample, so one just outside the crop still draws the part of its
-Gaussian that falls inside (mmpose's behaviour for a keypoint labelled visible).
+Gaussian that falls inside (mmpose's behaviour for a keypoint labelled visible). ``occluded="keep"`` (default)
+trains a landmark hidden by an occluder (``out.occluded``) like any other (its position is exact); ``"drop"``
+gives it weight 0 and no map.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from gpuaug.targets.heatmap import Encoding, check_heatmap_args, encode_heatmaps
 from gpuaug.targets.simcc import check_simcc_args, encode_simcc
 
 WeightBy = Literal["visible", "valid"]
+Occluded = Literal["keep", "drop"]
 
 
 @dataclass
@@ -70,8 +73,8 @@ class TargetSpec(Protocol):
     def check(self, out_size: int) -> None:
         """ValueError if this spec cannot be built for ``out_size`` x ``out_size`` crops."""
 
-    def build(self, labels: Labels, valid: torch.Tensor, out_size: int) -> TensorFields:
-        """The result from the step's output-space ``labels`` and (B,) ``valid``."""
+    def build(self, labels: Labels, valid: torch.Tensor, occluded: torch.Tensor, out_size: int) -> TensorFields:
+        """The result from the step's output-space ``labels``, (B,) ``valid`` and (B, K) ``occluded``."""
 
 
 def _check_name(name: str) -> None:
@@ -79,18 +82,22 @@ def _check_name(name: str) -> None:
         raise ValueError(f"name must be a Python identifier (the key in out.targets), got {name!r}")
 
 
-def _check_map_options(name: str, dtype: str, weight_by: str) -> None:
+def _check_map_options(name: str, dtype: str, weight_by: str, occluded: str) -> None:
     _check_name(name)
+    if occluded not in ("keep", "drop"):
+        raise ValueError(f"occluded must be 'keep' or 'drop', got {occluded!r}")
     if dtype not in OUT_DTYPES:
         raise ValueError(f"dtype must be one of {sorted(OUT_DTYPES)}, got {dtype!r}")
     if weight_by not in ("visible", "valid"):
         raise ValueError(f"weight_by must be 'visible' or 'valid', got {weight_by!r}")
 
 
-def landmark_weights(labels: Labels, valid: torch.Tensor, weight_by: WeightBy) -> torch.Tensor:
-    """(B, K) float32 weights: visible (never true on an invalid sample, whose labels are NaN), or valid alone."""
+def landmark_weights(labels: Labels, valid: torch.Tensor, occluded: torch.Tensor, weight_by: WeightBy,
+                     occluded_rule: Occluded) -> torch.Tensor:
+    """(B, K) float32 weights: visible (never true on an invalid sample, whose labels are NaN), or valid alone;
+    without the occluded landmarks for ``occluded_rule="drop"`` (module docstring)."""
     use = labels.visible if weight_by == "visible" else valid[:, None].expand_as(labels.visible)
-    return use.float()
+    return (use & ~occluded if occluded_rule == "drop" else use).float()
 
 
 def _pair(value: float | tuple[float, float]) -> tuple:
@@ -110,17 +117,19 @@ class HeatmapTarget:
     encoding: Encoding = "msra"
     dtype: str = "float32"
     weight_by: WeightBy = "visible"
+    occluded: Occluded = "keep"
     name: str = "heatmap"
 
     def __post_init__(self) -> None:
-        _check_map_options(self.name, self.dtype, self.weight_by)
+        _check_map_options(self.name, self.dtype, self.weight_by, self.occluded)
         check_heatmap_args((1, 1), _pair(self.size), self.sigma, self.encoding)
 
     def check(self, out_size: int) -> None:
         check_heatmap_args((out_size, out_size), _pair(self.size), self.sigma, self.encoding)
 
-    def build(self, labels: Labels, valid: torch.Tensor, out_size: int) -> Heatmaps:
-        maps, weights = encode_heatmaps(labels.landmarks2d, landmark_weights(labels, valid, self.weight_by),
+    def build(self, labels: Labels, valid: torch.Tensor, occluded: torch.Tensor, out_size: int) -> Heatmaps:
+        weights = landmark_weights(labels, valid, occluded, self.weight_by, self.occluded)
+        maps, weights = encode_heatmaps(labels.landmarks2d, weights,
                                         (out_size, out_size), _pair(self.size), self.sigma, self.encoding,
                                         OUT_DTYPES[self.dtype])
         return Heatmaps(maps, weights)
@@ -137,17 +146,19 @@ class SimCCTarget:
     normalize: bool = True
     dtype: str = "float32"
     weight_by: WeightBy = "visible"
+    occluded: Occluded = "keep"
     name: str = "simcc"
 
     def __post_init__(self) -> None:
-        _check_map_options(self.name, self.dtype, self.weight_by)
+        _check_map_options(self.name, self.dtype, self.weight_by, self.occluded)
         check_simcc_args((1, 1), self.split_ratio, _pair(self.sigma))
 
     def check(self, out_size: int) -> None:
         check_simcc_args((out_size, out_size), self.split_ratio, _pair(self.sigma))
 
-    def build(self, labels: Labels, valid: torch.Tensor, out_size: int) -> SimCCLabels:
-        x, y, weights = encode_simcc(labels.landmarks2d, landmark_weights(labels, valid, self.weight_by),
+    def build(self, labels: Labels, valid: torch.Tensor, occluded: torch.Tensor, out_size: int) -> SimCCLabels:
+        weights = landmark_weights(labels, valid, occluded, self.weight_by, self.occluded)
+        x, y, weights = encode_simcc(labels.landmarks2d, weights,
                                      (out_size, out_size), self.split_ratio, self.sigma, self.normalize,
                                      OUT_DTYPES[self.dtype])
         return SimCCLabels(x, y, weights)
@@ -176,7 +187,7 @@ class PoseBinTarget:
     def check(self, out_size: int) -> None:
         """Nothing depends on the crop size."""
 
-    def build(self, labels: Labels, valid: torch.Tensor, out_size: int) -> AngleBinLabels:
+    def build(self, labels: Labels, valid: torch.Tensor, occluded: torch.Tensor, out_size: int) -> AngleBinLabels:
         return _angle_labels(labels.head_pose, valid, self.bins, self.soft_sigma)
 
 
@@ -196,7 +207,7 @@ class GazeBinTarget:
     def check(self, out_size: int) -> None:
         """Nothing depends on the crop size."""
 
-    def build(self, labels: Labels, valid: torch.Tensor, out_size: int) -> AngleBinLabels:
+    def build(self, labels: Labels, valid: torch.Tensor, occluded: torch.Tensor, out_size: int) -> AngleBinLabels:
         return _angle_labels(gaze_to_pitch_yaw(labels.gaze), valid, self.bins, self.soft_sigma)
 
 
@@ -215,7 +226,7 @@ def check_targets(targets: tuple[TargetSpec, ...], out_size: int) -> None:
         t.check(out_size)
 
 
-def build_targets(targets: tuple[TargetSpec, ...], labels: Labels, valid: torch.Tensor, out_size: int
-                  ) -> dict[str, TensorFields]:
+def build_targets(targets: tuple[TargetSpec, ...], labels: Labels, valid: torch.Tensor, occluded: torch.Tensor,
+                  out_size: int) -> dict[str, TensorFields]:
     """``{spec.name: spec.build(...)}`` for every spec, in order."""
-    return {t.name: t.build(labels, valid, out_size) for t in targets}
+    return {t.name: t.build(labels, valid, occluded, out_size) for t in targets}
