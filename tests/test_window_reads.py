@@ -69,14 +69,13 @@ def extreme_params(config: gpuaug.AugmentConfig, n: int, train: bool) -> Augment
                for f in (False, True)]
     m = len(corners) * n
     s = config.max_shift
-    return AugmentParams(
+    return replace(
+        AugmentParams.identity(m),  # colour and camera ops at their identity
         margin=torch.full((m,), config.crop_margin[1]),
         shift=torch.tensor([[sx * s, sy * s] for sx, sy, _, _ in corners]).repeat_interleave(n, 0),
         angle=torch.tensor([a for _, _, a, _ in corners]).repeat_interleave(n),
         scale=torch.full((m,), config.scale[0]),
-        flip=torch.tensor([f for _, _, _, f in corners]).repeat_interleave(n),
-        brightness=torch.ones(m), contrast=torch.ones(m), saturation=torch.ones(m), hue=torch.zeros(m),
-        gray=torch.zeros(m, dtype=torch.bool))
+        flip=torch.tensor([f for _, _, _, f in corners]).repeat_interleave(n))
 
 
 def _tiled(batch: FaceBatch, times: int) -> FaceBatch:
