@@ -30,7 +30,7 @@ import torch
 
 from gpuaug.device_constants import constant
 from gpuaug.targets.modulate import blur_like_opencv
-from gpuaug.targets.write import outer_maps
+from gpuaug.targets.write import outer_maps, patch_rows
 
 Encoding = Literal["msra", "dark", "udp"]
 ENCODINGS: tuple[str, ...] = ("msra", "dark", "udp")
@@ -63,25 +63,23 @@ def heatmap_scale(input_size: tuple[int, int], heatmap_size: tuple[int, int], en
     return tuple(f32(i / h) for i, h in zip(input_size, heatmap_size, strict=True))
 
 
-def _axis(mu: torch.Tensor, length: int, sigma: float, encoding: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """One axis of the maps: (B, K) heatmap-pixel centres -> (B, K, length) Gaussian factors along this axis and
-    (B, K) "the 3-sigma patch misses the map on this axis" (mmpose's ``left >= W or right < 0``)."""
+def _patch(mu: torch.Tensor, length: int, sigma: float, encoding: str
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float, torch.Tensor]:
+    """Where one axis of a map is drawn: (B, K) heatmap-pixel centres -> the patch's (start, stop, peak) (B, K),
+    its length, and (B, K) "the 3-sigma patch misses the map on this axis" (mmpose's ``left >= W or right < 0``);
+    the row is exp(-(i - start - peak)^2 / 2 sigma^2) for start <= i < min(stop, start + length)."""
     radius = 3 * sigma
-    grid = torch.arange(length, device=mu.device, dtype=torch.float32)
     if encoding == "dark":  # exact centre, whole map; the patch is used for the miss test only
-        miss = (mu - radius >= length) | (mu + radius + 1 < 0)
-        return torch.exp(-((grid - mu[..., None]) ** 2) / (2 * sigma**2)), miss
-    # Integer centre int(mu + 0.5) and patch [left, right), truncated toward zero like numpy's astype.
+        zero = torch.zeros_like(mu)
+        return zero, zero + length, mu, length, (mu - radius >= length) | (mu + radius + 1 < 0)
+    # Integer centre int(mu + 0.5) and patch [left, right), truncated toward zero like numpy's astype; the
+    # patch's own length is np.arange(0, 2 * radius + 1)'s.
     centre = torch.trunc(mu + 0.5)
     left, right = torch.trunc(centre - radius), torch.trunc(centre + radius + 1)
-    size = math.ceil(2 * radius + 1)  # np.arange(0, 2 * radius + 1): the patch's own length
     middle = float((2 * radius + 1) // 2)
-    offset = grid - left[..., None]  # position inside the patch
     # "msra": the patch's middle sits on the integer centre; "udp": moved by the rounding to the exact centre.
-    peak = middle if encoding == "msra" else middle + (mu - centre)[..., None]
-    inside = (offset >= 0) & (offset < size) & (grid < right[..., None])
-    values = torch.where(inside, torch.exp(-((offset - peak) ** 2) / (2 * sigma**2)), 0.0)
-    return values, (left >= length) | (right < 0)
+    peak = torch.full_like(mu, middle) if encoding == "msra" else middle + (mu - centre)
+    return left, right, peak, math.ceil(2 * radius + 1), (left >= length) | (right < 0)
 
 
 def encode_heatmaps(
@@ -107,12 +105,13 @@ def encode_heatmaps(
         mu = torch.where(finite[..., None], points, 0.0) / constant(scale, points.device)
         mu = mu.clamp(-_FAR, _FAR)
         (w, h) = heatmap_size
-        gx, miss_x = _axis(mu[..., 0], w, sigma, encoding)
-        gy, miss_y = _axis(mu[..., 1], h, sigma, encoding)
+        *x_patch, miss_x = _patch(mu[..., 0], w, sigma, encoding)
+        *y_patch, miss_y = _patch(mu[..., 1], h, sigma, encoding)
         labelled = (weights >= 0.5) & finite
         drawn = labelled & ~(miss_x | miss_y)
         out_weights = torch.where(finite & ~(labelled & (miss_x | miss_y)), weights, 0.0)
-        gy = torch.where(drawn[..., None], gy, 0.0)
+        gx = patch_rows(w, *x_patch, sigma, torch.ones_like(weights), pooled=False)
+        gy = patch_rows(h, *y_patch, sigma, drawn.float(), pooled=False)  # a map not drawn is all zero
         maps = outer_maps(gy, gx, dtype)
     return maps, out_weights
 

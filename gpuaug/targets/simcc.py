@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from gpuaug.targets.write import gaussian_rows
+from gpuaug.targets.write import patch_rows
 
 #: Bins are clamped to this range before the maths, so a wild keypoint cannot overflow.
 _FAR = 1e6
@@ -65,7 +65,8 @@ def encode_simcc(
         drawn = labelled & ~miss
         out_weights = torch.where(finite & ~(labelled & miss), weights, 0.0)
         # A label is factor * exp(...): the normalisation where drawn, 0 elsewhere (one pass over the labels).
-        x, y = (gaussian_rows(length, mu[..., axis], s, torch.where(
+        zero = torch.zeros_like(mu[..., 0])
+        x, y = (patch_rows(length, zero, zero + length, mu[..., axis], length, s, torch.where(
             drawn, 1 / (s * math.sqrt(2 * math.pi)) if normalize else 1.0, 0.0), dtype)
             for axis, (length, s) in enumerate(zip(lengths, sigmas, strict=True)))
     return x, y, out_weights

@@ -27,9 +27,11 @@ def _outer(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     return rows[..., :, None] * cols[..., None, :]
 
 
-def _gaussian_rows(grid: torch.Tensor, centre: torch.Tensor, scale: torch.Tensor, factor: torch.Tensor
-                   ) -> torch.Tensor:
-    return torch.exp((grid - centre) ** 2 * scale) * factor
+def _patch_rows(grid: torch.Tensor, start: torch.Tensor, stop: torch.Tensor, peak: torch.Tensor, size: torch.Tensor,
+                scale: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    offset = grid - start  # position inside the patch that starts at ``start``
+    inside = (offset >= 0) & (offset < size) & (grid < stop)
+    return torch.where(inside, torch.exp((offset - peak) ** 2 * scale), 0.0) * factor
 
 
 # One writer (one code object, so its own Dynamo cache) per expression; dynamic shapes, so a variant per dtype.
@@ -37,15 +39,14 @@ def _write_outer(out: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> N
     out.copy_(_outer(rows, cols))
 
 
-def _write_gaussian_rows(out: torch.Tensor, grid: torch.Tensor, centre: torch.Tensor, scale: torch.Tensor,
-                         factor: torch.Tensor) -> None:
-    out.copy_(_gaussian_rows(grid, centre, scale, factor))
+def _write_patch_rows(out: torch.Tensor, *inputs: torch.Tensor) -> None:
+    out.copy_(_patch_rows(*inputs))
 
 
-def _on_cpu(write: Callable[..., None], shape: tuple[int, ...], dtype: torch.dtype,
-            *inputs: torch.Tensor) -> torch.Tensor:
-    """``write``'s expression of ``inputs`` in ``dtype`` by one compiled loop into a recycled buffer (CPU
-    tensors, eager caller)."""
+def _on_cpu(write: Callable[..., None], shape: tuple[int, ...], dtype: torch.dtype, *inputs: torch.Tensor,
+            pooled: bool = True) -> torch.Tensor:
+    """``write``'s expression of ``inputs`` in ``dtype`` by one compiled loop (CPU tensors, eager caller), into a
+    recycled buffer when ``pooled`` (a result), else fresh memory (a small intermediate)."""
     with _lock:
         if write not in _kernels:
             _kernels[write] = torch.compile(write, fullgraph=True, dynamic=True)
@@ -53,7 +54,8 @@ def _on_cpu(write: Callable[..., None], shape: tuple[int, ...], dtype: torch.dty
     # Outside inference mode, so the output is an ordinary tensor whatever mode the caller is in (and one
     # compiled variant serves every mode): the small inputs are copied (1/64 of the output's bytes or less).
     with torch.inference_mode(False), torch.no_grad():
-        out = typed(target_pool.take(torch.Size(shape).numel() * dtype.itemsize), shape, dtype)
+        nbytes = torch.Size(shape).numel() * dtype.itemsize
+        out = typed(target_pool.take(nbytes), shape, dtype) if pooled else torch.empty(shape, dtype=dtype)
         kernel(out, *(t.clone(memory_format=torch.contiguous_format) for t in inputs))
     return out
 
@@ -74,13 +76,18 @@ def outer_maps(rows: torch.Tensor, cols: torch.Tensor, dtype: torch.dtype) -> to
     return torch.mul(rows[..., :, None], cols[..., None, :], out=torch.empty(shape, dtype=dtype, device=rows.device))
 
 
-def gaussian_rows(length: int, centre: torch.Tensor, sigma: float, factor: torch.Tensor, dtype: torch.dtype
-                  ) -> torch.Tensor:
-    """(...,) float32 centres and factors -> (..., length) ``dtype`` rows
-    factor * exp(-(i - centre)^2 / (2 sigma^2)) over i = 0 .. length - 1."""
-    grid = torch.arange(length, device=centre.device, dtype=torch.float32)
-    scale = torch.full((1,), -1 / (2 * sigma**2), device=centre.device)
-    inputs = (grid, centre[..., None], scale, factor[..., None])
+def patch_rows(length: int, start: torch.Tensor, stop: torch.Tensor, peak: torch.Tensor, size: float, sigma: float,
+               factor: torch.Tensor, dtype: torch.dtype = torch.float32, pooled: bool = True) -> torch.Tensor:
+    """(...,) float32 ``start``, ``stop``, ``peak``, ``factor`` -> (..., length) rows of ``dtype``:
+    factor * exp(-(i - start - peak)^2 / (2 sigma^2)) where start <= i < min(stop, start + size), else 0, over
+    i = 0 .. length - 1: a Gaussian on a patch (heatmap axes), or on the whole row (start 0, size and stop
+    ``length``: SimCC labels). ``pooled``: the result lives in a recycled CPU buffer (for results, not
+    intermediates)."""
+    device = start.device
+    grid = torch.arange(length, device=device, dtype=torch.float32)
+    size_t = torch.full((1,), float(size), device=device)
+    scale = torch.full((1,), -1 / (2 * sigma**2), device=device)
+    inputs = (grid, start[..., None], stop[..., None], peak[..., None], size_t, scale, factor[..., None])
     if _eager_cpu(*inputs):
-        return _on_cpu(_write_gaussian_rows, (*centre.shape, length), dtype, *inputs)
-    return _gaussian_rows(*inputs).to(dtype)
+        return _on_cpu(_write_patch_rows, (*start.shape, length), dtype, *inputs, pooled=pooled)
+    return _patch_rows(*inputs).to(dtype)
