@@ -33,7 +33,7 @@ from gpuaug.config import AugmentConfig
 def webcam_albumentations(A, c: AugmentConfig) -> list:
     """The webcam preset's camera ops as albumentations 2.x transforms (same probabilities and ranges)."""
     return [
-        A.RandomGamma(gamma_limit=(round(100 * c.gamma[0]), round(100 * c.gamma[1])), p=c.gamma_p),
+        A.RandomGamma(gamma_range=(round(100 * c.gamma[0]), round(100 * c.gamma[1])), p=c.gamma_p),
         A.CoarseDropout(num_holes_range=(1, c.occluder_max), hole_height_range=c.occluder_size,
                         hole_width_range=c.occluder_size, fill="random_uniform", p=c.occluder_p),
         A.MotionBlur(blur_range=(3, 9), p=c.motion_blur_p),
