@@ -9,7 +9,6 @@ the same clips, in one run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -22,7 +21,7 @@ import torch
 from gpuaug.augment import FaceAugment
 from gpuaug.bench.contenders import kornia_crop
 from gpuaug.bench.harness import cpu_seconds, other_cores
-from gpuaug.bench.report import slug
+from gpuaug.bench.report import run_alone, write_record
 from gpuaug.bench.step import Step, Unavailable
 from gpuaug.bench.workload import Workload, make_workload
 from gpuaug.clip_params import clip_boxes
@@ -180,12 +179,7 @@ def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: 
             "load_before": [round(x, 2) for x in load_before], "timestamp": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "repeats": args.repeats, "slow_repeats": args.slow_repeats, "warmup": args.warmup,
         }, "rows": rows, "note": NOTE}
-        args.out.mkdir(parents=True, exist_ok=True)
-        stem = args.out / f"clips_{slug(device_name(device))}"
-        stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-        stem.with_suffix(".md").write_text(markdown(result))
-        print(markdown(result))
-        paths += [stem.with_suffix(".json"), stem.with_suffix(".md")]
+        paths += write_record(args.out, "clips", device_name(device), result, markdown)
     return paths
 
 
@@ -197,10 +191,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The clip benchmark alone; takes ``gpuaug bench``'s options (sizes, repeats, devices, --out)."""
-    from gpuaug.bench.cli import device_name, parse_args, resolve_devices
-
-    args = parse_args(argv)
-    print("wrote", *map(str, run(args, resolve_devices(args), device_name)))
+    run_alone(run, argv)
 
 
 if __name__ == "__main__":

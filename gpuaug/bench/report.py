@@ -4,7 +4,28 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+
+def write_record(out: Path, kind: str, device: str, result: dict, markdown: Callable[[dict], str]) -> list[Path]:
+    """One run's record: ``<kind>_<device slug>.json`` and its ``.md`` table under ``out``; prints the table and
+    returns both paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{kind}_{slug(device)}"
+    text = markdown(result)
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(text)
+    print(text)
+    return [stem.with_suffix(".json"), stem.with_suffix(".md")]
+
+
+def run_alone(run: Callable, argv: Sequence[str] | None = None) -> None:
+    """A benchmark module's ``run(args, devices, device_name)`` on its own, with ``gpuaug bench``'s options."""
+    from gpuaug.bench.cli import device_name, parse_args, resolve_devices
+
+    args = parse_args(argv)
+    print("wrote", *map(str, run(args, resolve_devices(args), device_name)))
 
 
 def slug(text: str) -> str:

@@ -19,7 +19,6 @@ On the end-to-end data set (packed, frames of 240x320, 360x480 and 480x640, shuf
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -34,7 +33,7 @@ import torch
 from gpuaug.batch import copy_window
 from gpuaug.bench.end_to_end import end_to_end_rates, write_packed
 from gpuaug.bench.harness import cpu_seconds, other_cores
-from gpuaug.bench.report import slug
+from gpuaug.bench.report import run_alone, write_record
 from gpuaug.config import AugmentConfig
 from gpuaug.load.frames import FaceFrames
 from gpuaug.load.stream import StreamLoader
@@ -214,12 +213,7 @@ def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: 
                 "other_cores": other_cores(cpu_start, time.perf_counter() - wall_start),
                 "timestamp": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "repeats": args.e2e_repeats}
             result["note"] = NOTE
-            args.out.mkdir(parents=True, exist_ok=True)
-            stem = args.out / f"stream_{slug(device_name(device))}"
-            stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-            stem.with_suffix(".md").write_text(markdown(result))
-            print(markdown(result))
-            paths += [stem.with_suffix(".json"), stem.with_suffix(".md")]
+            paths += write_record(args.out, "stream", device_name(device), result, markdown)
     return paths
 
 
@@ -231,10 +225,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """The streaming benchmark alone; takes ``gpuaug bench``'s options (--e2e-videos/-frames/-batch/-repeats,
     devices, --out)."""
-    from gpuaug.bench.cli import device_name, parse_args, resolve_devices
-
-    args = parse_args(argv)
-    print("wrote", *map(str, run(args, resolve_devices(args), device_name)))
+    run_alone(run, argv)
 
 
 if __name__ == "__main__":

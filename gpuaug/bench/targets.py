@@ -12,7 +12,6 @@ timed interleaved (:func:`~gpuaug.bench.clips.interleaved_seconds`), so a shared
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -27,7 +26,7 @@ import torch
 from gpuaug.augment import FaceAugment
 from gpuaug.bench import mmpose_codecs
 from gpuaug.bench.clips import interleaved_seconds
-from gpuaug.bench.report import slug
+from gpuaug.bench.report import run_alone, write_record
 from gpuaug.bench.step import Step
 from gpuaug.bench.workload import Workload, make_workload
 from gpuaug.labels.transform import Labels
@@ -151,12 +150,7 @@ def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: 
             "timestamp": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "repeats": args.repeats,
             "slow_repeats": args.slow_repeats, "warmup": args.warmup,
         }, "rows": rows, "note": NOTE}
-        args.out.mkdir(parents=True, exist_ok=True)
-        stem = args.out / f"targets_{slug(device_name(device))}"
-        stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-        stem.with_suffix(".md").write_text(markdown(result))
-        print(markdown(result))
-        paths += [stem.with_suffix(".json"), stem.with_suffix(".md")]
+        paths += write_record(args.out, "targets", device_name(device), result, markdown)
     return paths
 
 
@@ -167,10 +161,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The target benchmark alone; takes ``gpuaug bench``'s options (sizes, repeats, devices, --out)."""
-    from gpuaug.bench.cli import device_name, parse_args, resolve_devices
-
-    args = parse_args(argv)
-    print("wrote", *map(str, run(args, resolve_devices(args), device_name)))
+    run_alone(run, argv)
 
 
 if __name__ == "__main__":
