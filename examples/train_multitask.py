@@ -239,7 +239,9 @@ class LandmarkHead:
             kernel = 2 * round((self.HEATMAP_SIGMA - 0.8) / 0.3 + 1) + 1
             return decode_heatmaps(pred["heatmaps"].float(), (self.size, self.size), "udp", kernel)[0]
         if self.kind == "simcc":
-            return decode_simcc(pred["simcc_x"], pred["simcc_y"], self.SIMCC_SPLIT)[0]
+            # Through a softmax: the decoder reads a score <= 0 as "no keypoint", and logits have no sign to trust.
+            x, y = (pred[f"simcc_{axis}"].float().softmax(-1) for axis in "xy")
+            return decode_simcc(x, y, self.SIMCC_SPLIT)[0]
         return pred["landmarks2d"].float() * self.size + (self.size - 1) / 2
 
 

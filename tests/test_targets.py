@@ -138,12 +138,35 @@ def test_decoders_equal_mmpose_refinement(encoding) -> None:
         assert np.abs(expected - locs).max() > 0.1  # the refinement moved points
 
 
+@pytest.mark.parametrize("encoding", ["msra", "dark", "udp"])
+def test_decoders_equal_mmpose_on_signed_maps(encoding) -> None:
+    """A network's output is signed: maps of noise in [-0.3, 0.2] around the Gaussians (some blurred maxima
+    negative) decode as mmpose's refinement does; an all-negative map gives -1 (UDP: mmpose reads another map's
+    memory there, so that map is left out of the comparison)."""
+    pytest.importorskip("cv2")
+    maps, _ = noisy_maps(encoding, 7)
+    maps = maps - torch.from_numpy(np.random.default_rng(8).uniform(0, 0.5, maps.shape).astype(np.float32))
+    maps[0, 5] = -torch.rand(64, 64) - 0.1  # nothing positive
+    maps[0, 6] = -0.3  # one spike on a negative floor: its blurred maximum is negative, the map's is not
+    maps[0, 6, 30, 30], maps[0, 6, 30, 31], maps[0, 6, 31, 30] = 1.0, 0.5, 0.4
+    np_maps = maps[0].numpy()
+    locs, _ = ref.heatmap_maximum(np_maps)
+    if encoding == "msra":
+        expected = ref.refine_quarter(locs, np_maps)
+    else:
+        expected = (ref.refine_dark if encoding == "dark" else ref.refine_dark_udp)(locs, np_maps, 11)
+    got, _ = decode_heatmaps(maps, (64, 64), encoding)
+    keep = np.arange(68) != 5 if encoding == "udp" else np.ones(68, bool)
+    np.testing.assert_allclose(got[0].numpy()[keep], expected[keep], atol=2e-4, rtol=0)
+    assert got[0, 5].tolist() == [-1.0, -1.0]
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("encoding", ["dark", "udp"])
-def test_round_trip_within_005_px(device, encoding) -> None:
-    """sigma 2, 64 x 64 maps from a 256 crop: encode -> decode lands within 0.05 input px (issue 22) for points
-    whose 3-sigma patch lies on the map (24 input px from the border; measured: max 0.0016 px DARK, 0.0002 UDP;
-    at 16 px the zero padding of the decoder's blur costs 0.12 px DARK, 0.03 UDP)."""
+def test_round_trip_within_a_hundredth_px(device, encoding) -> None:
+    """sigma 2, 64 x 64 maps from a 256 crop: encode -> decode lands within 0.01 input px (issue 22 asks 0.05)
+    for points whose 3-sigma patch lies on the map (24 input px from the border; measured: max 0.0016 px DARK,
+    0.0002 UDP; at 16 px the zero padding of the decoder's blur costs 0.12 px DARK, 0.03 UDP)."""
     pts = torch.from_numpy(np.random.default_rng(5).uniform(24, 231, (4, 68, 2)).astype(np.float32)).to(device)
     maps, _ = encode_heatmaps(pts, torch.ones(4, 68, device=device), (256, 256), (64, 64), 2.0, encoding)
     got, _ = decode_heatmaps(maps, (256, 256), encoding)
@@ -179,7 +202,7 @@ def test_bad_values_give_zero_weights_and_maps_never_nan() -> None:
 def test_arguments_are_validated_naming_them() -> None:
     for kwargs, name in [({"size": 0}, "heatmap_size"), ({"sigma": 0.0}, "sigma"), ({"encoding": "gauss"}, "encoding"),
                          ({"dtype": "int8"}, "dtype"), ({"weight_by": "all"}, "weight_by"), ({"name": "a b"}, "name"),
-                         ({"size": 1, "encoding": "udp"}, "heatmap_size")]:
+                         ({"size": 1, "encoding": "udp"}, "heatmap_size"), ({"size": 32.0}, "heatmap_size")]:
         with pytest.raises(ValueError, match=name):
             HeatmapTarget(**kwargs)
     for kwargs, name in [({"split_ratio": 0.0}, "split_ratio"), ({"sigma": -1.0}, "sigma"),
@@ -264,7 +287,8 @@ def test_step_builds_the_targets_from_its_labels(face_batch, device) -> None:
         for v in vars(t).values():
             assert torch.isfinite(v.float()).all() and (v[3] == 0).all()
     pose, gaze = out.targets["pose_bins"], out.targets["gaze_bins"]
-    torch.testing.assert_close(pose.angles, out.head_pose, equal_nan=True)
+    torch.testing.assert_close(pose.angles[out.valid], out.head_pose[out.valid])
+    assert (pose.angles[3] == 0).all() and (gaze.angles[3] == 0).all()  # never NaN: 0 with weight 0
     torch.testing.assert_close(gaze.angles[out.valid], gaze_to_pitch_yaw(out.gaze)[out.valid])
     assert (pose.index[3] == IGNORE_INDEX).all() and (pose.weights[:3] == 1).all()
     # Decoded heatmaps land on the step's landmarks and go back to the source frame through its own matrix, for
@@ -319,17 +343,6 @@ def test_targets_compile_into_the_one_graph(face_batch) -> None:
                                        msg=f"{name}.{field}")
 
 
-def test_targets_ignore_autocast(face_batch) -> None:
-    aug = FaceAugment(AugmentConfig(out_size=24), targets=ALL_TARGETS)
-    params = aug.sample_params(face_batch, torch.Generator().manual_seed(0))
-    plain = aug.apply(face_batch, params)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        cast = aug.apply(face_batch, params)
-    for name, target in plain.targets.items():
-        for field, value in vars(target).items():
-            assert torch.equal(getattr(cast.targets[name], field), value), f"{name}.{field}"
-
-
 def test_maps_are_ordinary_tensors_in_any_mode() -> None:
     """Under inference_mode or no_grad the CPU maps (written by a compiled loop into recycled memory) equal the
     plain ones and are ordinary tensors, usable in a loss outside the mode."""
@@ -345,7 +358,7 @@ def test_maps_are_ordinary_tensors_in_any_mode() -> None:
 def test_captured_step_builds_the_same_targets(face_batch) -> None:
     from gpuaug.graph import CapturedAugment
 
-    aug = FaceAugment(AugmentConfig(out_size=64), targets=[HeatmapTarget(dtype="bfloat16"), SimCCTarget()]).cuda()
+    aug = FaceAugment(AugmentConfig(out_size=64), targets=ALL_TARGETS).cuda()
     batch = face_batch.to("cuda")
     captured = CapturedAugment(aug, batch)
     out, plain = captured(batch, torch.Generator().manual_seed(3)), aug(batch, torch.Generator().manual_seed(3))

@@ -42,7 +42,7 @@ def check_heatmap_args(input_size: tuple[int, int], heatmap_size: tuple[int, int
                        encoding: str) -> None:
     """ValueError naming the argument unless the sizes are positive (w, h) pairs, sigma > 0, a known encoding."""
     for name, size in (("input_size", input_size), ("heatmap_size", heatmap_size)):
-        if len(size) != 2 or min(size) < 1 or any(int(v) != v for v in size):
+        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in size) or min(size) < 1:
             raise ValueError(f"{name} must be (w, h) positive integers, got {size}")
     if encoding == "udp" and min(heatmap_size) < 2:
         raise ValueError(f"heatmap_size must be at least 2 x 2 for the 'udp' encoding, got {heatmap_size}")

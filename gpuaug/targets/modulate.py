@@ -32,7 +32,8 @@ def opencv_gaussian_kernel(size: int) -> tuple[float, ...]:
 
 def blur_like_opencv(maps: torch.Tensor, size: int) -> torch.Tensor:
     """(..., h, w) float32 -> the same maps blurred by mmpose's ``gaussian_blur`` (zero padding, OpenCV's
-    kernel of ``size``), each rescaled to its own maximum. An all-zero map stays zero (mmpose divides 0 by 0)."""
+    kernel of ``size``), each rescaled by its maximum over the blurred map's maximum. A map whose blurred maximum
+    is 0 stays as blurred (mmpose divides by 0 there)."""
     kernel = constant(opencv_gaussian_kernel(size), maps.device)
     h, w = maps.shape[-2:]
     flat = maps.reshape(-1, 1, h, w)
@@ -44,4 +45,5 @@ def blur_like_opencv(maps: torch.Tensor, size: int) -> torch.Tensor:
     flat = sum(kernel[i] * cols[..., i:i + h, :] for i in range(size))
     blurred = flat.reshape(maps.shape)
     before, after = maps.amax((-2, -1), keepdim=True), blurred.amax((-2, -1), keepdim=True)
-    return blurred * torch.where(after > 0, before / torch.where(after > 0, after, 1.0), 0.0)
+    # mmpose multiplies by before / after whatever their signs (a network's signed output); 0 / 0 stays 0.
+    return blurred * torch.where(after != 0, before / torch.where(after != 0, after, 1.0), 0.0)

@@ -74,9 +74,10 @@ def encode_simcc(
 
 def decode_simcc(simcc_x: torch.Tensor, simcc_y: torch.Tensor, split_ratio: float = 2.0
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, K, Wx), (B, K, Wy) labels or logits -> keypoints (B, K, 2) in input pixels and scores (B, K): the
-    argmax bin of each axis / ``split_ratio``; score the smaller of the two maxima; -1 (before the division,
-    as mmpose) where that score is <= 0. Ties go to the first bin."""
+    """(B, K, Wx), (B, K, Wy) non-negative scores (labels, or a network's softmax) -> keypoints (B, K, 2) in input
+    pixels and scores (B, K): the argmax bin of each axis / ``split_ratio``; score the smaller of the two maxima;
+    -1 (before the division, as mmpose) where that score is <= 0, so decode logits through a softmax first.
+    Ties go to the first bin."""
     if not (math.isfinite(split_ratio) and split_ratio > 0):
         raise ValueError(f"split_ratio must be > 0, got {split_ratio}")
     with torch.autocast(simcc_x.device.type, enabled=False):

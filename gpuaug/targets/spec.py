@@ -56,8 +56,9 @@ class SimCCLabels(TensorFields):
 
 @dataclass
 class AngleBinLabels(TensorFields):
-    """angles (B, A) degrees (the regression target); index (B, A) int64 class (-100 = ignore); soft (B, A, n)
-    float32 label; weights (B, A) float32. Pose: A = 3 [yaw, pitch, roll]; gaze: A = 2 [pitch, yaw]."""
+    """angles (B, A) degrees (the regression target; 0 where unusable: an invalid sample, a zero gaze); index
+    (B, A) int64 class (-100 = ignore); soft (B, A, n) float32 label; weights (B, A) float32: 1 where the angle
+    is usable and inside the bins. Pose: A = 3 [yaw, pitch, roll]; gaze: A = 2 [pitch, yaw]. Never NaN."""
 
     angles: torch.Tensor
     index: torch.Tensor
@@ -110,6 +111,9 @@ class HeatmapTarget:
     """Gaussian heatmaps of the 2D landmarks, equal to mmpose's ``MSRAHeatmap`` (``encoding="msra"``; ``"dark"``
     is ``unbiased=True``) or ``UDPHeatmap`` (``"udp"``) with ``input_size`` the output crop and ``heatmap_size``
     = ``size`` (w, h or one int); ``sigma`` in heatmap pixels; maps in ``dtype`` ("bfloat16" halves the bytes).
+    Weights: ``weight_by="valid"`` is mmpose's own rule (its loader never clears a keypoint's visibility, so a
+    landmark just outside the crop still draws its part of the Gaussian); the default ``"visible"`` draws only
+    landmarks inside the crop (module docstring).
     Decode predictions with :func:`gpuaug.targets.decode_heatmaps`."""
 
     size: int | tuple[int, int] = 64
@@ -139,7 +143,8 @@ class HeatmapTarget:
 class SimCCTarget:
     """SimCC labels of the 2D landmarks, equal to mmpose's ``SimCCLabel(smoothing_type="gaussian")`` with
     ``input_size`` the output crop: ``split_ratio`` bins per pixel, ``sigma`` in bins (one or (sx, sy)),
-    ``normalize`` divides by sigma sqrt(2 pi). Decode with :func:`gpuaug.targets.decode_simcc`."""
+    ``normalize`` divides by sigma sqrt(2 pi); weights as :class:`HeatmapTarget` (``weight_by="valid"`` is
+    mmpose's rule). Decode with :func:`gpuaug.targets.decode_simcc`."""
 
     split_ratio: float = 2.0
     sigma: float | tuple[float, float] = 6.0
@@ -213,8 +218,9 @@ class GazeBinTarget:
 
 def _angle_labels(angles: torch.Tensor, valid: torch.Tensor, bins: AngleBins, soft_sigma: float | None
                   ) -> AngleBinLabels:
-    index, weights, soft = encode_bins(angles, valid[:, None].expand_as(angles), bins, soft_sigma)
-    return AngleBinLabels(angles=angles, index=index, soft=soft, weights=weights)
+    usable = valid[:, None] & torch.isfinite(angles)
+    index, weights, soft = encode_bins(angles, usable, bins, soft_sigma)
+    return AngleBinLabels(angles=torch.where(usable, angles, 0.0), index=index, soft=soft, weights=weights)
 
 
 def check_targets(targets: tuple[TargetSpec, ...], out_size: int) -> None:

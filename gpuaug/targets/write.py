@@ -1,13 +1,14 @@
-"""Writing the large targets: heatmaps (..., h, w) and SimCC labels (..., n), each in one pass, in its dtype.
+"""Writing the large targets: heatmaps (..., h, w) and SimCC labels (..., n) in their dtype.
 
-These are most of a target's bytes (64 x 64 heatmaps: 285 MB of float32 at B = 256, K = 68) and each is
-written once. On the CPU an eager chain of ops would pass over them several times (and the mixed-dtype store
-into bfloat16 is not vectorised), and a fresh output costs its page faults (glibc hands blocks this large back
-to the OS when freed): there each is one loop compiled by ``torch.compile`` (Inductor's C++), writing into a
-buffer of :data:`~gpuaug.buffers.target_pool` (reused once nothing refers to it), as the CPU render does
+These are most of a target's bytes (64 x 64 heatmaps: 285 MB of float32 at B = 256, K = 68). On the CPU an eager
+chain of ops would pass over them several times (and the mixed-dtype store into bfloat16 is not vectorised), and
+a fresh output costs its page faults (glibc hands blocks this large back to the OS when freed): there each is
+one loop compiled by ``torch.compile`` (Inductor's C++), a result writing into a buffer of
+:data:`~gpuaug.buffers.target_pool` (reused once nothing refers to it), as the CPU render does
 (:mod:`gpuaug.backends.staged_gather`). Every number reaches the loop as a tensor, so one compiled variant serves
-every size, sigma and split ratio. On CUDA the maps are one ``torch.mul(..., out=)`` pass; inside a caller's
-``torch.compile`` the plain expressions, traced into the caller's graph.
+every size, sigma and split ratio. On CUDA (eager) the heatmaps are one ``torch.mul(..., out=)`` pass over the
+maps; the rows (heatmap axes, SimCC labels) are a few eager kernels, fused when the caller compiles the step.
+Inside a caller's ``torch.compile`` the plain expressions are traced into the caller's graph.
 """
 
 from __future__ import annotations
