@@ -169,58 +169,59 @@ class SimCCTarget:
         return SimCCLabels(x, y, weights)
 
 
-def _check_bins(name: str, bins: AngleBins, soft_sigma: float | None) -> None:
-    _check_name(name)
-    if not isinstance(bins, AngleBins):
-        raise ValueError(f"bins must be an AngleBins, got {bins!r}")
-    check_soft_sigma(soft_sigma)
+@dataclass(frozen=True)
+class _AngleBinTarget:
+    """What the pose and gaze bin targets share: the bins, soft labels, checks and encoding; a subclass says
+    which angles (:meth:`angles`)."""
+
+    bins: AngleBins
+    soft_sigma: float | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        if not isinstance(self.bins, AngleBins):
+            raise ValueError(f"bins must be an AngleBins, got {self.bins!r}")
+        check_soft_sigma(self.soft_sigma)
+
+    def check(self, out_size: int) -> None:
+        """Nothing depends on the crop size."""
+
+    def angles(self, labels: Labels) -> torch.Tensor:
+        """(B, A) degrees to bin."""
+        raise NotImplementedError
+
+    def build(self, labels: Labels, valid: torch.Tensor, occluded: torch.Tensor, out_size: int) -> AngleBinLabels:
+        angles = self.angles(labels)
+        usable = valid[:, None] & torch.isfinite(angles)
+        index, weights, soft = encode_bins(angles, usable, self.bins, self.soft_sigma)
+        return AngleBinLabels(angles=torch.where(usable, angles, 0.0), index=index, soft=soft, weights=weights)
 
 
 @dataclass(frozen=True)
-class PoseBinTarget:
+class PoseBinTarget(_AngleBinTarget):
     """Head pose [yaw, pitch, roll] as HopeNet trains it: bin index per angle (66 bins of 3 degrees over
     [-99, 99) by default), the angle itself, and a one-hot or Gaussian (``soft_sigma`` degrees) soft label.
     Decode with :func:`gpuaug.targets.decode_bins`."""
 
     bins: AngleBins = HOPENET_POSE
-    soft_sigma: float | None = None
     name: str = "pose_bins"
 
-    def __post_init__(self) -> None:
-        _check_bins(self.name, self.bins, self.soft_sigma)
-
-    def check(self, out_size: int) -> None:
-        """Nothing depends on the crop size."""
-
-    def build(self, labels: Labels, valid: torch.Tensor, occluded: torch.Tensor, out_size: int) -> AngleBinLabels:
-        return _angle_labels(labels.head_pose, valid, self.bins, self.soft_sigma)
+    def angles(self, labels: Labels) -> torch.Tensor:
+        return labels.head_pose
 
 
 @dataclass(frozen=True)
-class GazeBinTarget:
+class GazeBinTarget(_AngleBinTarget):
     """Gaze as L2CS-Net trains it: [pitch, yaw] degrees in the ETH-XGaze convention
     (:func:`gpuaug.targets.gaze_to_pitch_yaw`) with their bins (Gaze360's 90 of 4 degrees by default;
     :data:`~gpuaug.targets.L2CS_MPIIGAZE` for 28 of 3) and soft labels as :class:`PoseBinTarget`."""
 
     bins: AngleBins = L2CS_GAZE360
-    soft_sigma: float | None = None
     name: str = "gaze_bins"
 
-    def __post_init__(self) -> None:
-        _check_bins(self.name, self.bins, self.soft_sigma)
-
-    def check(self, out_size: int) -> None:
-        """Nothing depends on the crop size."""
-
-    def build(self, labels: Labels, valid: torch.Tensor, occluded: torch.Tensor, out_size: int) -> AngleBinLabels:
-        return _angle_labels(gaze_to_pitch_yaw(labels.gaze), valid, self.bins, self.soft_sigma)
-
-
-def _angle_labels(angles: torch.Tensor, valid: torch.Tensor, bins: AngleBins, soft_sigma: float | None
-                  ) -> AngleBinLabels:
-    usable = valid[:, None] & torch.isfinite(angles)
-    index, weights, soft = encode_bins(angles, usable, bins, soft_sigma)
-    return AngleBinLabels(angles=torch.where(usable, angles, 0.0), index=index, soft=soft, weights=weights)
+    def angles(self, labels: Labels) -> torch.Tensor:
+        return gaze_to_pitch_yaw(labels.gaze)
 
 
 def check_targets(targets: tuple[TargetSpec, ...], out_size: int) -> None:
