@@ -10,6 +10,11 @@ The render's bilinear taps of a source coordinate x are ``floor(x)`` and ``floor
 may read anything: it adds nothing), so the window holds the columns ``floor(centre - reach d) ..
 floor(centre + reach d) + 1`` (rows likewise), widened by :data:`SLACK` pixels against float32 rounding of the
 matrix and its inverse, and clamped to the frame (taps outside the frame weigh 0: zero fill).
+
+:func:`matrix_windows` is the same rule for one draw: the bounding box of the source points of that draw's
+output pixel centres (its matrix's inverse at the four output corners: an affine map sends the square's corners
+to the parallelogram's), a smaller window than the config-wide one (:mod:`gpuaug.load.draws` draws the params
+in the loader to know it before reading).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import torch
 
 from gpuaug.clip_params import CropMode, check_crop, clip_boxes
 from gpuaug.config import AugmentConfig
-from gpuaug.labels.matrix import crop_square
+from gpuaug.labels.matrix import affine_inverse, apply_points, crop_square
 
 #: Pixels added to each side of the exact reach: float32 matrices put source points up to ~1e-3 px off the
 #: exact ones (coordinates up to a few thousand); 0.05 px covers that many times over and still lets a window
@@ -49,15 +54,36 @@ def read_windows(boxes: torch.Tensor, sizes: np.ndarray, reach: float) -> np.nda
     weight, clamped to the frame and at least 1 x 1. A box that is not finite gets the whole frame."""
     box = boxes.detach().cpu().double()
     centre, side = crop_square(box, torch.zeros(len(box), dtype=torch.float64))
-    centre, half = centre.numpy(), side.numpy()[:, None] * reach + SLACK  # (B, 2) x, y; (B, 1)
+    half = side[:, None] * reach  # (B, 1)
+    return extent_windows(centre - half, centre + half, sizes)
+
+
+def matrix_windows(matrix: torch.Tensor, sizes: np.ndarray, out_size: int) -> np.ndarray:
+    """(B, 3, 3) source -> output matrices (as the render gets them), (B, 2) int64 frame (H, W), output side S
+    -> (B, 4) int64 windows [top, left, height, width]: the rows and columns the render of THIS matrix can read
+    with a nonzero weight (the source points of the output pixel centres, their taps), clamped to the frame and
+    at least 1 x 1. A matrix that is not finite (an invalid sample: it renders as fill) gets the whole frame."""
+    inverse = affine_inverse(matrix.detach().cpu().double())
+    last = out_size - 1
+    corners = torch.tensor([[0, 0], [last, 0], [0, last], [last, last]], dtype=torch.float64)
+    points = apply_points(inverse, corners.expand(len(inverse), 4, 2))  # (B, 4, 2) x, y source pixels
+    return extent_windows(points.amin(1), points.amax(1), sizes)
+
+
+def extent_windows(lo: torch.Tensor, hi: torch.Tensor, sizes: np.ndarray) -> np.ndarray:
+    """(B, 2) float64 [x, y] least and greatest source coordinates an output pixel centre maps to, (B, 2) int64
+    frame (H, W) -> (B, 4) int64 windows [top, left, height, width]: columns ``floor(lo_x - SLACK) ..
+    floor(hi_x + SLACK) + 1`` (the bilinear taps; rows likewise), clamped to the frame and at least 1 x 1; the
+    whole frame where an extent is not finite."""
+    lo, hi = lo.numpy() - SLACK, hi.numpy() + SLACK
     hw = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
     wh = hw[:, ::-1]  # (B, 2) W, H: the x, y extents
-    finite = np.isfinite(centre).all(1) & np.isfinite(half[:, 0])
-    centre, half = np.where(finite[:, None], centre, 0), np.where(finite[:, None], half, 0)
-    lo = np.clip(np.floor(centre - half), 0, wh - 1).astype(np.int64)
-    hi = np.clip(np.floor(centre + half) + 2, lo + 1, wh).astype(np.int64)  # exclusive
-    lo, hi = np.where(finite[:, None], lo, 0), np.where(finite[:, None], hi, wh)
-    return np.stack([lo[:, 1], lo[:, 0], hi[:, 1] - lo[:, 1], hi[:, 0] - lo[:, 0]], 1)
+    finite = (np.isfinite(lo) & np.isfinite(hi)).all(1)[:, None]
+    lo, hi = np.where(finite, lo, 0), np.where(finite, hi, 0)
+    first = np.clip(np.floor(lo), 0, wh - 1).astype(np.int64)
+    end = np.clip(np.floor(hi) + 2, first + 1, wh).astype(np.int64)  # exclusive
+    first, end = np.where(finite, first, 0), np.where(finite, end, wh)
+    return np.stack([first[:, 1], first[:, 0], end[:, 1] - first[:, 1], end[:, 0] - first[:, 0]], 1)
 
 
 @dataclass(frozen=True)

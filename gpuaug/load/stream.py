@@ -4,12 +4,14 @@ Why threads: reading a packed batch is copying bytes from the page cache (numpy'
 so threads of the training process read at memory speed, while ``DataLoader`` workers would hand every batch
 over through a fresh shared-memory segment (about six times slower on a 2-core machine). Why recycled buffers:
 a new 100 MB buffer per batch costs more in page faults than the copy into it, and page-locking one is slower
-still. Why windows: the crop needs only the face's part of each frame (:mod:`gpuaug.window`).
+still. Why windows: the crop needs only the face's part of each frame (:mod:`gpuaug.window`); why draw the
+params here (``augment=``): one draw's window is much smaller than the window of every draw
+(:mod:`gpuaug.load.draws`).
 
-A batch goes: sampler order -> a thread reads it (labels, then each frame's window or whole frame) into a
-buffer of the loader's pool (page-locked when the device is CUDA) -> the caller's thread takes the batches in
-order and, on CUDA, starts the non-blocking copy to the device; the host buffer is reused only once that copy
-is done (a CUDA event) and nothing refers to it any more.
+A batch goes: sampler order -> a thread reads it (labels, then the params and each frame's window for its draw,
+or the config's window, or the whole frame) into a buffer of the loader's pool (page-locked when the device is
+CUDA) -> the caller's thread takes the batches in order and, on CUDA, starts the non-blocking copies to the
+device; the host buffer is reused only once that copy is done (a CUDA event) and nothing refers to it any more.
 """
 
 from __future__ import annotations
@@ -21,15 +23,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import torch
 
+from gpuaug.augment import FaceAugment
 from gpuaug.batch import FaceBatch
 from gpuaug.buffers import BufferPool
 from gpuaug.clip_params import CropMode
+from gpuaug.clips import ClipAugment
 from gpuaug.config import AugmentConfig
 from gpuaug.load.clips import FaceClips
+from gpuaug.load.draws import Augment, DrawWindows, draw_generator
 from gpuaug.load.frames import FaceFrames
 from gpuaug.load.packed import PackedSource
 from gpuaug.load.resident import epoch_order
+from gpuaug.params import AugmentParams
 from gpuaug.window import ReadWindow
+
+#: What a loader yields: a batch, or with ``augment=`` a batch and the params it was read for.
+Item = FaceBatch | tuple[FaceBatch, AugmentParams]
 
 
 class StreamLoader:
@@ -43,10 +52,21 @@ class StreamLoader:
     first k (with a sampler: where its order is a function of the epoch, as ``DistributedSampler``'s is).
 
     Packed data only (``python -m gpuaug pack``): npz videos are decoded, a job for ``DataLoader`` worker
-    processes. ``config``: read only the part of each frame that a draw of this config can sample (train draws,
-    or the eval framing with ``train=False``; clips: around the clip's box, ``crop`` as in
-    :class:`~gpuaug.ClipAugment`); the batches (:class:`~gpuaug.batch.WindowedBatch`) render
-    bit-identical to whole frames under those params. None: whole frames.
+    processes. What is read of each frame:
+
+    - ``augment`` (a :class:`~gpuaug.FaceAugment`, or a :class:`~gpuaug.ClipAugment` for clips): the loader
+      draws each batch's params and reads only the window THAT draw samples; it yields ``(batch, params)`` with
+      params on the device, to run as ``augment.apply(batch, params)``: bit-identical to the whole frames under
+      those params. The draws come from a generator seeded by (``seed``, epoch, batch number, the sampler's
+      ``rank`` if it has one), so an epoch's draws are reproducible, resuming at batch k draws the same, and
+      ranks sharing a seed draw independently; the mode (training draws or the eval framing) is
+      ``augment.training`` when a pass starts (call ``aug.eval()`` before a validation pass).
+    - ``config``: the part of each frame that ANY draw of this config can sample (train draws, or the eval
+      framing with ``train=False``; clips: around the clip's box, ``crop`` as in :class:`~gpuaug.ClipAugment`),
+      so draw the params as usual; the batches render bit-identical to whole frames.
+    - neither: whole frames.
+
+    Both window modes yield :class:`~gpuaug.batch.WindowedBatch` batches.
 
     An error while reading (e.g. :class:`~gpuaug.errors.FaceDataError` naming a truncated packed file) is
     raised in the caller's thread, at the batch it belongs to.
@@ -55,13 +75,14 @@ class StreamLoader:
         data: what to read.
         batch_size: items per batch (clips: B clips of T frames each).
         shuffle: a seeded permutation per epoch (see above).
-        seed: the permutation's seed, with the epoch.
+        seed: the permutation's seed, with the epoch; with ``augment``, the draws' seed too.
         sampler: any sampler instead (e.g. ``DistributedSampler``); its ``set_epoch`` is called.
         drop_last: full batches only.
         device: where batches are handed over (CUDA: from page-locked buffers, non-blocking).
-        config: read only the window a draw of this config can sample (see above); None: whole frames.
-        train: the window of training draws, or of the eval framing (False).
-        crop: clips: the clip crop, as in ``ClipAugment``.
+        augment: draw the params here and read each draw's window; yield (batch, params) (see above).
+        config: read only the window any draw of this config can sample (see above); not with ``augment``.
+        train: ``config``: the window of training draws, or of the eval framing (False).
+        crop: ``config`` with clips: the clip crop, as in ``ClipAugment``.
         threads: reading threads (each fills a whole batch).
         in_flight: batches read ahead of the one the caller holds.
     """
@@ -76,6 +97,7 @@ class StreamLoader:
         sampler: Sequence[int] | torch.utils.data.Sampler | None = None,
         drop_last: bool = False,
         device: torch.device | str = "cpu",
+        augment: Augment | None = None,
         config: AugmentConfig | None = None,
         train: bool = True,
         crop: CropMode = "mean",
@@ -92,12 +114,18 @@ class StreamLoader:
                              "collate_fn=gpuaug.collate, num_workers=...)")
         if sampler is not None and shuffle:
             raise ValueError("give a sampler or shuffle=True, not both (a sampler shuffles itself)")
+        if augment is not None:
+            _check_augment(data, augment, config)
         self.data, self.batch_size, self.drop_last = data, batch_size, drop_last
         self.shuffle, self.seed, self.sampler = shuffle, seed, sampler
         self.device = torch.device(device)
         self.threads, self.in_flight = threads, in_flight
         length = data.length if isinstance(data, FaceClips) else 1
         self.window = None if config is None else ReadWindow(config, train, length, crop)
+        self.augment = augment
+        # Ranks of a DistributedSampler share its seed (they must, to shard one permutation): the rank keeps
+        # their draws apart.
+        self._rank = int(getattr(sampler, "rank", 0))
         self.epoch = 0
         self._pin = self.device.type == "cuda"
         # Batches being read, one the caller holds, one whose device copy may still run.
@@ -122,47 +150,70 @@ class StreamLoader:
         n = len(self.sampler) if self.sampler is not None else len(self.data)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def __iter__(self) -> Iterator[FaceBatch]:
+    def __iter__(self) -> Iterator[Item]:
         return self.batches(self.epoch)
 
-    def _read(self, indices: np.ndarray) -> FaceBatch:
-        return self.data.batch(indices, pin_memory=self._pin, window=self.window, buffer=self._pool.take)
+    def _read(self, indices: np.ndarray, epoch: int, number: int, train: bool) -> Item:
+        """Batch ``number`` of ``epoch`` (the items at ``indices``); with ``augment``, and its params (CPU)."""
+        if self.augment is None:
+            return self.data.batch(indices, pin_memory=self._pin, window=self.window, buffer=self._pool.take)
+        draw = DrawWindows(self.augment, draw_generator(self.seed, epoch, number, self._rank), train)
+        batch = self.data.batch(indices, pin_memory=self._pin, window=draw, buffer=self._pool.take)
+        return batch, draw.params
 
-    def batches(self, epoch: int, start: int = 0) -> Iterator[FaceBatch]:
-        """Epoch ``epoch``'s batches from batch ``start`` on, on the device, in order."""
+    def batches(self, epoch: int, start: int = 0) -> Iterator[Item]:
+        """Epoch ``epoch``'s batches from batch ``start`` on, on the device, in order; with ``augment``,
+        ``(batch, params)`` pairs."""
         order = self.order(epoch)
         chunks = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         if self.drop_last and chunks and len(chunks[-1]) < self.batch_size:
             chunks.pop()
-        todo = iter(chunks[start:])
+        todo = enumerate(chunks[start:], start)
+        # The mode of this whole pass, fixed now: the reading threads run ahead of the caller's mode switches.
+        train = self.augment is not None and self.augment.training
         pool = ThreadPoolExecutor(self.threads, thread_name_prefix="gpuaug-stream")
-        reading: deque[Future[FaceBatch]] = deque()
-        copying: deque[tuple[torch.cuda.Event, FaceBatch]] = deque()  # host batches until their copy is done
+        reading: deque[Future[Item]] = deque()
+        copying: deque[tuple[torch.cuda.Event, Item]] = deque()  # host batches until their copy is done
         try:
-            for chunk in todo:
-                reading.append(pool.submit(self._read, chunk))
+            for number, chunk in todo:
+                reading.append(pool.submit(self._read, chunk, epoch, number, train))
                 if len(reading) == self.in_flight:
                     break
             while reading:
                 host = reading.popleft().result()  # a reading thread's error is raised here, in the caller
-                chunk = next(todo, None)
+                number, chunk = next(todo, (None, None))
                 if chunk is not None:
-                    reading.append(pool.submit(self._read, chunk))
+                    reading.append(pool.submit(self._read, chunk, epoch, number, train))
                 yield self._hand_over(host, copying)
         finally:
             for future in reading:
                 future.cancel()
             pool.shutdown(wait=True)
 
-    def _hand_over(self, host: FaceBatch, copying: deque) -> FaceBatch:
-        """``host`` on the device: as it is on the CPU; on CUDA a non-blocking copy, ``host`` kept (so its pool
-        buffer is not refilled) until the copy is done."""
+    def _hand_over(self, host: Item, copying: deque) -> Item:
+        """``host`` (a batch, or a batch and its params) on the device: as it is on the CPU; on CUDA
+        non-blocking copies, ``host`` kept (so its pool buffer is not refilled) until the copy is done."""
         if self.device.type != "cuda":
             return host
-        batch = host.to(self.device, non_blocking=True)
+        batch = tuple(x.to(self.device, non_blocking=True) for x in host) if isinstance(host, tuple) else \
+            host.to(self.device, non_blocking=True)
         event = torch.cuda.Event()
         event.record(torch.cuda.current_stream(self.device))
         copying.append((event, host))
         while copying and copying[0][0].query():
             copying.popleft()
         return batch
+
+
+def _check_augment(data: FaceFrames | FaceClips, augment: Augment, config: AugmentConfig | None) -> None:
+    """ValueError unless ``augment`` fits ``data`` (FaceAugment for frames, ClipAugment of the same T for clips)
+    and no ``config`` competes with it."""
+    if config is not None:
+        raise ValueError("give augment= (the loader draws the params, each draw's window) or config= (the window "
+                         "of every draw; you draw the params), not both")
+    if isinstance(data, FaceClips):
+        if not isinstance(augment, ClipAugment) or augment.length != data.length:
+            raise ValueError(f"clips of T={data.length} frames need augment=ClipAugment(aug, {data.length}); got "
+                             f"{type(augment).__name__}")
+    elif not isinstance(augment, FaceAugment):
+        raise ValueError(f"frames need augment=FaceAugment(...); got {type(augment).__name__}")
