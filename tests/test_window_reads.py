@@ -1,6 +1,7 @@
 """Window reads (gpuaug/window.py): a batch holding only the part of each frame that the config's draws can
 sample renders bit-identical to whole frames, for the draws at the very ends of every range; a window one
-pixel short on any side does not."""
+pixel short on any side does not. The same for per-draw windows (window.matrix_windows, load/draws.py): the
+window of one draw's matrix."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import gpuaug
 from gpuaug.backends.torch_backend import render
 from gpuaug.batch import FaceBatch
 from gpuaug.clip_params import clip_boxes
+from gpuaug.load.draws import DrawWindows, boxes_only, draw_params
 from gpuaug.load.packed import pack
 from gpuaug.params import AugmentParams, sample_params
-from gpuaug.window import ReadWindow, reach, read_windows
+from gpuaug.window import ReadWindow, matrix_windows, reach, read_windows
 
 SIZES = [(48, 64), (60, 80), (72, 56)]  # three frame sizes: a ragged batch
 #: The default ranges, and wide ones: rotation past 45 degrees, negative margin, zoom out and in, big shifts.
@@ -205,3 +207,131 @@ def test_dali_backend_renders_windows_as_whole_frames(data, grayscale_p: float) 
     aug = gpuaug.FaceAugment(cfg, backend="dali")
     a, b = (aug.apply(_tiled(batch, times), params).images for batch in (whole, windowed))
     assert torch.equal(a, b)
+
+
+# --- per-draw windows -------------------------------------------------------------------------------------------
+
+#: Every camera op on, occluders of every fill ("texture" shows another sample's tile): they act on the output
+#: tile only, so they need no source pixel beyond the draw's window.
+CAMERA = replace(CONFIGS["wide"], gamma_p=0.5, occluder_p=1.0, occluder_max=2, blur_p=0.5, motion_blur_p=0.5,
+                 low_res_p=0.5, noise_p=0.5, shot_noise_p=0.5, jpeg_p=0.5)
+
+
+def _fixed(windows: np.ndarray):
+    """A window callable that reads the given (B, 4) windows, whatever the boxes."""
+    return lambda bbox, sizes: windows
+
+
+def _draw_windowed(frames: gpuaug.FaceFrames, params: AugmentParams, config: gpuaug.AugmentConfig,
+                   shrink: int | None = None) -> tuple[FaceBatch, FaceBatch]:
+    """Every frame ``len(params) / len(frames)`` times over, whole and read through the per-draw windows of
+    ``params`` (``shrink``: one more pixel cut off that side, 0 top, 1 left, 2 bottom, 3 right)."""
+    idx = np.tile(np.arange(len(frames)), len(params) // len(frames))
+    whole = frames.batch(idx)
+    windows = matrix_windows(gpuaug.FaceAugment(config).matrix(whole, params), whole.sizes.numpy(), config.out_size)
+    if shrink is not None:
+        windows = windows.copy()
+        windows[:, shrink] += shrink < 2
+        windows[:, shrink % 2 + 2] -= 1
+    return whole, frames.batch(idx, window=_fixed(windows))
+
+
+def test_matrix_windows_by_hand() -> None:
+    """S = 4. A shift by (-9.25, -19.5): output pixel centres 0..3 come from x 9.25..12.25, y 19.5..22.5, so
+    columns 9 .. floor(12.3) + 1 = 13 and rows 19 .. 23. A 90-degree turn at zoom 2 around (10.5, 20.5): the
+    corners come from +-0.75 around it, columns 9 .. 12 and rows 19 .. 22. The shift in a 21 x 11 frame: cut to
+    columns 9, 10 and rows 19, 20. A NaN matrix: the whole frame."""
+    shift = torch.tensor([[1.0, 0, -9.25], [0, 1, -19.5], [0, 0, 1]])
+    around = torch.tensor([[1.0, 0, -10.5], [0, 1, -20.5], [0, 0, 1]])
+    turn = torch.tensor([[0.0, -2, 1.5], [2, 0, 1.5], [0, 0, 1]]) @ around  # (S - 1) / 2 = 1.5: the output centre
+    matrix = torch.stack([shift, turn, shift, torch.full((3, 3), float("nan"))])
+    sizes = np.array([[100, 100], [100, 100], [21, 11], [7, 9]])
+    assert matrix_windows(matrix, sizes, 4).tolist() == [[19, 9, 5, 5], [19, 9, 4, 4], [19, 9, 2, 2], [0, 0, 7, 9]]
+
+
+@pytest.mark.parametrize("source", ["packed", "npz"])
+@pytest.mark.parametrize("config", list(CONFIGS), ids=list(CONFIGS))
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_draw_windows_render_as_whole_frames(data, source: str, config: str, train: bool) -> None:
+    """Each draw's own window (the corners of the ranges: rotation up to the limit, widest margin, smallest
+    zoom, shifts of +-max, mirrored or not; faces at the frame edges; three frame sizes) renders bit-identical
+    to the ragged and padded whole frames with the reference gather and kornia; in training it holds fewer
+    pixels than the window of every draw."""
+    frames, cfg = data[source], CONFIGS[config]
+    params = extreme_params(cfg, len(frames), train)
+    whole, windowed = _draw_windowed(frames, params, cfg)
+    held = windowed.windows[:, 2:].prod(1).sum().item()
+    every = ReadWindow(cfg, train)(whole.bbox, whole.sizes.numpy())[:, 2:].prod(1).sum()
+    assert held < 0.8 * every if train else held <= every  # eval: one framing, so the same window
+    matrix = gpuaug.FaceAugment(cfg).matrix(whole, params)
+    a = render(whole, matrix, params, cfg, "gather")
+    assert torch.equal(a, render(windowed, matrix, params, cfg, "gather"))
+    assert a.abs().sum() > 0
+    padded = gpuaug.collate(whole, layout="padded")
+    assert torch.equal(render(padded, matrix, params, cfg, "gather"), a)
+    assert torch.equal(render(whole, matrix, params, cfg, "kornia"), render(windowed, matrix, params, cfg, "kornia"))
+
+
+@pytest.mark.parametrize("side", range(4), ids=["top", "left", "bottom", "right"])
+def test_a_draw_window_one_pixel_short_changes_the_output(data, side: int) -> None:
+    """Per-draw windows are tight: one more pixel off any side and the render reads bytes that are not the
+    frame's."""
+    frames, cfg = data["packed"], CONFIGS["default"]
+    params = extreme_params(cfg, len(frames), True)
+    whole, short = _draw_windowed(frames, params, cfg, shrink=side)
+    matrix = gpuaug.FaceAugment(cfg).matrix(whole, params)
+    assert not torch.equal(render(whole, matrix, params, cfg, "gather"), render(short, matrix, params, cfg, "gather"))
+
+
+_LABELS = ("images", "bbox", "landmarks2d", "landmarks3d", "head_pose", "gaze", "visible", "occluded", "matrix",
+           "valid")
+
+
+@pytest.mark.parametrize("config", ["default", "camera"])
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_drawn_params_augment_as_whole_frames(data, config: str, train: bool) -> None:
+    """DrawWindows draws the params (as aug.sample_params would from the same generator, in the given mode)
+    and reads their windows: aug.apply (the compiled CPU render, every camera op) gives the whole frames'
+    images and labels, bit for bit."""
+    frames, cfg = data["packed"], CAMERA if config == "camera" else CONFIGS["default"]
+    idx = np.arange(len(frames))
+    aug = gpuaug.FaceAugment(cfg).train(train)
+    draw = DrawWindows(aug, torch.Generator().manual_seed(4), train)
+    windowed, whole = frames.batch(idx, window=draw), frames.batch(idx)
+    expected = aug.sample_params(whole, torch.Generator().manual_seed(4))
+    assert all(torch.equal(a, b) for a, b in zip(vars(draw.params).values(), vars(expected).values(), strict=True))
+    a, b = aug.apply(whole, draw.params), aug.apply(windowed, draw.params)
+    for name in _LABELS:
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert (windowed.windows[:, 2:] < windowed.sizes).any(1).all()  # every window cuts something
+    if config == "camera" and train:
+        assert a.occluded.any()  # the occluders did draw
+
+
+@pytest.mark.parametrize("crop", ["mean", "union", "frame"])
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_clip_draw_windows_render_as_whole_clips(data, crop: str, train: bool) -> None:
+    """Clips (drifting camera): the window of each frame's draw around its clip's box; ClipAugment.apply gives
+    the whole clips' output, and the params are ClipAugment.sample_params' for the same generator."""
+    cfg = CONFIGS["wide"]
+    clips = gpuaug.FaceClips(data["packed"], T)
+    ids = np.arange(len(clips))
+    clip_aug = gpuaug.ClipAugment(gpuaug.FaceAugment(cfg), T, drift=0.5, crop=crop).train(train)
+    draw = DrawWindows(clip_aug, torch.Generator().manual_seed(1), train)
+    windowed, whole = clips.batch(ids, window=draw), clips.batch(ids)
+    expected = clip_aug.sample_params(whole, torch.Generator().manual_seed(1))
+    assert all(torch.equal(a, b) for a, b in zip(vars(draw.params).values(), vars(expected).values(), strict=True))
+    a, b = clip_aug.apply(whole, draw.params), clip_aug.apply(windowed, draw.params)
+    for name in _LABELS:
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_draw_params_follow_the_given_mode_not_the_module() -> None:
+    """draw_params takes the mode it is given: eval draws from a module in training mode, and back."""
+    aug = gpuaug.FaceAugment(CONFIGS["default"])
+    boxes = boxes_only(torch.tensor([[1.0, 2, 9, 12]] * 4), np.array([[30, 40]] * 4))
+    eval_draw = draw_params(aug, boxes, torch.Generator().manual_seed(0), train=False)
+    assert torch.equal(eval_draw.angle, torch.zeros(4)) and not eval_draw.flip.any()
+    train_draw = draw_params(aug.eval(), boxes, torch.Generator().manual_seed(0), train=True)
+    assert torch.equal(train_draw.angle, aug.train().sample_params(boxes, torch.Generator().manual_seed(0)).angle)
+    assert train_draw.angle.abs().min() > 0
