@@ -1,6 +1,7 @@
 """StreamLoader: the batches FaceFrames.batch gives, in the sampler's order, every item once per epoch per
 rank, seeded and resumable; buffers recycled without overwriting a batch in use; read errors raised in the
-caller."""
+caller. With augment=: (batch, params) pairs, the params drawn per (seed, epoch, batch, rank), each frame read
+through its draw's window, the output that of whole frames."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from torch.utils.data import DistributedSampler
 
 import gpuaug
 from gpuaug.errors import FaceDataError
+from gpuaug.load.draws import DrawWindows, draw_generator
 from gpuaug.load.packed import pack
 from gpuaug.window import ReadWindow
 
@@ -161,6 +163,132 @@ def test_bad_arguments(packed: Path) -> None:
     npz = gpuaug.FaceFrames(packed.parent / "npz")
     with pytest.raises(ValueError, match=r"packed data.*num_workers"):
         gpuaug.StreamLoader(npz, 4)
+
+
+def _same_params(a: gpuaug.AugmentParams, b: gpuaug.AugmentParams) -> None:
+    for name, value in vars(a).items():
+        assert torch.equal(value, getattr(b, name)), name
+
+
+def _outputs_equal(a, b) -> None:
+    for name in ("images", "bbox", "landmarks2d", "landmarks3d", "head_pose", "gaze", "visible", "matrix"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_augment_yields_batches_and_their_draws(packed: Path) -> None:
+    """augment=: every frame once per epoch; each pair is FaceFrames.batch of the order's slice read through
+    DrawWindows with the generator of (seed, epoch, batch); aug.apply gives the whole frames' images and labels;
+    the windows are smaller than the config's window of every draw; another epoch draws anew."""
+    frames = gpuaug.FaceFrames(packed)
+    aug = gpuaug.FaceAugment(CONFIG)
+    loader = gpuaug.StreamLoader(frames, 8, shuffle=True, seed=3, augment=aug)
+    order = loader.order(1)
+    pairs = list(loader.batches(1))
+    assert len(pairs) == len(loader) == 5
+    assert sorted(_keys(b for b, _ in pairs)) == sorted(frames.locate(i) for i in range(35))
+    held = every = 0
+    for i, (batch, params) in enumerate(pairs):
+        chunk = order[8 * i:8 * i + 8]
+        draw = DrawWindows(aug, draw_generator(3, 1, i), train=True)
+        _same(batch, frames.batch(chunk, window=draw))
+        _same_params(params, draw.params)
+        whole = frames.batch(chunk)
+        _outputs_equal(aug.apply(batch, params), aug.apply(whole, params))
+        held += batch.windows[:, 2:].prod(1).sum()
+        every += ReadWindow(CONFIG)(whole.bbox, whole.sizes.numpy())[:, 2:].prod(1).sum()
+    assert held < every  # (these faces nearly fill their frames: both windows are cut by the frame)
+    assert not torch.equal(next(iter(loader.batches(2)))[1].angle, pairs[0][1].angle)
+
+
+def test_augment_resumes_with_the_same_draws(packed: Path) -> None:
+    """batches(epoch, start=k): the same (batch, params) as an uninterrupted pass from batch k on; a second loader
+    with the same seed draws the same, one with another seed does not."""
+    frames, aug = gpuaug.FaceFrames(packed), gpuaug.FaceAugment(CONFIG)
+    loader = gpuaug.StreamLoader(frames, 6, shuffle=True, seed=1, augment=aug)
+    full = list(loader.batches(4))
+    for (a, pa), (b, pb) in zip(full[3:], loader.batches(4, start=3), strict=True):
+        _same(a, b)
+        _same_params(pa, pb)
+    again = gpuaug.StreamLoader(frames, 6, shuffle=True, seed=1, augment=aug, threads=1, in_flight=1)
+    for (a, pa), (b, pb) in zip(full, again.batches(4), strict=True):
+        _same(a, b)
+        _same_params(pa, pb)
+    other = gpuaug.StreamLoader(frames, 6, shuffle=True, seed=2, augment=aug)
+    assert not torch.equal(next(iter(other.batches(4)))[1].angle, full[0][1].angle)
+
+
+def test_augment_mode_is_fixed_per_pass(packed: Path) -> None:
+    """aug.eval() before a pass: the eval framing (what sample_params draws in eval mode) for every batch, even
+    when the module goes back to training mid-pass (batches are read ahead); training draws otherwise."""
+    frames, aug = gpuaug.FaceFrames(packed), gpuaug.FaceAugment(CONFIG)
+    loader = gpuaug.StreamLoader(frames, 8, augment=aug, in_flight=2)
+    aug.eval()
+    it = loader.batches(0)
+    _, params = next(it)
+    aug.train()  # mid-pass
+    eval_params = [params] + [p for _, p in it]
+    assert len(eval_params) == 5
+    for p in eval_params:
+        _same_params(p, gpuaug.sample_params(CONFIG, len(p), train=False))
+    trained = [p for _, p in loader.batches(0)]
+    assert all(p.angle.abs().min() > 0 for p in trained)
+
+
+def test_augment_ranks_draw_independently(packed: Path) -> None:
+    """DistributedSampler ranks (one seed, as sharding needs): rank r's batch i draws from (seed, epoch, i, r), so
+    two ranks draw different params."""
+    frames, aug = gpuaug.FaceFrames(packed), gpuaug.FaceAugment(CONFIG)
+    drawn = []
+    for rank in range(2):
+        sampler = DistributedSampler(frames, num_replicas=2, rank=rank, shuffle=True, seed=7)
+        loader = gpuaug.StreamLoader(frames, 4, sampler=sampler, seed=7, augment=aug)
+        _, params = next(iter(loader))
+        expected = DrawWindows(aug, draw_generator(7, 0, 0, rank))
+        frames.batch(loader.order(0)[:4], window=expected)
+        _same_params(params, expected.params)
+        drawn.append(params.angle)
+    assert not torch.equal(*drawn)
+
+
+def test_augment_clips(packed: Path) -> None:
+    """FaceClips with augment=ClipAugment: (clip batch, params), output equal to the whole clips'."""
+    clips = gpuaug.FaceClips(gpuaug.FaceFrames(packed), 3)
+    clip_aug = gpuaug.ClipAugment(gpuaug.FaceAugment(CONFIG), 3, drift=0.5, crop="union")
+    loader = gpuaug.StreamLoader(clips, 2, shuffle=True, seed=5, augment=clip_aug)
+    order = loader.order(0)
+    for i, (batch, params) in enumerate(loader.batches(0)):
+        assert len(batch) == 3 * len(order[2 * i:2 * i + 2]) == len(params)
+        _outputs_equal(clip_aug.apply(batch, params), clip_aug.apply(clips.batch(order[2 * i:2 * i + 2]), params))
+
+
+def test_augment_bad_arguments(packed: Path) -> None:
+    frames = gpuaug.FaceFrames(packed)
+    aug = gpuaug.FaceAugment(CONFIG)
+    with pytest.raises(ValueError, match="not both"):
+        gpuaug.StreamLoader(frames, 4, augment=aug, config=CONFIG)
+    with pytest.raises(ValueError, match="FaceAugment"):
+        gpuaug.StreamLoader(frames, 4, augment=gpuaug.ClipAugment(aug, 3))
+    clips = gpuaug.FaceClips(frames, 3)
+    with pytest.raises(ValueError, match=r"ClipAugment\(aug, 3\)"):
+        gpuaug.StreamLoader(clips, 4, augment=aug)
+    with pytest.raises(ValueError, match=r"ClipAugment\(aug, 3\)"):
+        gpuaug.StreamLoader(clips, 4, augment=gpuaug.ClipAugment(aug, 2))
+
+
+@cuda_only
+def test_cuda_augment_hand_over(packed: Path) -> None:
+    """On CUDA with augment=: batch and params arrive on the device, equal to the CPU loader's, and the step on
+    the device gives the whole frames' output."""
+    frames, aug = gpuaug.FaceFrames(packed), gpuaug.FaceAugment(CONFIG)
+    on_cpu = list(gpuaug.StreamLoader(frames, 8, shuffle=True, augment=aug).batches(0))
+    loader = gpuaug.StreamLoader(frames, 8, shuffle=True, device="cuda", augment=aug.to("cuda"), in_flight=2)
+    order = loader.order(0)
+    for i, ((a, pa), (b, pb)) in enumerate(zip(on_cpu, loader.batches(0), strict=True)):
+        assert b.device.type == "cuda" and pb.angle.device.type == "cuda"
+        _same(a, b.to("cpu"))
+        _same_params(pa, pb.to("cpu"))
+        whole = frames.batch(order[8 * i:8 * i + 8]).to("cuda")
+        _outputs_equal(aug.apply(b, pb), aug.apply(whole, pb))
 
 
 @cuda_only
