@@ -39,10 +39,15 @@ def test_bench_smoke(tmp_path):
     stream = json.loads(next(tmp_path.glob("stream_*.json")).read_text())
     assert set(stream["targets"]) == {"end to end vs augment only", "loader vs numpy.copyto of the same windows",
                                       "window bytes vs whole frame"}
-    assert 0 < stream["bytes_per_frame"]["window (eval)"] < stream["bytes_per_frame"]["whole frame"]
+    size = stream["bytes_per_frame"]
+    assert 0 < size["window (eval)"] < size["whole frame"]
+    assert 0 < size["window (per draw)"] < size["window (train)"] < size["whole frame"]
     assert all(r["frames"] == 6 - 2 and r["frames_per_second"] > 0 for r in stream["end_to_end"])
-    assert {r["name"] for r in stream["loader"]} == {"stream loader, windows", "stream loader, whole frames",
-                                                     "numpy.copyto, same windows", "numpy.copyto, contiguous"}
+    assert {r["path"] for r in stream["end_to_end"]} == {"stream", "stream, per-draw windows", "stream, whole frames",
+                                                         "ragged", "augment only"}
+    assert {r["name"] for r in stream["loader"]} == {
+        "stream loader, windows", "stream loader, per-draw windows", "stream loader, whole frames",
+        "numpy.copyto, same windows", "numpy.copyto, same per-draw windows", "numpy.copyto, contiguous"}
 
 
 def test_bench_colour_output(tmp_path):

@@ -8,7 +8,9 @@ Three ways to feed :class:`~gpuaug.FaceAugment` from the same packed data set, t
   memory maps into one ragged buffer (``FaceFrames.__getitems__``);
 - ``resident``: :class:`~gpuaug.ResidentFrames` holds the data set on the device; a batch is an index select;
 - ``stream``: :class:`~gpuaug.StreamLoader`, threads reading each frame's window for the config into recycled
-  buffers (pinned on CUDA), a few batches in flight; ``stream, whole frames`` the same reading whole frames.
+  buffers (pinned on CUDA), a few batches in flight; ``stream, whole frames`` the same reading whole frames;
+  ``stream, per-draw windows`` (asked for by name only) the same drawing the params in the loader
+  (``augment=``) and reading each draw's own window, the step ``aug.apply(batch, params)``.
 
 Each loader row is one pass per repeat with fresh workers, timed from its first batch on (worker start-up
 is a one-off that ``persistent_workers`` removes). ``augment only`` augments the same ragged batches, already
@@ -29,12 +31,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from gpuaug.augment import AugmentedBatch, FaceAugment
-from gpuaug.batch import FaceBatch, collate
+from gpuaug.batch import collate
 from gpuaug.config import AugmentConfig
 from gpuaug.load.frames import FaceFrames
 from gpuaug.load.packed import pack
 from gpuaug.load.resident import ResidentFrames
-from gpuaug.load.stream import StreamLoader
+from gpuaug.load.stream import Item, StreamLoader
 from gpuaug.sample import FaceSample
 from gpuaug.synth import write_dataset
 
@@ -81,17 +83,15 @@ def write_packed(root: Path, videos: int, frames: int, seed: int = 0) -> Path:
     return root / "packed"
 
 
-def _timed_pass(
-    batches: Iterable[FaceBatch], step: Callable[[FaceBatch], object], device: torch.device
-) -> tuple[float, int]:
+def _timed_pass(batches: Iterable[Item], step: Callable[[Item], object], device: torch.device) -> tuple[float, int]:
     """Seconds and frames of one pass from its first batch on (the first batch is stepped, not timed)."""
     it = iter(batches)
     step(next(it))
     _sync(device)
     start, n = time.perf_counter(), 0
-    for batch in it:
-        step(batch)
-        n += len(batch)
+    for item in it:
+        step(item)
+        n += len(item[0] if isinstance(item, tuple) else item)
     _sync(device)
     return time.perf_counter() - start, n
 
@@ -108,7 +108,7 @@ def _loader(frames: FaceFrames, path: str, batch_size: int, workers: int, device
                       pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
 
 
-def _next_epoch(loader: StreamLoader) -> Callable[[], Iterable[FaceBatch]]:
+def _next_epoch(loader: StreamLoader) -> Callable[[], Iterable[Item]]:
     """Each call: the loader's next epoch (a fresh order, as in training)."""
     epochs = itertools.count()
     return lambda: loader.batches(next(epochs))
@@ -125,22 +125,25 @@ def end_to_end_rates(
     """Each of ``paths`` over the packed data set ``folder`` on ``device`` (padded and ragged once per worker
     count), ``repeats`` passes each; ``consume`` (e.g. a training step) takes every augmented batch.
     ``interleave``: one untimed pass of each first, then rounds of one pass of each (a busy moment of a shared
-    machine then hits every row alike); else each row's passes back to back."""
+    machine then hits every row alike); else each row's passes back to back. Paths beyond :data:`PATHS`:
+    ``"stream, per-draw windows"``."""
     frames = FaceFrames(folder)
     aug = FaceAugment(AugmentConfig()).to(device)
     gen = torch.Generator().manual_seed(0)
 
-    def step(batch: FaceBatch) -> object:
-        out = aug(batch.to(device, non_blocking=True), gen)
+    def step(item: Item) -> object:
+        # (batch, params) from StreamLoader(augment=): the loader drew the params
+        out = aug.apply(*item) if isinstance(item, tuple) else aug(item.to(device, non_blocking=True), gen)
         return out if consume is None else consume(out)
 
-    rows: list[tuple[str, int, Callable[[], Iterable[FaceBatch]]]] = [
+    rows: list[tuple[str, int, Callable[[], Iterable[Item]]]] = [
         (path, w, partial(_loader, frames, path, batch_size, w, device))
         for path in ("padded", "ragged") if path in paths for w in workers]
-    for path in ("stream", "stream, whole frames"):
+    for path in ("stream", "stream, whole frames", "stream, per-draw windows"):
         if path in paths:
             loader = StreamLoader(frames, batch_size, shuffle=True, device=device,
-                                  config=aug.config if path == "stream" else None)
+                                  config=aug.config if path == "stream" else None,
+                                  augment=aug if path == "stream, per-draw windows" else None)
             rows.append((path, 0, _next_epoch(loader)))
     if "resident" in paths:
         resident = ResidentFrames(frames, device, progress=False)
