@@ -251,7 +251,8 @@ def test_augment_ranks_draw_independently(packed: Path) -> None:
 
 
 def test_augment_clips(packed: Path) -> None:
-    """FaceClips with augment=ClipAugment: (clip batch, params), output equal to the whole clips'."""
+    """FaceClips with augment=ClipAugment: (clip batch, params), output equal to the whole clips'; eval draws
+    once the frame augmentation is in eval mode."""
     clips = gpuaug.FaceClips(gpuaug.FaceFrames(packed), 3)
     clip_aug = gpuaug.ClipAugment(gpuaug.FaceAugment(CONFIG), 3, drift=0.5, crop="union")
     loader = gpuaug.StreamLoader(clips, 2, shuffle=True, seed=5, augment=clip_aug)
@@ -259,6 +260,9 @@ def test_augment_clips(packed: Path) -> None:
     for i, (batch, params) in enumerate(loader.batches(0)):
         assert len(batch) == 3 * len(order[2 * i:2 * i + 2]) == len(params)
         _outputs_equal(clip_aug.apply(batch, params), clip_aug.apply(clips.batch(order[2 * i:2 * i + 2]), params))
+    clip_aug.aug.eval()  # the frame augmentation's mode is the one ClipAugment draws in
+    _, params = next(iter(loader.batches(0)))
+    _same_params(params, gpuaug.clip_params.sample_clip_params(CONFIG, 2, 3, train=False))
 
 
 def test_augment_bad_arguments(packed: Path) -> None:

@@ -42,9 +42,10 @@ def draw_params(augment: Augment, batch: FaceBatch, generator: torch.Generator, 
     return sample_params(augment.config, len(batch), generator, train)
 
 
-def out_size(augment: Augment) -> int:
-    """The output side S in pixels that ``augment`` renders."""
-    return (augment.aug if isinstance(augment, ClipAugment) else augment).config.out_size
+def frame_augment(augment: Augment) -> FaceAugment:
+    """The :class:`~gpuaug.FaceAugment` that renders ``augment``'s frames: its config, and its ``training``
+    flag, the mode ``sample_params`` draws in (a ClipAugment's own flag may differ after ``clip_aug.aug.eval()``)."""
+    return augment.aug if isinstance(augment, ClipAugment) else augment
 
 
 def boxes_only(bbox: torch.Tensor, sizes: np.ndarray) -> FaceBatch:
@@ -75,4 +76,5 @@ class DrawWindows:
         draws :attr:`params` (CPU, B rows)."""
         boxes = boxes_only(bbox, sizes)
         self.params = draw_params(self.augment, boxes, self.generator, self.train)
-        return matrix_windows(self.augment.matrix(boxes, self.params), sizes, out_size(self.augment))
+        out_size = frame_augment(self.augment).config.out_size
+        return matrix_windows(self.augment.matrix(boxes, self.params), sizes, out_size)

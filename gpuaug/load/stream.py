@@ -30,7 +30,7 @@ from gpuaug.clip_params import CropMode
 from gpuaug.clips import ClipAugment
 from gpuaug.config import AugmentConfig
 from gpuaug.load.clips import FaceClips
-from gpuaug.load.draws import Augment, DrawWindows, draw_generator
+from gpuaug.load.draws import Augment, DrawWindows, draw_generator, frame_augment
 from gpuaug.load.frames import FaceFrames
 from gpuaug.load.packed import PackedSource
 from gpuaug.load.resident import epoch_order
@@ -60,7 +60,8 @@ class StreamLoader:
       those params. The draws come from a generator seeded by (``seed``, epoch, batch number, the sampler's
       ``rank`` if it has one), so an epoch's draws are reproducible, resuming at batch k draws the same, and
       ranks sharing a seed draw independently; the mode (training draws or the eval framing) is
-      ``augment.training`` when a pass starts (call ``aug.eval()`` before a validation pass).
+      the frame augmentation's ``training`` flag when a pass starts (call ``aug.eval()`` before a validation
+      pass).
     - ``config``: the part of each frame that ANY draw of this config can sample (train draws, or the eval
       framing with ``train=False``; clips: around the clip's box, ``crop`` as in :class:`~gpuaug.ClipAugment`),
       so draw the params as usual; the batches render bit-identical to whole frames.
@@ -170,7 +171,7 @@ class StreamLoader:
             chunks.pop()
         todo = enumerate(chunks[start:], start)
         # The mode of this whole pass, fixed now: the reading threads run ahead of the caller's mode switches.
-        train = self.augment is not None and self.augment.training
+        train = self.augment is not None and frame_augment(self.augment).training
         pool = ThreadPoolExecutor(self.threads, thread_name_prefix="gpuaug-stream")
         reading: deque[Future[Item]] = deque()
         copying: deque[tuple[torch.cuda.Event, Item]] = deque()  # host batches until their copy is done
