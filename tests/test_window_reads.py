@@ -335,3 +335,13 @@ def test_draw_params_follow_the_given_mode_not_the_module() -> None:
     train_draw = draw_params(aug.eval(), boxes, torch.Generator().manual_seed(0), train=True)
     assert torch.equal(train_draw.angle, aug.train().sample_params(boxes, torch.Generator().manual_seed(0)).angle)
     assert train_draw.angle.abs().min() > 0
+
+
+def test_dali_backend_renders_draw_windows_as_whole_frames(data) -> None:
+    """The DALI backend on per-draw windows: the whole frames' output at every corner of the ranges."""
+    pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install 'gpuaug[dali]')")
+    frames, cfg = data["packed"], CONFIGS["wide"]
+    params = extreme_params(cfg, len(frames), True)
+    whole, windowed = _draw_windowed(frames, params, cfg)
+    aug = gpuaug.FaceAugment(cfg, backend="dali")
+    assert torch.equal(aug.apply(whole, params).images, aug.apply(windowed, params).images)
