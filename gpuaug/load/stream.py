@@ -196,8 +196,10 @@ class StreamLoader:
         non-blocking copies, ``host`` kept (so its pool buffer is not refilled) until the copy is done."""
         if self.device.type != "cuda":
             return host
-        batch = tuple(x.to(self.device, non_blocking=True) for x in host) if isinstance(host, tuple) else \
-            host.to(self.device, non_blocking=True)
+        if isinstance(host, tuple):  # (batch, params): the params go as one packed copy (AugmentParams.to)
+            batch = (host[0].to(self.device, non_blocking=True), host[1].to(self.device, non_blocking=True))
+        else:
+            batch = host.to(self.device, non_blocking=True)
         event = torch.cuda.Event()
         event.record(torch.cuda.current_stream(self.device))
         copying.append((event, host))
