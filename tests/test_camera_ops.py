@@ -10,9 +10,19 @@ import kornia
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from gpuaug.camera.blur import gaussian_blur, gaussian_radius, motion_blur, motion_radius
+from gpuaug.camera.blur import (
+    correlate,
+    correlate_taps,
+    gaussian_blur,
+    gaussian_radius,
+    motion_blur,
+    motion_radius,
+    reflect_pad,
+    separable_taps,
+)
 from gpuaug.camera.counter_noise import hash_normal, hash_uniform, mix32
 from gpuaug.camera.exposure import apply_gamma
 from gpuaug.camera.jpeg import CHROMA_TABLE, LUMA_TABLE, jpeg, quant_tables
@@ -42,6 +52,25 @@ def test_gaussian_blur_matches_opencv() -> None:
 def test_gaussian_blur_zero_sigma_is_bit_identical() -> None:
     x = _images()
     assert torch.equal(gaussian_blur(x, torch.tensor([0.0, 0.0]), 3), x)
+
+
+@pytest.mark.parametrize(("ry", "rx"), [(1, 1), (4, 2), (8, 8)])
+def test_reflect_pad_is_torchs(ry: int, rx: int) -> None:
+    x = _images(2, 3, 9)
+    out = torch.full((2, 3, 9 + 2 * ry, 9 + 2 * rx), float("nan"))
+    assert torch.equal(reflect_pad(x, ry, rx, out), F.pad(x, (rx, rx, ry, ry), mode="reflect"))
+
+
+def test_taps_are_the_convolution() -> None:
+    """The CPU chain's sums of shifted taps are the grouped convolution's correlation, per sample; the kernels
+    are not symmetric, so a flipped or transposed tap, or one sample's kernel on another, fails."""
+    x = _images(3, 2, 20)
+    k = torch.rand(3, 5, 7, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(correlate_taps(F.pad(x, (3, 3, 2, 2), mode="reflect"), k), correlate(x, k),
+                               atol=1e-5, rtol=0)
+    k1 = torch.rand(3, 7, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(separable_taps(F.pad(x, (3, 3, 3, 3), mode="reflect"), k1),
+                               correlate(correlate(x, k1[:, None, :]), k1[:, :, None]), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("length", [3, 5, 7])

@@ -80,9 +80,11 @@ def _keep_channel_axis(img: np.ndarray, **_: object) -> np.ndarray:
     return img[..., None] if img.ndim == 2 else img
 
 
-def _albumentations(work: Workload, device: torch.device, extra: Callable[..., list] | None = None) -> Step:
+def _albumentations(work: Workload, device: torch.device, extra: Callable[..., list] | None = None,
+                    per_item: bool = False) -> Step | Callable[[int], tuple[np.ndarray, np.ndarray]]:
     """The chain per sample in albumentations; ``extra(A, config)``: transforms appended after the resize (in
-    output space, as gpuaug's camera ops)."""
+    output space, as gpuaug's camera ops). ``per_item``: the function of one sample index (what a DataLoader
+    worker runs) instead of the step over all of them."""
     try:
         import albumentations as A
         import cv2
@@ -115,16 +117,15 @@ def _albumentations(work: Workload, device: torch.device, extra: Callable[..., l
         pad = m * max(x1 - x0, y1 - y0)
         boxes.append([max(0, int(x0 - pad)), max(0, int(y0 - pad)), int(x1 + pad), int(y1 + pad)])
 
-    def step() -> list[np.ndarray]:
-        out = []
-        for i in range(len(work)):
-            r = pipeline(image=work.frames[i], keypoints=work.landmarks2d[i], ids=ids, cropping_bbox=boxes[i])
-            landmarks = np.empty_like(r["keypoints"])
-            landmarks[np.asarray(r["ids"], dtype=np.int64)] = r["keypoints"]  # flipped samples come back re-labelled
-            out.append(r["image"])
-        return out
+    def item(i: int) -> tuple[np.ndarray, np.ndarray]:
+        r = pipeline(image=work.frames[i], keypoints=work.landmarks2d[i], ids=ids, cropping_bbox=boxes[i])
+        landmarks = np.empty_like(r["keypoints"])
+        landmarks[np.asarray(r["ids"], dtype=np.int64)] = r["keypoints"]  # flipped samples come back re-labelled
+        return r["image"], landmarks
 
-    return step
+    if per_item:
+        return item
+    return lambda: [item(i) for i in range(len(work))]
 
 
 def kornia_crop(bbox: torch.Tensor, out_size: int) -> tuple[torch.Tensor, torch.Tensor]:

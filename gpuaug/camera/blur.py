@@ -5,6 +5,12 @@ Filters are correlations over the image with its border reflected without repeat
 ``conv2d`` (each plane with its sample's kernel): one library call, cheap to trace. The window is fixed by the
 config (the largest kernel it can draw), so shapes never depend on the params. (A float32 depthwise convolution
 runs PyTorch's own kernel on CUDA, not cuDNN's TF32 path.)
+
+The CPU chain (:mod:`gpuaug.camera.staged`) draws the kernels and reflects the rows (:func:`reflect_pad`) into
+memory it keeps, then filters with :func:`correlate_taps` / :func:`separable_taps`: the same correlation as a
+sum of shifted taps, which Inductor compiles into one vectorised loop. (Its lowering of the grouped
+convolution, padding inside a compiled graph, and kernel weights computed inside the loop, which it would
+inline into every tap of every pixel, each cost several times more there.)
 """
 
 from __future__ import annotations
@@ -82,3 +88,36 @@ def motion_blur(images: torch.Tensor, length: torch.Tensor, angle: torch.Tensor,
     (0: unchanged)."""
     blurred = correlate(images, motion_kernels(length, angle, radius))
     return torch.where(length[:, None, None, None] > 0, blurred, images)
+
+
+def reflect_pad(images: torch.Tensor, ry: int, rx: int, out: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> ``out`` (B, C, H + 2 ry, W + 2 rx): ``images`` with borders reflected as
+    ``F.pad(mode="reflect")`` (``BORDER_REFLECT_101``; ``ry < H``, ``rx < W``), written by copies."""
+    h, w = images.shape[-2:]
+    out[..., ry:ry + h, rx:rx + w].copy_(images)
+    for i in range(1, rx + 1):
+        out[..., ry:ry + h, rx - i].copy_(images[..., i])
+        out[..., ry:ry + h, rx + w - 1 + i].copy_(images[..., w - 1 - i])
+    for i in range(1, ry + 1):  # whole padded rows, corners included
+        out[..., ry - i, :].copy_(out[..., ry + i, :])
+        out[..., ry + h - 1 + i, :].copy_(out[..., ry + h - 1 - i, :])
+    return out
+
+
+def correlate_taps(padded: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """(B, C, H + kh - 1, W + kw - 1) reflected images, (B, kh, kw) kernels -> (B, C, H, W): the correlation of
+    :func:`correlate`, as a sum of kh x kw shifted slices."""
+    kh, kw = kernels.shape[1:]
+    h, w = padded.shape[-2] - kh + 1, padded.shape[-1] - kw + 1
+    out = padded[..., :h, :w] * kernels[:, 0, 0, None, None, None]
+    for dy in range(kh):
+        for dx in range(kw):
+            if dy or dx:
+                out = out + padded[..., dy:dy + h, dx:dx + w] * kernels[:, dy, dx, None, None, None]
+    return out
+
+
+def separable_taps(padded: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """(B, C, H + 2 r, W + 2 r) reflected images, (B, 2 r + 1) 1D kernels -> (B, C, H, W): the kernel along
+    rows, then along columns (:func:`gaussian_blur`'s two passes)."""
+    return correlate_taps(correlate_taps(padded, kernels[:, None, :]), kernels[:, :, None])

@@ -60,7 +60,10 @@ def hash_normal(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.T
 def pixel_index(shape: tuple[int, int, int, int], shared: torch.Tensor, device: torch.device) -> torch.Tensor:
     """(B, C, H, W) int32 counter of each element of a ``shape`` image batch: ``(c * H + y) * W + x``, with
     c = 0 for the samples where ``shared`` (B,) bool is set (one noise field for all channels: grey samples stay
-    grey)."""
+    grey). Built from one index per axis (no modulo: a compiled loop computes it in a few integer ops)."""
     _, c, h, w = shape
-    index = torch.arange(c * h * w, device=device, dtype=torch.int32).view(1, c, h, w)
-    return torch.where(shared[:, None, None, None], index % (h * w), index)
+    channel = torch.arange(c, device=device, dtype=torch.int32).view(1, c, 1, 1)
+    channel = torch.where(shared[:, None, None, None], 0, channel)
+    row = torch.arange(h, device=device, dtype=torch.int32).view(1, 1, h, 1)
+    column = torch.arange(w, device=device, dtype=torch.int32).view(1, 1, 1, w)
+    return (channel * h + row) * w + column

@@ -24,10 +24,12 @@ FILL_STREAM = 0
 
 
 def covered(occluders: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(B, M, 12) occluders, points x, y (B or 1, P) float32 output pixels -> (B, M, P) bool: point inside
-    slot m (and the slot active)."""
-    col = {name: occluders[:, :, i, None] for name, i in OCC.items()}
-    dx, dy = x[:, None] - col["cx"], y[:, None] - col["cy"]
+    """(..., 12) occluders, points x, y float32 output pixels (broadcasting against ``occluders[..., 0]``) ->
+    bool of the broadcast shape: the point is inside the occluder (and the occluder active). Elementwise, so
+    a compiled caller computes it where it is used, one slot at a time (a (B, M, S, S) bool mask stored and
+    read back costs Inductor's CPU loops more than the arithmetic)."""
+    col = {name: occluders[..., i] for name, i in OCC.items()}
+    dx, dy = x - col["cx"], y - col["cy"]
     cos, sin = torch.cos(col["angle"]), torch.sin(col["angle"])
     lx, ly = (dx * cos + dy * sin).abs(), (dy * cos - dx * sin).abs()
     rect = (lx <= col["half_w"]) & (ly <= col["half_h"])
@@ -46,7 +48,7 @@ def occluded(occluders: torch.Tensor, landmarks: torch.Tensor, out_size: int) ->
     all False."""
     pixel = landmark_pixels(landmarks)
     inside = ((pixel >= 0) & (pixel <= out_size - 1)).all(-1)
-    hit = covered(occluders, pixel[..., 0], pixel[..., 1]).any(1)
+    hit = covered(occluders[:, :, None], pixel[:, None, :, 0], pixel[:, None, :, 1]).any(1)
     return hit & inside
 
 
@@ -58,12 +60,13 @@ def _as_grey(fill: torch.Tensor, grey: torch.Tensor) -> torch.Tensor:
 
 
 def draw_occluders(images: torch.Tensor, occluders: torch.Tensor, gray: torch.Tensor, seed: torch.Tensor,
-                   fills: tuple[str, ...] = OCCLUDER_FILLS) -> torch.Tensor:
+                   fills: tuple[str, ...] = OCCLUDER_FILLS, batch: torch.Tensor | None = None) -> torch.Tensor:
     """(B, C, S, S) float32 [0, 1] -> the same with each active occluder painted over it.
 
     Fill by the slot's code (:data:`~gpuaug.config.OCCLUDER_FILLS`): "colour" its flat r, g, b; "noise" uniform
     per pixel from the sample's ``seed`` (counter noise, stream :data:`FILL_STREAM`); "texture" the pixels of the
-    batch row ``source`` at the same place, before any occluder. Grey output (C = 1) and grey samples (``gray``
+    row ``source`` of ``batch`` (default ``images``: a caller drawing on some rows of a batch passes the whole
+    batch) at the same place, before any occluder. Grey output (C = 1) and grey samples (``gray``
     (B,) bool) get the luma of a colour fill. ``fills``: the fills the params can name (the others are not
     computed).
     """
@@ -71,9 +74,8 @@ def draw_occluders(images: torch.Tensor, occluders: torch.Tensor, gray: torch.Te
     slots = occluders.shape[1]
     if slots == 0:
         return images
-    v, u = torch.meshgrid(torch.arange(h, device=images.device, dtype=torch.float32),
-                          torch.arange(w, device=images.device, dtype=torch.float32), indexing="ij")
-    cover = covered(occluders, u.reshape(1, -1), v.reshape(1, -1)).view(b, slots, 1, h, w)
+    u = torch.arange(w, device=images.device, dtype=torch.float32).view(1, 1, 1, w)
+    v = torch.arange(h, device=images.device, dtype=torch.float32).view(1, 1, h, 1)
     shared = gray | (c == 1)
     noise = images  # stands in where the params cannot name this fill
     if "noise" in fills:
@@ -85,11 +87,11 @@ def draw_occluders(images: torch.Tensor, occluders: torch.Tensor, gray: torch.Te
         colour = _as_grey(occ[:, OCC["r"]:OCC["b"] + 1], shared)[:, :c, None, None]
         texture = images
         if "texture" in fills:
-            texture = images[occ[:, OCC["source"]].long()]
+            texture = (images if batch is None else batch)[occ[:, OCC["source"]].long()]
             if c == 3:  # a grey sample shows a colour source in grey
                 texture = _as_grey(texture, gray)
         code = occ[:, OCC["fill"], None, None, None]
         fill = torch.where(code == OCCLUDER_FILLS.index("colour"), colour,
                            torch.where(code == OCCLUDER_FILLS.index("noise"), noise, texture))
-        out = torch.where(cover[:, m], fill, out)
+        out = torch.where(covered(occ[:, None, None, None], u, v), fill, out)
     return out

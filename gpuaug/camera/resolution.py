@@ -2,8 +2,9 @@
 to S x S (bilinear with half-pixel centres and clamped edges, as OpenCV's ``INTER_LINEAR``).
 
 s = round(low_res * S) per sample. Both resizes are linear, so down-then-up along an axis is one S x S matrix
-per sample (:func:`resize_operator`; the small image would live in its first s entries), applied to rows and
-columns as two batched matrix products: shapes never depend on s. (Pixels, not labels: the products follow the
+per sample (:func:`resize_operator`; the small image would live in its first s entries; the up step blends two
+of its rows per output pixel), applied to rows and columns as two batched matrix products: shapes never depend
+on s. (Pixels, not labels: the products follow the
 caller's float32 matmul precision.)
 """
 
@@ -29,8 +30,10 @@ def resize_operator(small: torch.Tensor, size: int) -> torch.Tensor:
     lo = torch.floor(src)
     frac = src - lo
     hi = torch.minimum(lo + 1, last)
-    up = (k[None, None, :] == lo) * (1 - frac) + (k[None, None, :] == hi) * frac  # (B, S out, S small)
-    return up @ down
+    # Bilinear up reads two small pixels per output pixel: row i of the product is a blend of two rows of down.
+    lo_rows = torch.gather(down, 1, lo.long().expand(-1, -1, size))
+    hi_rows = torch.gather(down, 1, hi.long().expand(-1, -1, size))
+    return lo_rows * (1 - frac) + hi_rows * frac
 
 
 def low_resolution(images: torch.Tensor, low_res: torch.Tensor) -> torch.Tensor:
