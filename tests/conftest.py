@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,10 @@ import torch
 
 from gpuaug.batch import FaceBatch, collate
 from gpuaug.sample import FaceSample
+
+# The CPU camera chain runs each op eagerly on its rows: compiling the ops for every config the tests build would
+# cost CI minutes. tests/test_camera_step.py turns compiling on where it tests the compiled ops.
+os.environ.setdefault("GPUAUG_COMPILE_CAMERA", "0")
 from gpuaug.synth.face_model import project
 
 #: Marks a test as needing CUDA: ``-m cuda`` selects it, and it skips cleanly without a device.

@@ -72,16 +72,22 @@ def test_target_bench_smoke(tmp_path):
     assert "| gpuaug HeatmapTarget msra 16x16 bfloat16 |" in md and "| step + SimCCTarget split 2 float32 |" in md
 
 
-def test_camera_bench_albumentations_chain_runs():
-    """The albumentations contender of the camera bench builds the webcam chain and augments every frame."""
+def test_camera_bench_contenders_run():
+    """The camera bench's contenders build the webcam chain and augment every frame: albumentations in the main
+    process and in DataLoader workers (a batch holds every sample once), kornia batched."""
     import torch
 
     from gpuaug import recipes
-    from gpuaug.bench.camera import webcam_albumentations
+    from gpuaug.bench.camera import _albumentations_workers, _kornia_webcam, webcam_albumentations
     from gpuaug.bench.contenders import _albumentations
     from gpuaug.bench.workload import Workload, make_workload
 
     work = make_workload(4, 60, 80, 32)
     webcam = Workload(**{**vars(work), "config": recipes.webcam(out_size=32)})
-    out = _albumentations(webcam, torch.device("cpu"), webcam_albumentations)()
-    assert len(out) == 4 and all(img.shape[:2] == (32, 32) for img in out)
+    cpu = torch.device("cpu")
+    out = _albumentations(webcam, cpu, webcam_albumentations)()
+    assert len(out) == 4 and all(img.shape[:2] == (32, 32) and kp.shape == (68, 2) for img, kp in out)
+    batch = _albumentations_workers(webcam, cpu)()
+    assert len(batch) == 4 and all(img.shape[:2] == (32, 32) for img, _ in batch)
+    images, landmarks = _kornia_webcam(work, cpu)()
+    assert images.shape[0] == 4 and images.shape[-2:] == (32, 32) and landmarks.shape == (4, 68, 2)

@@ -175,8 +175,8 @@ def test_jpeg_odd_size_and_quality_zero() -> None:
 def test_gamma_is_the_formula() -> None:
     x = _images()
     g = torch.tensor([0.4, 2.5])
-    out = apply_gamma(x, g)
-    torch.testing.assert_close(out, x ** g[:, None, None, None], atol=0, rtol=1e-6)
+    out = apply_gamma(x, g)  # exp(g log x): a few float32 ulps from pow
+    torch.testing.assert_close(out, x ** g[:, None, None, None], atol=0, rtol=4e-6)
     assert torch.equal(apply_gamma(x, torch.ones(2)), x)
 
 

@@ -210,8 +210,10 @@ def test_fullgraph_step_with_every_op(face_batch: FaceBatch) -> None:
     assert float(diff.max()) <= 1 / 255 + 1e-5 and float(diff.mean()) < 1e-3
 
 
+@pytest.mark.timeout(600)  # compiles the seven ops: about 2 min on 2 cores
 @pytest.mark.parametrize("grayscale_p", [1.0, 0.5])
-def test_cpu_chain_runs_each_op_on_its_rows(face_batch: FaceBatch, grayscale_p: float) -> None:
+def test_cpu_chain_runs_each_op_on_its_rows(face_batch: FaceBatch, grayscale_p: float,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """On the CPU the step runs each op compiled, on the rows that draw it (:mod:`gpuaug.camera.staged`): the
     pixels of every op over every sample (``apply_camera``, what CUDA and a caller's compile run) to float
     rounding (a rounding at a JPEG level boundary may move one 8-bit level: measured none)."""
@@ -221,6 +223,7 @@ def test_cpu_chain_runs_each_op_on_its_rows(face_batch: FaceBatch, grayscale_p: 
     params = aug.sample_params(face_batch, _seed(8))
     drawn = torch.stack([op.drawn(params) for op in CAMERA_OPS])
     assert drawn.any(1).all() and not drawn.all(1).any()  # every op drawn by some rows, none by all
+    monkeypatch.setenv("GPUAUG_COMPILE_CAMERA", "1")  # the suite runs the ops eagerly on their rows (conftest)
     staged.op_kernels.clear()
     out = aug.apply(face_batch, params)
     assert {key[1] for key in staged.op_kernels} == {op.name for op in CAMERA_OPS}  # the staged chain ran
