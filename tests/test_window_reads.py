@@ -287,6 +287,21 @@ _LABELS = ("images", "bbox", "landmarks2d", "landmarks3d", "head_pose", "gaze", 
            "valid")
 
 
+def _draw_windows_match(aug: gpuaug.FaceAugment | gpuaug.ClipAugment, data: gpuaug.FaceFrames | gpuaug.FaceClips,
+                        idx: np.ndarray, seed: int, train: bool) -> tuple[gpuaug.FaceBatch, gpuaug.AugmentedBatch]:
+    """Read ``idx`` of ``data`` through :class:`DrawWindows` of ``aug`` (a FaceAugment or ClipAugment) and
+    whole: the draws are ``aug.sample_params``' for the same seed, and the output (images and labels) is the
+    same bit for bit. Returns the windowed batch and its output."""
+    draw = DrawWindows(aug, torch.Generator().manual_seed(seed), train)
+    windowed, whole = data.batch(idx, window=draw), data.batch(idx)
+    expected = aug.sample_params(whole, torch.Generator().manual_seed(seed))
+    assert all(torch.equal(a, b) for a, b in zip(vars(draw.params).values(), vars(expected).values(), strict=True))
+    a, b = aug.apply(whole, draw.params), aug.apply(windowed, draw.params)
+    for name in _LABELS:
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    return windowed, a
+
+
 @pytest.mark.parametrize("config", ["default", "camera"])
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 def test_drawn_params_augment_as_whole_frames(data, config: str, train: bool) -> None:
@@ -296,13 +311,7 @@ def test_drawn_params_augment_as_whole_frames(data, config: str, train: bool) ->
     frames, cfg = data["packed"], CAMERA if config == "camera" else CONFIGS["default"]
     idx = np.arange(len(frames))
     aug = gpuaug.FaceAugment(cfg).train(train)
-    draw = DrawWindows(aug, torch.Generator().manual_seed(4), train)
-    windowed, whole = frames.batch(idx, window=draw), frames.batch(idx)
-    expected = aug.sample_params(whole, torch.Generator().manual_seed(4))
-    assert all(torch.equal(a, b) for a, b in zip(vars(draw.params).values(), vars(expected).values(), strict=True))
-    a, b = aug.apply(whole, draw.params), aug.apply(windowed, draw.params)
-    for name in _LABELS:
-        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    windowed, a = _draw_windows_match(aug, frames, idx, 4, train)
     assert (windowed.windows[:, 2:] < windowed.sizes).any(1).all()  # every window cuts something
     if config == "camera" and train:
         assert a.occluded.any()  # the occluders did draw
@@ -317,13 +326,7 @@ def test_clip_draw_windows_render_as_whole_clips(data, crop: str, train: bool) -
     clips = gpuaug.FaceClips(data["packed"], T)
     ids = np.arange(len(clips))
     clip_aug = gpuaug.ClipAugment(gpuaug.FaceAugment(cfg), T, drift=0.5, crop=crop).train(train)
-    draw = DrawWindows(clip_aug, torch.Generator().manual_seed(1), train)
-    windowed, whole = clips.batch(ids, window=draw), clips.batch(ids)
-    expected = clip_aug.sample_params(whole, torch.Generator().manual_seed(1))
-    assert all(torch.equal(a, b) for a, b in zip(vars(draw.params).values(), vars(expected).values(), strict=True))
-    a, b = clip_aug.apply(whole, draw.params), clip_aug.apply(windowed, draw.params)
-    for name in _LABELS:
-        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    _draw_windows_match(clip_aug, clips, ids, 1, train)
 
 
 def test_draw_params_follow_the_given_mode_not_the_module() -> None:
