@@ -6,7 +6,7 @@
 #
 # Carried wheels (kornia, kornia-rs; DALI if carried) are installed first when .devwheels/install.sh is there
 # (`../shared/tools/device-wheels pack kornia` on the machine that has an index). Then, each stage under its
-# own time limit (at most 470 s in all, so the call fits one 600 s command with room for the start):
+# own time limit (at most 505 s in all, so the call fits one 600 s command with room for the start):
 #   1. pytest -m cuda (every CUDA test, 120 s per test at most)
 #   2. the bench on CUDA: B=256 grey float32 with the resident and streamed (StreamLoader) end-to-end paths
 #      and the CNN feed; B=1024 grey float32, grey bfloat16 and colour float32 (gpuaug torch with the Triton
@@ -14,7 +14,8 @@
 #      seed's chain per sample in torch ops and in torchvision v2, DALI where its wheels were carried)
 #   3. the target benchmark at B=1024: 64x64 heatmaps (float32, bf16) and SimCC alone and in the step, next to
 #      mmpose's per-sample numpy codecs
-#   4. a torch.profiler kernel table of each warp and of the whole step at B=1024
+#   4. the camera ops at B=1024: the webcam preset and the STAR recipe against the base step, and kornia's chain
+#   5. a torch.profiler kernel table of each warp and of the whole step at B=1024
 # It writes 5 files, each brought up to date after every stage (a run stopped early keeps what it has):
 # summary.md (every table and each stage's exit status), pytest.log, profile.txt, bench.tar.gz (the bench's
 # json/md/png files, to copy into bench/results/) and env.txt.
@@ -64,6 +65,8 @@ stage "bench B=1024 grey bfloat16" 30 "${bench[@]}" --batch 1024 --no-loader --n
 stage "bench B=1024 colour float32" 45 "${bench[@]}" --batch 1024 --no-loader --no-e2e --grayscale-p 0
 stage "targets B=1024" 30 python3 -m gpuaug.bench.targets --devices cuda --batch 1024 --out "$work/bench" \
   --repeats 5 --slow-repeats 1
+stage "camera ops B=1024" 35 python3 -m gpuaug.bench.camera --device cuda --batch 1024 --repeats 5 --no-compiled \
+  --out "$work/bench"
 stage "profile B=1024" 35 python3 -m gpuaug.bench.profile --device cuda --batch 1024 --out "$work/profile"
 
 cat "$work"/bench/*.md >> "$summary" 2>/dev/null

@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--no-compiled", action="store_true",
+                        help="leave out the whole-step compiled rows (their first call compiles for minutes)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     work = make_workload(args.batch, 240, 320, 128)
@@ -147,6 +149,8 @@ def main(argv: list[str] | None = None) -> None:
         ("kornia AugmentationSequential, webcam chain (less: no downscale, no shot noise)",
          lambda: _kornia_webcam(work, device), args.repeats),
     ]
+    if args.no_compiled:
+        rows = [row for row in rows if "compiled" not in row[0]]
     if device.type == "cpu":
         webcam_work = Workload(**{**vars(work), "config": webcam})
         rows.append(("albumentations 2.x per sample, webcam chain, main process",
