@@ -103,9 +103,12 @@ class FaceAugment(torch.nn.Module):
         self.targets = tuple(targets)
         check_targets(self.targets, self.config.out_size)
 
-    def sample_params(self, batch: FaceBatch, generator: torch.Generator | None = None) -> AugmentParams:
-        """Draw this batch's params (on the CPU from ``generator``), moved to the batch's device."""
-        params = sample_params(self.config, len(batch), generator, train=self.training)
+    def sample_params(self, batch: FaceBatch, generator: torch.Generator | None = None,
+                      train: bool | None = None) -> AugmentParams:
+        """Draw this batch's params (on the CPU from ``generator``), moved to the batch's device; training draws
+        or the eval framing as ``train`` says (default: the module's mode)."""
+        train = self.training if train is None else train
+        params = sample_params(self.config, len(batch), generator, train=train)
         return params.to(batch.device, non_blocking=True)
 
     def matrix(self, batch: FaceBatch, params: AugmentParams, bbox: torch.Tensor | None = None) -> torch.Tensor:

@@ -91,10 +91,13 @@ class ClipAugment(torch.nn.Module):
         check_crop(crop)
         self.aug, self.length, self.drift, self.crop = aug, length, drift, crop
 
-    def sample_params(self, batch: FaceBatch, generator: torch.Generator | None = None) -> AugmentParams:
-        """(B * T) per-frame params for this batch's B clips, drawn on the CPU, moved to the batch's device."""
+    def sample_params(self, batch: FaceBatch, generator: torch.Generator | None = None,
+                      train: bool | None = None) -> AugmentParams:
+        """(B * T) per-frame params for this batch's B clips, drawn on the CPU, moved to the batch's device;
+        ``train`` as in :meth:`FaceAugment.sample_params` (default: the frame augmentation's mode)."""
+        train = self.aug.training if train is None else train
         params = sample_clip_params(self.aug.config, clip_count(batch, self.length), self.length, generator,
-                                    train=self.aug.training, drift=self.drift)
+                                    train=train, drift=self.drift)
         return params.to(batch.device, non_blocking=True)
 
     def matrix(self, batch: FaceBatch, params: AugmentParams) -> torch.Tensor:

@@ -17,7 +17,7 @@ import gpuaug
 from gpuaug.backends.torch_backend import render
 from gpuaug.batch import FaceBatch
 from gpuaug.clip_params import clip_boxes
-from gpuaug.load.draws import DrawWindows, boxes_only, draw_params
+from gpuaug.load.draws import DrawWindows, boxes_only
 from gpuaug.load.packed import pack
 from gpuaug.params import AugmentParams, sample_params
 from gpuaug.window import ReadWindow, matrix_windows, reach, read_windows
@@ -329,13 +329,13 @@ def test_clip_draw_windows_render_as_whole_clips(data, crop: str, train: bool) -
     _draw_windows_match(clip_aug, clips, ids, 1, train)
 
 
-def test_draw_params_follow_the_given_mode_not_the_module() -> None:
-    """draw_params takes the mode it is given: eval draws from a module in training mode, and back."""
+def test_sample_params_follow_the_given_mode_not_the_module() -> None:
+    """sample_params takes the mode it is given: eval draws from a module in training mode, and back."""
     aug = gpuaug.FaceAugment(CONFIGS["default"])
     boxes = boxes_only(torch.tensor([[1.0, 2, 9, 12]] * 4), np.array([[30, 40]] * 4))
-    eval_draw = draw_params(aug, boxes, torch.Generator().manual_seed(0), train=False)
+    eval_draw = aug.sample_params(boxes, torch.Generator().manual_seed(0), train=False)
     assert torch.equal(eval_draw.angle, torch.zeros(4)) and not eval_draw.flip.any()
-    train_draw = draw_params(aug.eval(), boxes, torch.Generator().manual_seed(0), train=True)
+    train_draw = aug.eval().sample_params(boxes, torch.Generator().manual_seed(0), train=True)
     assert torch.equal(train_draw.angle, aug.train().sample_params(boxes, torch.Generator().manual_seed(0)).angle)
     assert train_draw.angle.abs().min() > 0
 

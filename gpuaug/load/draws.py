@@ -17,9 +17,8 @@ import torch
 
 from gpuaug.augment import FaceAugment
 from gpuaug.batch import FaceBatch
-from gpuaug.clip_params import sample_clip_params
-from gpuaug.clips import ClipAugment, clip_count
-from gpuaug.params import AugmentParams, sample_params
+from gpuaug.clips import ClipAugment
+from gpuaug.params import AugmentParams
 from gpuaug.window import matrix_windows
 
 Augment = FaceAugment | ClipAugment
@@ -30,16 +29,6 @@ def draw_generator(seed: int, epoch: int, batch: int, rank: int = 0) -> torch.Ge
     only (``numpy.random.SeedSequence`` mixes them: nearby tuples give unrelated streams)."""
     state = np.random.SeedSequence([seed, epoch, batch, rank]).generate_state(1, np.uint64)[0]
     return torch.Generator().manual_seed(int(state))
-
-
-def draw_params(augment: Augment, batch: FaceBatch, generator: torch.Generator, train: bool) -> AugmentParams:
-    """``augment.sample_params(batch, generator)`` on the CPU as if ``augment.training`` were ``train``: the
-    loader fixes the mode when a pass starts, so a mode switch mid-pass (a validation in between) cannot reach
-    the batches already being read."""
-    if isinstance(augment, ClipAugment):
-        clips = clip_count(batch, augment.length)
-        return sample_clip_params(augment.aug.config, clips, augment.length, generator, train, augment.drift)
-    return sample_params(augment.config, len(batch), generator, train)
 
 
 def frame_augment(augment: Augment) -> FaceAugment:
@@ -75,6 +64,8 @@ class DrawWindows:
         """(B, 4) float32 boxes, (B, 2) int64 frame (H, W) -> (B, 4) int64 windows [top, left, height, width];
         draws :attr:`params` (CPU, B rows)."""
         boxes = boxes_only(bbox, sizes)
-        self.params = draw_params(self.augment, boxes, self.generator, self.train)
+        # In the mode fixed when the pass started: a mode switch mid-pass (a validation in between) cannot reach
+        # the batches already being read.
+        self.params = self.augment.sample_params(boxes, self.generator, train=self.train)
         out_size = frame_augment(self.augment).config.out_size
         return matrix_windows(self.augment.matrix(boxes, self.params), sizes, out_size)
