@@ -33,6 +33,33 @@ def test_rotation_is_clockwise_on_screen_and_flip_mirrors():
     torch.testing.assert_close(apply_points(m, torch.tensor([[[8.0, 6.0]]]))[0, 0], torch.tensor([1.5, 5.5]))
 
 
+def test_crop_matrix_is_the_documented_composition():
+    # out = T((S-1)/2) @ k F R(angle) @ T(-(centre + shift * side)), each factor built by hand (float64, random
+    # draws, both flips): the closed form crop_matrix writes out is that product.
+    g = torch.Generator().manual_seed(3)
+    n, size = 64, 97
+    corner = torch.rand(n, 2, generator=g, dtype=torch.float64) * 800 - 100
+    bbox = torch.cat([corner, corner + torch.rand(n, 2, generator=g, dtype=torch.float64) * 300 + 1], 1)
+    margin, scale = torch.rand(n, generator=g, dtype=torch.float64) * 0.4, torch.rand(n, generator=g).double() + 0.5
+    shift = torch.rand(n, 2, generator=g, dtype=torch.float64) - 0.5
+    angle, flip = torch.rand(n, generator=g, dtype=torch.float64) * 360 - 180, torch.arange(n) % 2 == 0
+    m = crop_matrix(bbox, margin, shift, angle, scale, flip, size)
+    for i in range(n):
+        x0, y0, x1, y1 = bbox[i].tolist()
+        side = max(x1 - x0, y1 - y0) * (1 + 2 * margin[i].item())
+        cx, cy = (x0 + x1) / 2 + shift[i, 0].item() * side, (y0 + y1) / 2 + shift[i, 1].item() * side
+        k, a = size * scale[i].item() / side, math.radians(angle[i].item())
+        rot = torch.tensor([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]],
+                           dtype=torch.float64)
+        mirror = torch.diag(torch.tensor([-1.0 if flip[i] else 1.0, 1.0, 1.0], dtype=torch.float64))
+        to_centre = torch.tensor([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]], dtype=torch.float64)
+        to_out = torch.tensor([[1, 0, (size - 1) / 2], [0, 1, (size - 1) / 2], [0, 0, 1]], dtype=torch.float64)
+        linear = k * mirror @ rot
+        linear[2, 2] = 1.0
+        expected = to_out @ linear @ to_centre
+        torch.testing.assert_close(m[i], expected, rtol=1e-12, atol=1e-9)
+
+
 @pytest.mark.parametrize("flip", [False, True])
 def test_decompose_recovers_scale_angle_flip(flip):
     angles = torch.tensor([-170.0, -15.0, 0.0, 33.0, 179.0])

@@ -240,13 +240,15 @@ def test_matrix_windows_by_hand() -> None:
     """S = 4. A shift by (-9.25, -19.5): output pixel centres 0..3 come from x 9.25..12.25, y 19.5..22.5, so
     columns 9 .. floor(12.3) + 1 = 13 and rows 19 .. 23. A 90-degree turn at zoom 2 around (10.5, 20.5): the
     corners come from +-0.75 around it, columns 9 .. 12 and rows 19 .. 22. The shift in a 21 x 11 frame: cut to
-    columns 9, 10 and rows 19, 20. A NaN matrix: the whole frame."""
+    columns 9, 10 and rows 19, 20. A NaN matrix, and a singular one (a zero-size crop box): the whole frame."""
     shift = torch.tensor([[1.0, 0, -9.25], [0, 1, -19.5], [0, 0, 1]])
     around = torch.tensor([[1.0, 0, -10.5], [0, 1, -20.5], [0, 0, 1]])
     turn = torch.tensor([[0.0, -2, 1.5], [2, 0, 1.5], [0, 0, 1]]) @ around  # (S - 1) / 2 = 1.5: the output centre
-    matrix = torch.stack([shift, turn, shift, torch.full((3, 3), float("nan"))])
-    sizes = np.array([[100, 100], [100, 100], [21, 11], [7, 9]])
-    assert matrix_windows(matrix, sizes, 4).tolist() == [[19, 9, 5, 5], [19, 9, 4, 4], [19, 9, 2, 2], [0, 0, 7, 9]]
+    singular = torch.tensor([[2.0, 4, 1], [1, 2, 1], [0, 0, 1]])
+    matrix = torch.stack([shift, turn, shift, torch.full((3, 3), float("nan")), singular])
+    sizes = np.array([[100, 100], [100, 100], [21, 11], [7, 9], [5, 6]])
+    assert matrix_windows(matrix, sizes, 4).tolist() == [[19, 9, 5, 5], [19, 9, 4, 4], [19, 9, 2, 2], [0, 0, 7, 9],
+                                                         [0, 0, 5, 6]]
 
 
 @pytest.mark.parametrize("source", ["packed", "npz"])

@@ -28,7 +28,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from gpuaug.augment import FaceAugment
-from gpuaug.batch import copy_window
+from gpuaug.batch import copy_windows
 from gpuaug.bench.end_to_end import end_to_end_rates, write_packed
 from gpuaug.bench.harness import cpu_seconds, other_cores
 from gpuaug.bench.report import run_alone, write_record
@@ -50,6 +50,8 @@ from gpuaug.window import ReadWindow
 TARGETS = {"end to end vs augment only": 0.9, "loader vs numpy.copyto of the same windows": 0.7,
            "window bytes vs whole frame": 0.4}
 E2E_PATHS = ("stream", "stream, per-draw windows", "stream, whole frames", "ragged", "augment only")
+#: Epochs per timed pass of the loader-alone rows (the bench's data set is 6 batches an epoch).
+PASS_EPOCHS = 4
 #: Each windowed loader row and the numpy.copyto row of its same windows.
 SAME_WINDOWS = {"stream loader, windows": "numpy.copyto, same windows",
                 "stream loader, per-draw windows": "numpy.copyto, same per-draw windows"}
@@ -70,41 +72,55 @@ def bytes_per_frame(frames: FaceFrames, config: AugmentConfig, batch_size: int) 
     return out
 
 
-def _loader_pass(loader: StreamLoader, epoch: int) -> tuple[float, int, int]:
-    """Seconds, frames and pixel bytes of one whole epoch, nothing consuming the batches (timed from the start:
-    the threads read ahead, so a clock started at the first batch would credit them with work done before it)."""
+def _loader_pass(loader: StreamLoader, epochs: Sequence[int]) -> tuple[float, int, int]:
+    """Seconds, frames and pixel bytes of whole ``epochs`` back to back, nothing consuming the batches (timed from
+    the start: the threads read ahead, so a clock started at the first batch would credit them with work done
+    before it)."""
     start, frames, nbytes = time.perf_counter(), 0, 0
-    for item in loader.batches(epoch):
-        batch = item[0] if isinstance(item, tuple) else item  # augment=: (batch, params)
-        frames += len(batch)
-        nbytes += batch.pixels.numel()
+    for epoch in epochs:
+        for item in loader.batches(epoch):
+            batch = item[0] if isinstance(item, tuple) else item  # augment=: (batch, params)
+            frames += len(batch)
+            nbytes += batch.pixels.numel()
     return time.perf_counter() - start, frames, nbytes
 
 
-def _copy_jobs(frames: FaceFrames, loader: StreamLoader, epoch: int) -> list[list[tuple[np.ndarray, list[int]]]]:
-    """Per batch of ``loader``'s epoch: each frame's memory-map view and the window the loader reads of it."""
-    order = loader.order(epoch)
-    chunks = [order[i:i + loader.batch_size] for i in range(0, len(order), loader.batch_size)]
-    batches = (item[0] if isinstance(item, tuple) else item for item in loader.batches(epoch))
-    return [[(frames.frame_view(i), w) for i, w in zip(chunk.tolist(), batch.windows.tolist(), strict=True)]
-            for chunk, batch in zip(chunks, batches, strict=True)]
+Job = tuple[list[np.ndarray], np.ndarray, np.ndarray]  # a batch's frame views, (B, 4) windows, (B,) starts
 
 
-def _copyto_pass(jobs: list, threads: int, buffers: list[np.ndarray], contiguous: bool) -> tuple[float, int]:
+def _copy_jobs(frames: FaceFrames, loader: StreamLoader, epochs: Sequence[int]) -> list[Job]:
+    """Per batch of ``loader``'s ``epochs``: each frame's memory-map view, the window the loader reads of it, and
+    where it goes (back to back in batch order)."""
+    jobs = []
+    for epoch in epochs:
+        order = loader.order(epoch)
+        chunks = [order[i:i + loader.batch_size] for i in range(0, len(order), loader.batch_size)]
+        batches = (item[0] if isinstance(item, tuple) else item for item in loader.batches(epoch))
+        jobs += _epoch_jobs(frames, chunks, batches)
+    return jobs
+
+
+def _epoch_jobs(frames: FaceFrames, chunks: list[np.ndarray], batches: Iterable) -> list[Job]:
+    jobs = []
+    for chunk, batch in zip(chunks, batches, strict=True):
+        windows = batch.windows.numpy()
+        nbytes = 3 * windows[:, 2] * windows[:, 3]
+        jobs.append(([frames.frame_view(i) for i in chunk.tolist()], windows, np.cumsum(nbytes) - nbytes))
+    return jobs
+
+
+def _copyto_pass(jobs: list[Job], threads: int, buffers: list[np.ndarray], contiguous: bool) -> tuple[float, int]:
     """Seconds and bytes for ``threads`` threads copying each batch of ``jobs`` into a recycled buffer with
-    ``numpy.copyto``: the same windows from the same memory maps, or (``contiguous``) as many bytes in one copy
-    from a buffer of the same size."""
-    sizes = [sum(3 * w[2] * w[3] for _, w in batch) for batch in jobs]
+    ``numpy.copyto`` (:func:`~gpuaug.batch.copy_windows`, the loaders' own copy loop): the same windows from the
+    same memory maps, or (``contiguous``) as many bytes in one copy from a buffer of the same size."""
+    sizes = [int((3 * windows[:, 2] * windows[:, 3]).sum()) for _, windows, _ in jobs]
 
     def copy(b: int) -> None:
         flat = buffers[b % len(buffers)]
         if contiguous:
             np.copyto(flat[:sizes[b]], buffers[(b + 1) % len(buffers)][:sizes[b]])
-            return
-        start = 0
-        for image, window in jobs[b]:
-            copy_window(image, window, flat, start)
-            start += 3 * window[2] * window[3]
+        else:
+            copy_windows(*jobs[b][:2], flat, jobs[b][2])
 
     with ThreadPoolExecutor(threads) as pool:
         begin = time.perf_counter()
@@ -128,16 +144,19 @@ def loader_rates(folder: Path, batch_size: int, repeats: int, threads: int, conf
     counts: dict[str, tuple[int, int]] = {}
     buffers: list[np.ndarray] = []
     for r in range(repeats + 1):  # round 0 warms the page cache, the maps and the buffers; not counted
+        # A round's pass: PASS_EPOCHS epochs back to back, so that the start and end of a pass (the read-ahead
+        # filling, the last batches) weigh as little as in training's long epochs.
+        epochs = range(r * PASS_EPOCHS, (r + 1) * PASS_EPOCHS)
         for name, loader in loaders.items():
-            dt, n, nbytes = _loader_pass(loader, r)
+            dt, n, nbytes = _loader_pass(loader, epochs)
             if r:
                 seconds[name].append(dt)
             counts[name] = (n, nbytes)
-        jobs = {name: _copy_jobs(frames, loaders[name], r) for name in SAME_WINDOWS}
+        jobs = {name: _copy_jobs(frames, loaders[name], epochs) for name in SAME_WINDOWS}
         if not buffers:  # one per thread and one more, written through before timing, room for any batch
-            windows = sorted((3 * w[2] * w[3] for batch in jobs["stream loader, windows"] for _, w in batch),
-                             reverse=True)
-            buffers = [np.full(sum(windows[:batch_size]), 7, np.uint8) for _ in range(threads + 1)]
+            nbytes = np.concatenate([3 * w[:, 2] * w[:, 3] for _, w, _ in jobs["stream loader, windows"]])
+            buffers = [np.full(int(np.sort(nbytes)[::-1][:batch_size].sum()), 7, np.uint8)
+                       for _ in range(threads + 1)]
         for name, loader in copies.items():
             dt, nbytes = _copyto_pass(jobs[loader], threads, buffers, contiguous=name.endswith("contiguous"))
             if r:
@@ -214,10 +233,10 @@ def markdown(result: dict) -> str:
 NOTE = ("Window: the rows and columns any draw of the default AugmentConfig can sample (gpuaug/window.py), "
         "bit-identical output; per draw: the rows and columns of each draw's own matrix, the params drawn in the "
         "loader (StreamLoader(augment=aug), gpuaug/load/draws.py), also bit-identical; the targets are checked on "
-        "these. Loader alone: whole StreamLoader epochs with nothing consuming the batches, "
-        "median over rounds after a warm-up round. numpy.copyto, same windows: the windowed loader's bytes (each "
-        "frame's window of the same epoch, from the same memory maps) copied with numpy.copyto, a batch per task "
-        "on as many threads, into recycled buffers: the raw copy the loader does, nothing else (the target's "
+        "these. Loader alone: passes of 4 whole StreamLoader epochs back to back with nothing consuming the "
+        "batches, median over rounds after a warm-up round. numpy.copyto, same windows: the windowed loader's bytes "
+        "(each frame's window of the same epochs, from the same memory maps) copied with numpy.copyto, a batch per "
+        "task on as many threads, into recycled buffers: the raw copy the loader does, nothing else (the target's "
         "reference; per-draw windows against their own); contiguous: as many bytes per batch as the config windows in "
         "one copy (the memory's speed). "
         "End to end: each path one pass per round (stream: StreamLoader with config windows; 'per-draw windows': "

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gpuaug.batch import Window, copy_window, window_layout, word_bytes
+from gpuaug.batch import Window, copy_windows, window_layout, word_bytes
 from gpuaug.buffers import pixel_buffer
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import index_video, list_videos
@@ -147,13 +147,15 @@ class PackedSource:
         labels = {k: np.array(self._labels(k)[row]) for k in LABEL_SHAPES}
         return FaceSample(image=image, key=(video, int(self.videos[video].frames[position])), **labels)
 
+    def _frames(self, shard: int) -> np.ndarray:
+        """Image shard number ``shard`` as an (n, H, W, 3) uint8 read-only plain array view of its memory map
+        (indexing a memmap runs a Python-level ``__array_finalize__`` on every result; a plain view does not)."""
+        return self._images(shard).view(np.ndarray).reshape(-1, *self._shard_sizes[shard], 3)
+
     def frame(self, video: int, position: int) -> np.ndarray:
         """Usable frame number ``position`` of video ``video`` as an (H, W, 3) uint8 read-only view of its
         memory map (no copy)."""
-        shard = self._video_shard[video]
-        # A plain array view: indexing a memmap runs a Python-level __array_finalize__ on every result.
-        rows = self._images(shard).view(np.ndarray)
-        return rows[self._video_shard_row[video] + position].reshape(*self._shard_sizes[shard], 3)
+        return self._frames(self._video_shard[video])[self._video_shard_row[video] + position]
 
     def gather(
         self, video: np.ndarray, position: np.ndarray, pin_memory: bool = False, window: Window | None = None,
@@ -192,8 +194,9 @@ class PackedSource:
             starts, fields["strides"], fields["offsets"], total = window_layout(windows, order)
             pixels = allocate(word_bytes(total))
             flat = pixels.numpy()
-            for i in order:
-                copy_window(self.frame(video[i], position[i]), windows[i], flat, int(starts[i]))
+            views = {int(k): self._frames(k) for k in np.unique(shard)}
+            images = [views[k][r] for k, r in zip(shard[order].tolist(), image_row[order].tolist(), strict=True)]
+            copy_windows(images, windows[order], flat, starts[order])
         layout = {k: torch.from_numpy(v) for k, v in fields.items()}
         if pin_memory:  # (B,) and (B, 2) int64: small, so pinning a copy costs little
             layout = {k: v.pin_memory() for k, v in layout.items()}
