@@ -28,7 +28,7 @@ from gpuaug.camera.exposure import apply_gamma
 from gpuaug.camera.jpeg import CHROMA_TABLE, LUMA_TABLE, jpeg, quant_tables
 from gpuaug.camera.noise import sensor_noise
 from gpuaug.camera.occluders import covered, occluded
-from gpuaug.camera.resolution import low_resolution
+from gpuaug.camera.resolution import least_small_size, low_resolution
 from gpuaug.camera.sample import OCC, OCCLUDER_COLUMNS
 
 
@@ -95,21 +95,30 @@ def test_motion_blur_direction_by_hand() -> None:
     torch.testing.assert_close(out[1, 0], col, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("fraction", [0.25, 0.3, 0.5, 0.77])
+@pytest.mark.parametrize("fraction", [0.18, 0.3, 0.5, 0.77, 0.99])
 def test_low_resolution_matches_opencv(fraction: float) -> None:
-    """Area down to round(f * S), bilinear back up: cv2.resize INTER_AREA then INTER_LINEAR."""
+    """Area down to round(f * S), bilinear back up: cv2.resize INTER_AREA then INTER_LINEAR; the band sized for
+    the config's least s (7 here: 5.7 source pixels per small pixel, so a band's ends cover parts of pixels)
+    holds every larger s too."""
     x, size = _images(), 40
-    out = low_resolution(x, torch.full((2,), fraction))
     small = round(fraction * size)
+    out = low_resolution(x, torch.full((2,), fraction), least=least_small_size(0.18, size))
     for i in range(2):
         down = cv2.resize(_hwc(x[i]), (small, small), interpolation=cv2.INTER_AREA)
         ref = cv2.resize(down, (size, size), interpolation=cv2.INTER_LINEAR)
         np.testing.assert_allclose(_hwc(out[i]), ref, atol=1e-5)
 
 
+def test_low_resolution_below_the_least_size_reads_the_least() -> None:
+    """A fraction under the config's range (params made by hand) renders as the least size, which the band holds."""
+    x = _images()
+    torch.testing.assert_close(low_resolution(x, torch.full((2,), 0.05), least=8),
+                               low_resolution(x, torch.full((2,), 0.2), least=8), rtol=0, atol=0)
+
+
 def test_low_resolution_at_full_size_is_bit_identical() -> None:
     x = _images()
-    assert torch.equal(low_resolution(x, torch.ones(2)), x)
+    assert torch.equal(low_resolution(x, torch.ones(2), least=1), x)
 
 
 def _pillow_jpeg(levels: np.ndarray, quality: int) -> tuple[np.ndarray, Image.Image]:

@@ -27,7 +27,7 @@ from gpuaug.camera.exposure import apply_gamma
 from gpuaug.camera.jpeg import jpeg
 from gpuaug.camera.noise import sensor_noise
 from gpuaug.camera.occluders import draw_occluders
-from gpuaug.camera.resolution import low_resolution
+from gpuaug.camera.resolution import least_small_size, low_resolution
 from gpuaug.camera.sample import OCC
 from gpuaug.config import AugmentConfig
 from gpuaug.params import AugmentParams
@@ -81,8 +81,9 @@ CAMERA_OPS = (
              lambda x, length, angle, st, batch: motion_blur(x, length, angle, st[0]),
              lambda st: (st[0], st[0]), lambda length, angle, st: motion_kernels(length, angle, st[0]),
              correlate_taps),
-    CameraOp("low_res", lambda c: c.low_res_p > 0, lambda p: p.low_res < 1, ("low_res",), _none,
-             lambda x, low_res, st, batch: low_resolution(x, low_res)),
+    CameraOp("low_res", lambda c: c.low_res_p > 0, lambda p: p.low_res < 1, ("low_res",),
+             lambda c: (least_small_size(c.low_res[0], c.out_size),),
+             lambda x, low_res, st, batch: low_resolution(x, low_res, st[0])),
     CameraOp("noise", lambda c: c.noise_p > 0 or c.shot_noise_p > 0, lambda p: (p.noise_std > 0) | (p.shot_noise > 0),
              ("noise_std", "shot_noise", "noise_seed", "gray"), _none,
              lambda x, std, shot, seed, gray, st, batch: sensor_noise(x, std, shot, seed, gray)),

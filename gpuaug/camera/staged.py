@@ -41,17 +41,17 @@ _lock = threading.Lock()
 
 
 def _row_writer(op: CameraOp, static: tuple) -> Callable:
-    """``write(out, images, rows, *fields)``: ``out`` (n, C, S, S) <- ``op`` over ``images[rows]``."""
-    def write(out: torch.Tensor, images: torch.Tensor, rows: torch.Tensor, *fields: torch.Tensor) -> None:
-        out.copy_(op.run(images.index_select(0, rows), *fields, static, images))
+    """``write(images, rows, *fields)``: ``images[rows]`` <- ``op`` over ``images[rows]``, in place."""
+    def write(images: torch.Tensor, rows: torch.Tensor, *fields: torch.Tensor) -> None:
+        images.index_copy_(0, rows, op.run(images.index_select(0, rows), *fields, static, images))
     return write
 
 
 def _padded_writer(op: CameraOp, static: tuple) -> Callable:
-    """``write(out, padded, *kernels)``: ``out`` (n, C, S, S) <- the filter ``op`` with ``kernels`` over rows
-    reflected into ``padded``."""
-    def write(out: torch.Tensor, padded: torch.Tensor, *kernels: torch.Tensor) -> None:
-        out.copy_(op.padded_run(padded, *kernels))
+    """``write(images, rows, padded, *kernels)``: ``images[rows]`` <- the filter ``op`` with ``kernels`` over
+    those rows reflected into ``padded``, in place."""
+    def write(images: torch.Tensor, rows: torch.Tensor, padded: torch.Tensor, *kernels: torch.Tensor) -> None:
+        images.index_copy_(0, rows, op.padded_run(padded, *kernels))
     return write
 
 
@@ -71,17 +71,17 @@ def _kernel(op: CameraOp, static: tuple, channels: int) -> Callable | None:
 
 
 def _kernel_args(op: CameraOp, static: tuple, images: torch.Tensor, index: torch.Tensor,
-                 fields: list[torch.Tensor], out: torch.Tensor) -> list[torch.Tensor]:
-    """The op's compiled writer's arguments, dim 0 (rows, or the batch) of each marked dynamic (one kernel for
-    every row count). A filter gets its rows reflected into memory kept here (outside the compiled loop) and
-    its kernels."""
+                 fields: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The op's compiled writer's arguments, dim 0 (the batch, the rows) of each marked dynamic (one kernel for
+    every batch and row count). A filter gets its rows reflected into memory kept here (outside the compiled
+    loop) and its kernels."""
     if op.padded_run is None:
-        args = [out, images.detach(), index, *fields]
+        args = [images, index, *fields]
     else:
-        (ry, rx), (c, h, w) = op.border(static), images.shape[1:]
-        rows = torch.index_select(images, 0, index, out=scratch("camera_gather", out.shape))
-        padded = reflect_pad(rows, ry, rx, scratch("camera_padded", (len(index), c, h + 2 * ry, w + 2 * rx)))
-        args = [out, padded, op.kernels(*fields, static)]
+        (ry, rx), (n, c, h, w) = op.border(static), (len(index), *images.shape[1:])
+        rows = torch.index_select(images, 0, index, out=scratch("camera_gather", (n, c, h, w)))
+        padded = reflect_pad(rows, ry, rx, scratch("camera_padded", (n, c, h + 2 * ry, w + 2 * rx)))
+        args = [images, index, padded, op.kernels(*fields, static)]
     for t in args:
         torch._dynamo.maybe_mark_dynamic(t, 0)
     return args
@@ -104,14 +104,13 @@ def apply_camera_staged(images: torch.Tensor, params: AugmentParams, config: Aug
         # is in (an inference tensor would be another variant). Dynamo specialises a size of 1: one row runs as two.
         with torch.inference_mode(False), torch.no_grad(), torch.autocast("cpu", enabled=False), \
                 torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
-            index = rows.repeat(2) if n == 1 else rows
+            index = rows.repeat(2) if n == 1 else rows  # a row written twice: the same values
             fields = [getattr(params, f).index_select(0, index) for f in op.fields]
-            out = scratch("camera_rows", (len(index), *images.shape[1:]))
             static = op.static(config)
             kernel = _kernel(op, static, c)
             if kernel is not None:
                 try:
-                    kernel(*_kernel_args(op, static, images, index, fields, out))
+                    kernel(*_kernel_args(op, static, images, index, fields))
                 except Exception as exc:
                     if not _is_compiler_failure(exc):
                         raise
@@ -121,6 +120,5 @@ def apply_camera_staged(images: torch.Tensor, params: AugmentParams, config: Aug
                         op_kernels[stage_key("camera", op.name, static, c)] = None
                     kernel = None
             if kernel is None:
-                out.copy_(op.run(images.index_select(0, index), *fields, static, images))
-        images.index_copy_(0, rows, out[:n])
+                images.index_copy_(0, index, op.run(images.index_select(0, index), *fields, static, images))
     return images
