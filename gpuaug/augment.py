@@ -92,6 +92,10 @@ class FaceAugment(torch.nn.Module):
     ``targets``: training targets built in the same step from the output labels, e.g.
     ``[gpuaug.targets.HeatmapTarget(size=64, sigma=2, encoding="udp", dtype="bfloat16")]``; they land in
     ``out.targets`` by name (:mod:`gpuaug.targets`). Checked here against ``config.out_size``.
+
+    ``warp``: the torch backend's warp (:func:`~gpuaug.backends.torch_backend.render`), e.g. ``"triton"`` for the
+    Triton kernel on any device (interpreted on CPU tensors); where that kernel renders, it applies the leading
+    scene ops (gamma, occluders without a "texture" fill) itself.
     """
 
     def __init__(self, config: AugmentConfig | None = None, backend: str = "torch",

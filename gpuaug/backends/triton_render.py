@@ -23,8 +23,15 @@ traffic per output value. Both passes are one kernel with a constexpr ``PASS``, 
 Block size is a heuristic (no autotuning at import), to be measured when hardware comes: 256 pixels with 4
 warps on a GPU (2 pixels a thread; ``python -m gpuaug.bench.kernels`` shows 40-54 registers and no spills on
 sm_90a: a small block keeps registers low and occupancy high); one tile per image under the interpreter,
-which costs about 1 ms per program instance whatever its size. No libdevice: ``floor``, ``abs``, min/max
-and arithmetic only.
+which costs about 1 ms per program instance whatever its size. No libdevice: ``floor``, ``abs``, min/max,
+``exp``/``log`` (gamma), IEEE division (``div_rn``) and arithmetic only.
+
+Scene ops (constexprs ``GAMMA``, ``SLOTS``, ``NOISE_FILL``; all off is the plain render, the same variants bit
+for bit): pass 1 applies gamma and occluders (flat-colour and counter-noise fills) to the clamped colour, before
+the normalisation, from the per-sample inputs of :class:`~gpuaug.camera.scene.SceneInputs`; the camera chain then
+skips them. Coverage is decided in float32 with the torch ops' operation order; on the GPU the compiler may
+contract a product and a sum into one FMA, so a pixel centre within an ulp of an edge can differ from the torch
+ops there (the interpreter, like torch, rounds every step).
 """
 
 from __future__ import annotations

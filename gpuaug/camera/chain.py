@@ -4,7 +4,8 @@ the device.
 Everywhere but the CPU, and inside a caller's ``torch.compile``: :func:`~gpuaug.camera.ops.apply_camera`, every
 op over the whole batch (static shapes, no host sync, CUDA graph capture). On CPU tensors:
 :func:`~gpuaug.camera.staged.apply_camera_staged`, each op compiled on its own and run on the rows that draw it
-(reading a mask costs nothing there), the same pixels to float rounding.
+(reading a mask costs nothing there), the same pixels to float rounding. Either skips the ops the render
+already applied (the Triton render fuses the leading scene ops, :func:`~gpuaug.camera.ops.fusible_ops`).
 """
 
 from __future__ import annotations
