@@ -11,6 +11,7 @@ from gpuaug.backends import get_backend
 from gpuaug.batch import FaceBatch
 from gpuaug.camera.chain import camera_stage, render_config
 from gpuaug.camera.occluders import occluded
+from gpuaug.camera.ops import camera_ops
 from gpuaug.checks import check_matrix, check_params, check_structure, sample_validity
 from gpuaug.config import AugmentConfig
 from gpuaug.device_constants import constant
@@ -91,14 +92,18 @@ class FaceAugment(torch.nn.Module):
     ``targets``: training targets built in the same step from the output labels, e.g.
     ``[gpuaug.targets.HeatmapTarget(size=64, sigma=2, encoding="udp", dtype="bfloat16")]``; they land in
     ``out.targets`` by name (:mod:`gpuaug.targets`). Checked here against ``config.out_size``.
+
+    ``warp``: the torch backend's warp (:func:`~gpuaug.backends.torch_backend.render`), e.g. ``"triton"`` for the
+    Triton kernel on any device (interpreted on CPU tensors); where that kernel renders, it applies the leading
+    scene ops (gamma, occluders without a "texture" fill) itself.
     """
 
     def __init__(self, config: AugmentConfig | None = None, backend: str = "torch",
-                 targets: Sequence[TargetSpec] = ()) -> None:
+                 targets: Sequence[TargetSpec] = (), warp: str = "auto") -> None:
         super().__init__()
         self.config = config or AugmentConfig()
         self.backend_name = backend
-        self.backend = get_backend(backend)
+        self.backend = get_backend(backend, warp)
         self.flip_table = tuple(resolve_flip_table(self.config.flip_table).tolist())
         self.targets = tuple(targets)
         check_targets(self.targets, self.config.out_size)
@@ -135,12 +140,19 @@ class FaceAugment(torch.nn.Module):
             return self.with_labels(batch, matrix, params, self.render(batch, matrix, params))
 
     def render(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> torch.Tensor:
-        """The backend's pixels; with camera ops on, rendered as float32 [0, 1], through the ops
-        (:func:`~gpuaug.camera.chain.camera_stage`), then normalised, cast and laid out."""
-        if not self.config.camera:  # the fused fast path: output format inside the render
-            return self.backend(batch, matrix, params, self.config)
-        images = self.backend(batch, matrix, params, render_config(self.config))
-        return finish(camera_stage(images, params, self.config), self.config)
+        """The backend's pixels; with camera ops on, the ops the backend applies itself (its ``fused_ops``, see
+        :mod:`gpuaug.backends`) in the render, then, if any op is left, rendered as float32 [0, 1], through the
+        rest of the ops (:func:`~gpuaug.camera.chain.camera_stage`), then normalised, cast and laid out."""
+        config = self.config
+        if not config.camera:  # the fused fast path: output format inside the render
+            return self.backend(batch, matrix, params, config)
+        fused_ops = getattr(self.backend, "fused_ops", None)
+        fused = fused_ops(config, batch.device) if fused_ops is not None else ()
+        scene = {"scene": fused} if fused else {}
+        if not camera_ops(config, skip=fused):  # every op in the render: the output format too
+            return self.backend(batch, matrix, params, config, **scene)
+        images = self.backend(batch, matrix, params, render_config(config), **scene)
+        return finish(camera_stage(images, params, config, skip=fused), config)
 
     def with_labels(
         self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, images: torch.Tensor

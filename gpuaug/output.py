@@ -7,6 +7,8 @@ DALI), so every path gives the same output.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from gpuaug.config import AugmentConfig
@@ -26,3 +28,9 @@ def finish(images: torch.Tensor, config: AugmentConfig) -> torch.Tensor:
         images = images * norm[0][:, None, None] + norm[1][:, None, None]
     images = images.to(config.dtype)
     return images.contiguous(memory_format=torch.channels_last) if config.channels_last else images
+
+
+def render_config(config: AugmentConfig) -> AugmentConfig:
+    """The config a backend renders with before the camera ops: float32 [0, 1], contiguous, no normalisation
+    (:func:`finish` applies the real output format afterwards)."""
+    return replace(config, out_dtype="float32", mean=None, std=None, channels_last=False)

@@ -6,6 +6,10 @@ source -> output pixels, params the batch's :class:`~gpuaug.params.AugmentParams
 config the :class:`~gpuaug.AugmentConfig` (output size, channels and format). Output is on the batch's
 device in the configured dtype and memory format, in [0, 1] before any normalisation; pixels that map
 outside a frame's true size are 0 (fill).
+
+A backend may also name the camera ops its render can apply itself, ``fused_ops(config, device) -> tuple[str,
+...]`` (a leading run of the chain, :func:`~gpuaug.camera.ops.fusible_ops`): called with ``scene=`` those names
+it applies them after the colour, before the output format, and the camera chain skips them.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ class Backend(Protocol):
     ) -> torch.Tensor: ...
 
 
-def get_backend(name: str) -> Backend:
+def get_backend(name: str, warp: str = "auto") -> Backend:
     """Backend by name: ``"torch"`` (:mod:`gpuaug.backends.torch_backend`: Triton on CUDA, the compiled gather
-    on the CPU) or ``"dali"``."""
+    on the CPU; ``warp`` picks another of its warps) or ``"dali"``."""
     if name == "torch":
-        from gpuaug.backends.torch_backend import render
+        from gpuaug.backends.torch_backend import TorchBackend
 
-        return render
+        return TorchBackend(warp)  # type: ignore[arg-type]  # render() checks the name
+    if warp != "auto":
+        raise ValueError(f"warp={warp!r} is a choice of the torch backend, not of {name!r}")
     if name == "dali":
         from gpuaug.backends.dali_backend import DaliBackend
 

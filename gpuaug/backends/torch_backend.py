@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -32,11 +33,13 @@ from kornia.geometry.transform import warp_affine
 from gpuaug.backends.gather import sample_colour
 from gpuaug.backends.staged_gather import sample_colour_staged
 from gpuaug.batch import FaceBatch
+from gpuaug.camera.ops import CAMERA_OPS, apply_camera, fusible_ops
+from gpuaug.camera.scene import SceneInputs, scene_inputs
 from gpuaug.colour import GRAY_WEIGHTS, colour_affine
 from gpuaug.config import AugmentConfig
 from gpuaug.device_constants import constant
 from gpuaug.labels.matrix import affine_inverse
-from gpuaug.output import finish, normalisation
+from gpuaug.output import finish, normalisation, render_config
 from gpuaug.params import AugmentParams
 
 Warp = Literal["auto", "gather", "triton", "kornia"]
@@ -114,9 +117,12 @@ def render_gather(
     params: AugmentParams,
     config: AugmentConfig,
     sampler: Sampler = sample_colour,
+    scene: SceneInputs | None = None,
 ) -> torch.Tensor:
     """Sample only the output pixels from the uint8 buffer, colour and output format fused, with ``sampler``
-    (:func:`~gpuaug.backends.gather.sample_colour` or a kernel with its signature)."""
+    (:func:`~gpuaug.backends.gather.sample_colour` or a kernel with its signature); ``scene``: the scene ops it
+    applies too (a sampler taking ``scene``, the Triton kernel)."""
+    extra = {} if scene is None else {"scene": scene}
     with torch.autocast(batch.device.type, enabled=False):
         inverse = affine_inverse(matrix.double())[:, :2].float()
         # The colour bias is linear in the warped image's mean grey (the contrast pivot), known only after the
@@ -124,45 +130,81 @@ def render_gather(
         rows, bias_per_gray = colour_affine(params, torch.ones_like(params.contrast), config.channels)
     return sampler(batch.pixels, batch.offsets, batch.strides, batch.sizes, inverse, rows.float(),
                    bias_per_gray.float(), normalisation(config, batch.device), config.out_size, config.dtype,
-                   config.channels_last)
+                   config.channels_last, **extra)
+
+
+def kernel_renders(warp: Warp, device: torch.device) -> bool:
+    """Whether ``render`` with ``warp`` runs the Triton kernel on ``device`` (so it can apply the scene ops)."""
+    return warp == "triton" or (warp == "auto" and device.type == "cuda"
+                                and _compiled.setdefault("cuda", _triton_sampler()) is not None)
 
 
 def render(
-    batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, config: AugmentConfig, warp: Warp = "auto"
+    batch: FaceBatch,
+    matrix: torch.Tensor,
+    params: AugmentParams,
+    config: AugmentConfig,
+    warp: Warp = "auto",
+    scene: tuple[str, ...] = (),
 ) -> torch.Tensor:
     """Warp (bilinear, zero fill, pixel centres at integers), colour, output format; see the module docstring.
 
     ``warp``: ``"auto"``, ``"triton"`` (the Triton kernel on any device: interpreted on the CPU, slow),
-    ``"gather"`` (eager gather, never compiled) or ``"kornia"`` (the reference).
+    ``"gather"`` (eager gather, never compiled) or ``"kornia"`` (the reference). ``scene``: leading camera ops
+    of ``config`` (:func:`~gpuaug.camera.ops.fusible_ops`) applied after the colour, before the output format:
+    inside the Triton kernel where it runs, else by the camera chain's torch ops.
     """
     args = (batch, matrix, params, config)
+    if scene and not kernel_renders(warp, batch.device):
+        images = render(batch, matrix, params, render_config(config), warp)
+        others = [op.name for op in CAMERA_OPS if op.name not in scene]
+        return finish(apply_camera(images, params, config, skip=others), config)
     if warp == "kornia":
         return render_reference(*args)
     if warp == "gather":
         return render_gather(*args)
+    inputs = scene_inputs(params, config, scene) if scene else None
     if warp == "triton":
         sampler = _triton_sampler()
         if sampler is None:
             raise ImportError("warp='triton' needs triton (pip install 'triton>=3.2')")
-        return render_gather(*args, sampler=sampler)
+        return render_gather(*args, sampler=sampler, scene=inputs)
     if warp != "auto":
         raise ValueError(f"unknown warp {warp!r}; choose 'auto', 'triton', 'gather' or 'kornia'")
     device_type = batch.device.type
     if device_type == "cuda":
         fast = _compiled.setdefault("cuda", _triton_sampler())
-        fallback = render_gather
+        fallback: Warp = "gather"
     else:
-        fast, fallback = _compiled_gather(device_type), render_reference
+        fast, fallback = _compiled_gather(device_type), "kornia"
     if fast is None:
-        return fallback(*args)
+        return render(*args, warp=fallback, scene=scene)
     try:
-        return render_gather(*args, sampler=fast)
+        return render_gather(*args, sampler=fast, scene=inputs)
     except Exception as exc:
         if not _is_compiler_failure(exc):
             raise
         if device_type == "cuda" and torch.cuda.is_current_stream_capturing():
             raise  # a fallback now would be captured into the graph for good
-        _log.warning("the %s render kernel failed to compile (%s: %s); using %s from now on", device_type,
-                     type(exc).__name__, exc, fallback.__name__)
+        _log.warning("the %s render kernel failed to compile (%s: %s); using warp=%r from now on", device_type,
+                     type(exc).__name__, exc, fallback)
         _compiled[device_type] = None
-        return fallback(*args)
+        return render(*args, warp=fallback, scene=scene)
+
+
+@dataclass(frozen=True)
+class TorchBackend:
+    """The torch backend (:func:`render` with ``warp``) as :class:`~gpuaug.FaceAugment` calls it: it names the
+    camera ops its render applies itself (:meth:`fused_ops`) and takes them as ``scene``."""
+
+    warp: Warp = "auto"
+
+    def __call__(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams, config: AugmentConfig,
+                 scene: tuple[str, ...] = ()) -> torch.Tensor:
+        return render(batch, matrix, params, config, self.warp, scene)
+
+    def fused_ops(self, config: AugmentConfig, device: torch.device) -> tuple[str, ...]:
+        """The leading camera ops of ``config`` the render applies on ``device``: the scene ops the Triton
+        kernel fuses (:func:`~gpuaug.camera.ops.fusible_ops`) where it runs, else none (the chain runs them, on
+        the CPU staged per op)."""
+        return fusible_ops(config) if kernel_renders(self.warp, device) else ()

@@ -5,7 +5,8 @@ not need to have: registers, spills, shared memory and theoretical occupancy per
 variant with ``triton.compile`` for sm_90a (H100/H200) and sm_80 (A100) and runs the wheel's own ``ptxas -v``
 on the PTX. The variants: pass 0 (grey sums; one for every config, see
 :func:`gpuaug.backends.triton_render.launch_args`) and pass 1 for each of grey/colour x float32/bfloat16/float16
-x normalised or not x contiguous or channels-last.
+x normalised or not x contiguous or channels-last, plus pass 1 with the fused scene ops (gamma, occluders with
+colour and noise fills, both) on the heaviest output format of each channel count.
 """
 
 from __future__ import annotations
@@ -39,13 +40,17 @@ class Variant:
     dtype: str = "float32"
     norm: bool = False
     channels_last: bool = False
+    gamma: bool = False
+    slots: int = 0  # occluder slots (with the noise fill) fused, 0: none
 
     @property
     def name(self) -> str:
         if self.pass_ == 0:
             return "pass 0 (grey sums)"
         layout = "channels_last" if self.channels_last else "contiguous"
-        return f"pass 1, C={self.channels}, {self.dtype}, {'norm' if self.norm else 'no norm'}, {layout}"
+        scene = ["gamma"] * self.gamma + [f"occluders M={self.slots}"] * (self.slots > 0)
+        return ", ".join([f"pass 1, C={self.channels}", self.dtype, "norm" if self.norm else "no norm", layout,
+                          *scene])
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ def variants() -> list[Variant]:
     for c, dtype, norm, cl in itertools.product((1, 3), ("float32", "bfloat16", "float16"), (False, True),
                                                  (False, True)):
         out.append(Variant(1, c, dtype, norm, cl))
+    for c, (gamma, slots) in itertools.product((1, 3), ((True, 0), (False, 2), (True, 2))):
+        out.append(Variant(1, c, "bfloat16", True, True, gamma, slots))
     return out
 
 
@@ -79,7 +86,8 @@ def compile_variant(variant: Variant, arch: int, ptxas_arch: str, out_size: int 
 
     dtype = getattr(torch, variant.dtype)
     constexprs, _ = launch_args(variant.pass_, variant.channels, variant.norm, variant.channels_last, out_size,
-                                interpreted=False)
+                                interpreted=False, gamma=variant.gamma, slots=variant.slots,
+                                noise_fill=variant.slots > 0)
     signature = kernel_signature(dtype if variant.pass_ == 1 else torch.float32, _TRITON_TYPES)
     src = ASTSource(fn=_kernel(), signature=signature, constexprs=constexprs)
     compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options={"num_warps": GPU_WARPS})

@@ -39,8 +39,14 @@ def hash_bits(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.Ten
     ``seed``: whole numbers below 2^24 (float or int), shaped to broadcast against ``index`` (e.g. (B, 1, 1, 1));
     ``stream`` in [0, 128): independent sequences for the same seed.
     """
-    base = mix32(seed.int() + (stream << 24))
+    base = stream_base(seed, stream)
     return mix32(mix32(index + base) ^ base)
+
+
+def stream_base(seed: torch.Tensor, stream: int) -> torch.Tensor:
+    """The per-sample half of :func:`hash_bits`: int32 bits of ``seed`` (whole numbers below 2^24, any shape) in
+    ``stream``, hashed. A kernel that hashes pixels gets it precomputed, one word per sample."""
+    return mix32(seed.int() + (stream << 24))
 
 
 def hash_uniform(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.Tensor:

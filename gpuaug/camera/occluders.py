@@ -23,18 +23,47 @@ from gpuaug.device_constants import constant
 FILL_STREAM = 0
 
 
-def covered(occluders: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(..., 12) occluders, points x, y float32 output pixels (broadcasting against ``occluders[..., 0]``) ->
-    bool of the broadcast shape: the point is inside the occluder (and the occluder active). Elementwise, so
-    a compiled caller computes it where it is used, one slot at a time (a (B, M, S, S) bool mask stored and
-    read back costs Inductor's CPU loops more than the arithmetic)."""
-    col = {name: occluders[..., i] for name, i in OCC.items()}
+#: Columns of an occluder table (:func:`occluder_table`): what drawing an occluder reads, with the angle as its
+#: cosine and sine and the fill colour as drawn.
+TABLE_COLUMNS = ("active", "ellipse", "cx", "cy", "half_w", "half_h", "cos", "sin", "fill", "r", "g", "b")
+TAB = {name: i for i, name in enumerate(TABLE_COLUMNS)}
+
+
+def occluder_table(occluders: torch.Tensor, shared: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, M, 12) occluders (columns :data:`~gpuaug.camera.sample.OCCLUDER_COLUMNS`) -> (B, M, 12) float32 table
+    (columns :data:`TABLE_COLUMNS`); the colour a grey sample shows (its luma, where ``shared`` (B,) bool) unless
+    ``shared`` is None.
+
+    Every path that draws or tests occluders (the torch ops, the landmarks' ``occluded``, the Triton render)
+    reads this one table, so they decide coverage and colour from the same float32 numbers. The cosine and
+    sine are taken in float64 and rounded: torch's float32 ``cos`` may differ by an ulp between its vector and
+    scalar loops, i.e. with a sample's position in the batch, and the CPU chain runs an op on a subset of rows.
+    """
+    angle = occluders[..., OCC["angle"]].double()
+    colour = occluders[..., OCC["r"]:OCC["b"] + 1]
+    if shared is not None:
+        colour = _as_grey(colour.transpose(1, 2), shared).transpose(1, 2)
+    return torch.cat([occluders[..., :OCC["angle"]], angle.cos().float()[..., None], angle.sin().float()[..., None],
+                      occluders[..., OCC["fill"], None], colour], -1)
+
+
+def covers(table: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(..., 12) occluder table (:func:`occluder_table`), points x, y float32 output pixels (broadcasting against
+    ``table[..., 0]``) -> bool of the broadcast shape: the point is inside the occluder (and the occluder
+    active). Elementwise, so a compiled caller computes it where it is used, one slot at a time (a (B, M, S, S)
+    bool mask stored and read back costs Inductor's CPU loops more than the arithmetic). The Triton render
+    (:mod:`gpuaug.backends.triton_render`) repeats these float32 operations in this order."""
+    col = {name: table[..., i] for name, i in TAB.items()}
     dx, dy = x - col["cx"], y - col["cy"]
-    cos, sin = torch.cos(col["angle"]), torch.sin(col["angle"])
-    lx, ly = (dx * cos + dy * sin).abs(), (dy * cos - dx * sin).abs()
+    lx, ly = (dx * col["cos"] + dy * col["sin"]).abs(), (dy * col["cos"] - dx * col["sin"]).abs()
     rect = (lx <= col["half_w"]) & (ly <= col["half_h"])
     ellipse = (lx / col["half_w"]) ** 2 + (ly / col["half_h"]) ** 2 <= 1
     return (col["active"] > 0.5) & torch.where(col["ellipse"] > 0.5, ellipse, rect)
+
+
+def covered(occluders: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """:func:`covers` for (..., 12) occluders as drawn (:data:`~gpuaug.camera.sample.OCCLUDER_COLUMNS`)."""
+    return covers(occluder_table(occluders), x, y)
 
 
 def landmark_pixels(points: torch.Tensor) -> torch.Tensor:
@@ -48,7 +77,7 @@ def occluded(occluders: torch.Tensor, landmarks: torch.Tensor, out_size: int) ->
     all False."""
     pixel = landmark_pixels(landmarks)
     inside = ((pixel >= 0) & (pixel <= out_size - 1)).all(-1)
-    hit = covered(occluders[:, :, None], pixel[:, None, :, 0], pixel[:, None, :, 1]).any(1)
+    hit = covers(occluder_table(occluders)[:, :, None], pixel[:, None, :, 0], pixel[:, None, :, 1]).any(1)
     return hit & inside
 
 
@@ -81,10 +110,11 @@ def draw_occluders(images: torch.Tensor, occluders: torch.Tensor, gray: torch.Te
     if "noise" in fills:
         noise = hash_uniform(seed[:, None, None, None], pixel_index((b, c, h, w), shared, images.device),
                              FILL_STREAM)
+    table = occluder_table(occluders, shared)
     out = images
     for m in range(slots):  # a handful of slots, fixed by the config: painted in order
         occ = occluders[:, m]
-        colour = _as_grey(occ[:, OCC["r"]:OCC["b"] + 1], shared)[:, :c, None, None]
+        colour = table[:, m, TAB["r"]:TAB["r"] + c, None, None]
         texture = images
         if "texture" in fills:
             texture = (images if batch is None else batch)[occ[:, OCC["source"]].long()]
@@ -93,5 +123,5 @@ def draw_occluders(images: torch.Tensor, occluders: torch.Tensor, gray: torch.Te
         code = occ[:, OCC["fill"], None, None, None]
         fill = torch.where(code == OCCLUDER_FILLS.index("colour"), colour,
                            torch.where(code == OCCLUDER_FILLS.index("noise"), noise, texture))
-        out = torch.where(covered(occ[:, None, None, None], u, v), fill, out)
+        out = torch.where(covers(table[:, m, None, None, None], u, v), fill, out)
     return out

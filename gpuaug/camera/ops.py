@@ -8,7 +8,7 @@ fullgraph=True)``. :mod:`gpuaug.camera.staged` runs the same table on the CPU, e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import torch
@@ -92,10 +92,34 @@ CAMERA_OPS = (
 )
 
 
-def apply_camera(images: torch.Tensor, params: AugmentParams, config: AugmentConfig) -> torch.Tensor:
-    """(B, C, S, S) float32 [0, 1] rendered tile -> the tile after each op ``config`` turns on, in the order of
-    :data:`CAMERA_OPS`, over every sample (identity values leave a sample as is). Still float32 [0, 1]."""
-    for op in CAMERA_OPS:
-        if op.enabled(config):
-            images = op.run(images, *(getattr(params, f) for f in op.fields), op.static(config), images)
+#: The scene ops a render kernel may apply after its colour clamp, before the output format (the Triton render:
+#: :mod:`gpuaug.backends.triton_render`); the per-pixel ops after them in camera order read neighbours (blur,
+#: low resolution) or follow one that does (noise), and JPEG reads 8 x 8 blocks.
+SCENE_OPS = ("gamma", "occluders")
+
+
+def camera_ops(config: AugmentConfig, skip: Collection[str] = ()) -> list[CameraOp]:
+    """The ops ``config`` turns on, in camera order, but those named in ``skip`` (a render applied them)."""
+    return [op for op in CAMERA_OPS if op.enabled(config) and op.name not in skip]
+
+
+def fusible_ops(config: AugmentConfig) -> tuple[str, ...]:
+    """The leading ops of ``config``'s chain that a render kernel can apply itself: gamma, then occluders unless
+    a "texture" fill can show (it reads another sample's pixels). Only a leading run, so the rest of the chain
+    still sees its ops in camera order."""
+    fused: list[str] = []
+    for op in camera_ops(config):
+        if op.name not in SCENE_OPS or (op.name == "occluders" and "texture" in config.occluder_fill):
+            break
+        fused.append(op.name)
+    return tuple(fused)
+
+
+def apply_camera(images: torch.Tensor, params: AugmentParams, config: AugmentConfig,
+                 skip: Collection[str] = ()) -> torch.Tensor:
+    """(B, C, S, S) float32 [0, 1] rendered tile -> the tile after each op ``config`` turns on but those in
+    ``skip``, in the order of :data:`CAMERA_OPS`, over every sample (identity values leave a sample as is).
+    Still float32 [0, 1]."""
+    for op in camera_ops(config, skip):
+        images = op.run(images, *(getattr(params, f) for f in op.fields), op.static(config), images)
     return images

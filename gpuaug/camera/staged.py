@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import torch
 
@@ -26,7 +26,7 @@ from gpuaug.backends.staged_gather import _fresh_function, stage_key
 from gpuaug.backends.torch_backend import _is_compiler_failure
 from gpuaug.buffers import scratch
 from gpuaug.camera.blur import reflect_pad
-from gpuaug.camera.ops import CAMERA_OPS, CameraOp
+from gpuaug.camera.ops import CameraOp, camera_ops
 from gpuaug.config import AugmentConfig
 from gpuaug.params import AugmentParams
 
@@ -87,15 +87,14 @@ def _kernel_args(op: CameraOp, static: tuple, images: torch.Tensor, index: torch
     return args
 
 
-def apply_camera_staged(images: torch.Tensor, params: AugmentParams, config: AugmentConfig) -> torch.Tensor:
-    """:func:`~gpuaug.camera.ops.apply_camera` on CPU tensors, in place: ``images`` (B, C, S, S) float32
-    contiguous, a tile the caller owns; returns it."""
+def apply_camera_staged(images: torch.Tensor, params: AugmentParams, config: AugmentConfig,
+                        skip: Collection[str] = ()) -> torch.Tensor:
+    """:func:`~gpuaug.camera.ops.apply_camera` (``skip`` the same) on CPU tensors, in place: ``images``
+    (B, C, S, S) float32 contiguous, a tile the caller owns; returns it."""
     b, c = images.shape[:2]
     if b == 0:
         return images
-    for op in CAMERA_OPS:
-        if not op.enabled(config):
-            continue
+    for op in camera_ops(config, skip):
         rows = op.drawn(params).nonzero()[:, 0]
         n = len(rows)
         if n == 0:
