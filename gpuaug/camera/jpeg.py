@@ -80,7 +80,8 @@ def jpeg(images: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     mcu = 16 if c == 3 else 8
     # Whole MCUs, written with floor division (Inductor's symbolic ranges trip over a negative modulo here).
     h_pad, w_pad = (h + mcu - 1) // mcu * mcu, (w + mcu - 1) // mcu * mcu
-    padded = F.pad(levels, (0, w_pad - w, 0, h_pad - h), mode="replicate")
+    # Only when needed: a replicate pad in the graph makes Inductor's block gather clamp every index (scalar code).
+    padded = F.pad(levels, (0, w_pad - w, 0, h_pad - h), mode="replicate") if (h_pad, w_pad) != (h, w) else levels
     luma_table, chroma_table = quant_tables(quality, LUMA_TABLE), quant_tables(quality, CHROMA_TABLE)
     if c == 1:
         out = _dct_quantise(padded[:, 0], luma_table)[:, None]
