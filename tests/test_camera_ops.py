@@ -23,7 +23,7 @@ from gpuaug.camera.blur import (
     reflect_pad,
     separable_taps,
 )
-from gpuaug.camera.counter_noise import hash_normal, hash_uniform, mix32
+from gpuaug.camera.counter_noise import hash_normals, hash_uniform, mix32, normal_field
 from gpuaug.camera.exposure import apply_gamma
 from gpuaug.camera.jpeg import CHROMA_TABLE, LUMA_TABLE, jpeg, quant_tables
 from gpuaug.camera.noise import sensor_noise
@@ -205,16 +205,30 @@ def test_mix32_is_lowbias32() -> None:
 
 
 def test_counter_noise_statistics_and_replay() -> None:
-    index = torch.arange(400_000, dtype=torch.int32)[None]
+    index = torch.arange(200_000, dtype=torch.int32)[None]
     seeds = torch.tensor([[7.0], [8.0]])
-    n = hash_normal(seeds, index, 1)
+    pairs = hash_normals(seeds, index, 1)  # (2, 200000, 2): both Box-Muller outputs per counter
+    n = pairs.flatten(1)
     assert abs(float(n.mean())) < 0.01 and abs(float(n.std()) - 1) < 0.01
     assert abs(float((n.abs() < 1).float().mean()) - 0.6827) < 0.005  # a normal, not just unit variance
+    for first, second in ((pairs[..., 0], pairs[..., 1]), (pairs[..., 0] ** 2, pairs[..., 1] ** 2)):
+        # The two of a pair are independent: uncorrelated, and so are their squares (a shared radius would not be).
+        assert abs(float(torch.corrcoef(torch.stack([first.flatten(), second.flatten()]))[0, 1])) < 0.01
     u = hash_uniform(seeds, index, 0)
     assert float(u.min()) > 0 and float(u.max()) < 1 and abs(float(u.mean()) - 0.5) < 0.005
-    assert torch.equal(n, hash_normal(seeds, index, 1))  # replay
+    assert torch.equal(pairs, hash_normals(seeds, index, 1))  # replay
     assert float((n[0] - n[1]).abs().mean()) > 0.5  # seeds differ, noise differs
     assert abs(float(torch.corrcoef(torch.stack([n[0], n[1]]))[0, 1])) < 0.01
+
+
+def test_normal_field_lays_pairs_along_rows() -> None:
+    """Pixels 2k, 2k + 1 of a row: the pair of counter (c H + y) W' + k, W' = ceil(W / 2); an odd width drops the
+    last one; shared samples have one field for every channel."""
+    seed = torch.tensor([3.0, 4.0]).view(2, 1, 1, 1)
+    field = normal_field(seed, (2, 3, 4, 5), torch.tensor([False, True]), 1)
+    pairs = hash_normals(seed, torch.arange(3 * 4 * 3, dtype=torch.int32).view(1, 3, 4, 3), 1)
+    assert torch.equal(field[0], pairs[0].flatten(-2)[..., :5])
+    assert torch.equal(field[1, 1], field[1, 0]) and torch.equal(field[1, 0], pairs[1, 0].flatten(-2)[..., :5])
 
 
 def test_sensor_noise_std_and_grey_samples() -> None:

@@ -54,13 +54,27 @@ def hash_uniform(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.
     return (_shift_right(hash_bits(seed, index, stream), 8).float() + 0.5) * (1.0 / 2**24)
 
 
-def hash_normal(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.Tensor:
-    """Standard normal float32 per ``index``: Box-Muller on the two 16-bit halves of one :func:`hash_bits` word
-    (16 bits each: the tails end near 4.9 sigma, plenty for image noise, at a third of the hashing)."""
+def hash_normals(seed: torch.Tensor, index: torch.Tensor, stream: int) -> torch.Tensor:
+    """Two independent standard normals float32 per ``index`` (:func:`hash_bits`' arguments), as ``(..., 2)``:
+    both outputs of Box-Muller on the two 16-bit halves of one :func:`hash_bits` word (16 bits each: the tails
+    end near 4.9 sigma, plenty for image noise). A caller gives each index two pixels (:func:`normal_field`):
+    one hash, one log and one square root for two pixels, a third less work per pixel than one normal each."""
     bits = hash_bits(seed, index, stream)
     u1 = (_shift_right(bits, 16).float() + 0.5) * (1.0 / 2**16)
     u2 = ((bits & 0xFFFF).float() + 0.5) * (1.0 / 2**16)
-    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2 * math.pi) * u2)
+    radius, turn = torch.sqrt(-2.0 * torch.log(u1)), (2 * math.pi) * u2
+    return torch.stack([radius * torch.cos(turn), radius * torch.sin(turn)], -1)
+
+
+def normal_field(seed: torch.Tensor, shape: tuple[int, int, int, int], shared: torch.Tensor,
+                 stream: int) -> torch.Tensor:
+    """(B, C, H, W) float32 standard normal per element of a ``shape`` image batch from each sample's ``seed``
+    (B, 1, 1, 1): pixels 2k and 2k + 1 of a row are the two normals of counter :func:`pixel_index` of column k
+    (:func:`hash_normals`); ``shared`` (B,) bool: one field for all channels of those samples."""
+    b, c, h, w = shape
+    pairs = (w + 1) // 2
+    index = pixel_index((b, c, h, pairs), shared, seed.device)
+    return hash_normals(seed, index, stream).reshape(b, c, h, 2 * pairs)[..., :w]
 
 
 def pixel_index(shape: tuple[int, int, int, int], shared: torch.Tensor, device: torch.device) -> torch.Tensor:

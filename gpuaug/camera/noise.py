@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gpuaug.camera.counter_noise import hash_normal, pixel_index
+from gpuaug.camera.counter_noise import normal_field
 
 #: Counter-noise stream of the sensor noise.
 NOISE_STREAM = 1
@@ -17,8 +17,7 @@ def sensor_noise(images: torch.Tensor, std: torch.Tensor, shot: torch.Tensor, se
     sample's ``seed`` (B,): the Gaussian approximation of a Poisson count whose std at white (x = 1) is
     ``shot``, plus read noise of std ``std`` ([0, 1] units). Samples with both 0 are unchanged."""
     b, c, h, w = images.shape
-    n = hash_normal(seed[:, None, None, None], pixel_index((b, c, h, w), gray | (c == 1), images.device),
-                    NOISE_STREAM)
+    n = normal_field(seed[:, None, None, None], (b, c, h, w), gray | (c == 1), NOISE_STREAM)
     s, k = std[:, None, None, None], shot[:, None, None, None]
     noisy = (images + torch.sqrt(s * s + k * k * images.clamp(min=0)) * n).clamp(0, 1)
     return torch.where((s > 0) | (k > 0), noisy, images)
