@@ -233,6 +233,27 @@ def test_cpu_chain_runs_each_op_on_its_rows(face_batch: FaceBatch, grayscale_p: 
     assert float(diff.max()) <= 1 / 255 + 1e-5 and float((diff > 1e-5).float().mean()) < 1e-3
 
 
+@pytest.mark.timeout(300)
+def test_cpu_chain_texture_reads_rows_before_they_are_painted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each staged op writes its rows back inside its compiled kernel; a texture fill reads another drawn row
+    that the same kernel paints: it must see that row as it was before the op (as ``apply_camera`` does)."""
+    config = AugmentConfig(out_size=32, occluder_p=1.0, occluder_max=2, occluder_fill=("texture",),
+                           occluder_size=(0.5, 0.9))
+    b = 12
+    params = sample_params(config, b, _seed(5))
+    occ = params.occluders.clone()
+    occ[:, :, OCC["active"]] = 1.0
+    occ[:, :, OCC["source"]] = ((torch.arange(b) + 1) % b).float()[:, None]  # row i shows row i + 1
+    params = replace(params, occluders=occ)
+    images = torch.rand(b, 1, 32, 32, generator=_seed(6))
+    monkeypatch.setenv("GPUAUG_COMPILE_CAMERA", "1")
+    staged.op_kernels.clear()
+    out = staged.apply_camera_staged(images.clone(), params, config)
+    assert [(key[1], k is not None) for key, k in staged.op_kernels.items()] == [("occluders", True)]  # compiled
+    whole = apply_camera(images.clone(), params, config)
+    assert not torch.equal(whole, images) and torch.equal(out, whole)
+
+
 def test_cpu_chain_leaves_undrawn_rows_alone(face_batch: FaceBatch) -> None:
     """Rows that draw no op keep the render's bits; rows that do get the op (gamma: the formula)."""
     config = AugmentConfig(out_size=24, gamma_p=0.5)
