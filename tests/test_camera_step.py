@@ -254,6 +254,17 @@ def test_cpu_chain_texture_reads_rows_before_they_are_painted(monkeypatch: pytes
     assert not torch.equal(whole, images) and torch.equal(out, whole)
 
 
+def test_cpu_chain_under_inference_mode(face_batch: FaceBatch) -> None:
+    """A render made under the caller's inference mode (the eager gather's) goes through the staged chain too,
+    which writes rows back outside it: the same pixels as outside inference mode."""
+    aug = FaceAugment(AugmentConfig(out_size=16, gamma_p=1.0, blur_p=1.0), warp="gather")
+    params = aug.sample_params(face_batch, _seed(3))
+    ref = aug.apply(face_batch, params)
+    with torch.inference_mode():
+        out = aug.apply(face_batch, params)
+    assert torch.equal(out.images, ref.images)
+
+
 def test_cpu_chain_leaves_undrawn_rows_alone(face_batch: FaceBatch) -> None:
     """Rows that draw no op keep the render's bits; rows that do get the op (gamma: the formula)."""
     config = AugmentConfig(out_size=24, gamma_p=0.5)

@@ -93,10 +93,17 @@ def _kernel_args(op: CameraOp, static: tuple, images: torch.Tensor, index: torch
 def apply_camera_staged(images: torch.Tensor, params: AugmentParams, config: AugmentConfig,
                         skip: Collection[str] = ()) -> torch.Tensor:
     """:func:`~gpuaug.camera.ops.apply_camera` (``skip`` the same) on CPU tensors, in place: ``images``
-    (B, C, S, S) float32 contiguous, a tile the caller owns; returns it."""
+    (B, C, S, S) float32 contiguous, a tile the caller owns; returns it (a copy of it if it is an inference
+    tensor)."""
     b, c = images.shape[:2]
     if b == 0:
         return images
+    if images.is_inference():
+        # The ops write rows back outside inference mode (below), where an inference tensor may not be written in
+        # place: a render made under the caller's inference mode (not the staged gather's, which makes ordinary
+        # tensors) is copied once into an ordinary tensor.
+        with torch.inference_mode(False):
+            images = images.clone()
     for op in camera_ops(config, skip):
         rows = op.drawn(params).nonzero()[:, 0]
         n = len(rows)
