@@ -28,7 +28,7 @@ from gpuaug.camera.exposure import apply_gamma
 from gpuaug.camera.jpeg import CHROMA_TABLE, LUMA_TABLE, jpeg, quant_tables
 from gpuaug.camera.noise import sensor_noise
 from gpuaug.camera.occluders import covered, occluded
-from gpuaug.camera.resolution import least_small_size, low_resolution
+from gpuaug.camera.resolution import band_width, least_small_size, low_resolution, most_taps
 from gpuaug.camera.sample import OCC, OCCLUDER_COLUMNS
 
 
@@ -95,14 +95,17 @@ def test_motion_blur_direction_by_hand() -> None:
     torch.testing.assert_close(out[1, 0], col, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("fraction", [0.18, 0.3, 0.5, 0.77, 0.99])
-def test_low_resolution_matches_opencv(fraction: float) -> None:
-    """Area down to round(f * S), bilinear back up: cv2.resize INTER_AREA then INTER_LINEAR; the band sized for
-    the config's least s (7 here: 5.7 source pixels per small pixel, so a band's ends cover parts of pixels)
-    holds every larger s too."""
+@pytest.mark.parametrize(("fraction", "least_fraction"), [(0.18, 0.18), (0.3, 0.18), (0.5, 0.18), (0.77, 0.18),
+                                                      (0.99, 0.18), (0.45, 0.45), (0.6, 0.45), (0.99, 0.45)])
+def test_low_resolution_matches_opencv(fraction: float, least_fraction: float) -> None:
+    """Area down to round(f * S), bilinear back up: cv2.resize INTER_AREA then INTER_LINEAR, for every size the
+    config can draw (s >= its least). Least s 18 at S = 40: a band of 7 taps; least s 7 (5.7 source pixels per
+    small pixel, so the ends are partial pixels): 14, wider than the taps take, the operator's products."""
     x, size = _images(), 40
     small = round(fraction * size)
-    out = low_resolution(x, torch.full((2,), fraction), least=least_small_size(0.18, size))
+    least = least_small_size(least_fraction, size)
+    assert (band_width(least, size) <= most_taps(size)) == (least_fraction == 0.45)
+    out = low_resolution(x, torch.full((2,), fraction), least=least)
     for i in range(2):
         down = cv2.resize(_hwc(x[i]), (small, small), interpolation=cv2.INTER_AREA)
         ref = cv2.resize(down, (size, size), interpolation=cv2.INTER_LINEAR)

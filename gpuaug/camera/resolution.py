@@ -6,7 +6,9 @@ per sample; row i of it blends the area rows of the two small pixels output pixe
 nonzero entries lie in a band of at most ``2 S / s + 2`` source pixels. The op stores that band only
 (:func:`band_weights`: where it starts, and its weights) and applies it to rows, then to columns, as a sum of
 ``band`` gathered taps (:func:`band_product`): the work of a resize (a handful of taps per pixel), not of two
-S x S matrix products, and shapes depend on the config (its least s), never on the params.
+S x S matrix products, and shapes depend on the config (its least s), never on the params. A config that draws
+sizes so small that the band grows past :func:`most_taps` gets the operator rebuilt from its band and two
+matrix products instead.
 """
 
 from __future__ import annotations
@@ -70,12 +72,23 @@ def band_product(images: torch.Tensor, first: torch.Tensor, weights: torch.Tenso
     return out
 
 
+def most_taps(size: int) -> int:
+    """The widest band applied as taps; a wider one (a config drawing tiny sizes) as the S x S operator built from
+    it and two matrix products: past this many taps, a per-sample product costs less, and the compiled loop stays
+    small."""
+    return min(32, max(1, size // 4))
+
+
 def low_resolution(images: torch.Tensor, low_res: torch.Tensor, least: int) -> torch.Tensor:
     """(B, C, S, S) -> seen at ``round(low_res * S)`` pixels a side (``low_res`` (B,), 1: unchanged) and
     brought back. ``least``: :func:`least_small_size` of the config (a smaller s is read as ``least``)."""
-    size = images.shape[-1]
-    first, weights = band_weights(small_size(low_res, size).clamp(min=least), size, band_width(least, size))
-    # Columns as rows of the transposed tile, made dense: each tap then reads whole rows (vectorised loads).
-    across = band_product(images, first, weights).transpose(-1, -2).contiguous()
-    out = band_product(across, first, weights).transpose(-1, -2)
+    b, size = images.shape[0], images.shape[-1]
+    band = band_width(least, size)
+    first, weights = band_weights(small_size(low_res, size).clamp(min=least), size, band)
+    if band <= most_taps(size):
+        out = band_product(band_product(images, first, weights).transpose(-1, -2), first, weights).transpose(-1, -2)
+    else:  # pixels, not labels: the products follow the caller's float32 matmul precision
+        columns = first[..., None] + torch.arange(band, device=first.device)
+        op = torch.zeros(b, size, size, device=images.device).scatter(2, columns, weights)[:, None]
+        out = op @ images @ op.transpose(-1, -2)
     return torch.where(low_res[:, None, None, None] < 1, out, images)
