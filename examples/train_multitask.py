@@ -12,9 +12,9 @@ written on first run (``gpuaug.synth.write_dataset``) to ``examples/runs/synth_f
 the same for every seed: every 6th video validates, so no validation frame has a near twin in training.
 
 Path: the whole data set held on the training device (``gpuaug.ResidentFrames``) when it needs under half of the
-free memory there (``required_bytes``), else whole ragged batches read by ``DataLoader(frames,
-collate_fn=gpuaug.collate)``; ``--path`` forces one. ``FaceAugment`` augments for training; ``aug.eval()`` gives the
-centred framing for validation.
+free memory there (``required_bytes``), else whole ragged batches read per step: by ``gpuaug.StreamLoader``'s
+threads from packed data, by ``DataLoader(frames, collate_fn=gpuaug.collate)`` from npz; ``--path`` forces one.
+``FaceAugment`` augments for training; ``aug.eval()`` gives the centred framing for validation.
 
 Model: four stages of two 3x3 convolutions (24 to 192 channels), pooled to 4x4, a shared 256-unit layer and one
 linear head per task: 2D landmarks, their z, head pose and gaze. Losses: L1 on normalised targets (see
@@ -61,6 +61,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import gpuaug
+from gpuaug.load.packed import PackedSource
 from gpuaug.load.resident import required_bytes
 from gpuaug.synth import write_dataset
 
@@ -136,10 +137,11 @@ class Feed:
     """FaceBatches on the training device for any subset of a data set's frames.
 
     Resident: every frame held on the device once (``ResidentFrames``, rank 0 of 1, so its positions are the
-    data set's indices); a batch is an index select, nothing is read or copied per batch. Loader: whole ragged
-    batches read from the files by a ``DataLoader`` (one copy per byte; from npz, shuffled reads decode a
-    whole video per frame: pack the data first). Workers only on CUDA: on the CPU the augment step and the
-    model use every core, and workers would compete with them.
+    data set's indices); a batch is an index select, nothing is read or copied per batch. Loader, packed data:
+    whole ragged batches read by ``StreamLoader``'s threads into recycled (on CUDA page-locked) buffers, a few
+    batches ahead, no worker processes. Loader, npz: a ``DataLoader`` (one copy per byte; shuffled reads decode
+    a whole video per frame: pack the data first), with workers only on CUDA: on the CPU the augment step and
+    the model use every core, and workers would compete with them.
     """
 
     def __init__(self, frames: gpuaug.FaceFrames, device: torch.device, batch_size: int, path: str) -> None:
@@ -163,6 +165,9 @@ class Feed:
         if self.resident is not None:
             for start in range(0, len(indices), self.batch_size):
                 yield self.resident[torch.from_numpy(indices[start:start + self.batch_size])]
+            return
+        if isinstance(self.frames.source, PackedSource):  # the given order; the training pass trimmed it
+            yield from gpuaug.StreamLoader(self.frames, self.batch_size, sampler=indices, device=self.device)
             return
         loader = torch.utils.data.DataLoader(
             torch.utils.data.Subset(self.frames, indices.tolist()), batch_size=self.batch_size,

@@ -15,6 +15,7 @@ import torch
 from conftest import posed_samples, random_poses
 
 import gpuaug
+from gpuaug.load.packed import pack
 from gpuaug.synth import write_dataset
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "train_multitask.py"
@@ -38,13 +39,21 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("path", ["resident", "loader"])
-def test_short_run_writes_finite_metrics_and_loss_falls(example, one_thread, tmp_path: Path, path: str) -> None:
+@pytest.mark.parametrize(("path", "packed"), [("resident", False), ("loader", False), ("loader", True)])
+def test_short_run_writes_finite_metrics_and_loss_falls(example, one_thread, tmp_path: Path, path: str,
+                                                        packed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resident frames, and read per batch: npz through a DataLoader, packed through StreamLoader."""
     data, out = tmp_path / "data", tmp_path / "run"
     write_dataset(data, videos=6, frames=8, seed=3)  # 5 videos train (40 frames), 1 validates
+    if packed:
+        pack(data, tmp_path / "packed", progress=False)
+        data = tmp_path / "packed"
+    streams, stream_loader = [], gpuaug.StreamLoader
+    monkeypatch.setattr(gpuaug, "StreamLoader", lambda *a, **k: streams.append(k) or stream_loader(*a, **k))
     metrics = example.main(["--data", str(data), "--out", str(out), "--device", "cpu", "--epochs", "6",
                             "--batch", "8", "--size", "32", "--path", path, *one_thread])
     assert metrics["path"] == path and metrics["steps"] == 30
+    assert bool(streams) == (path == "loader" and packed)  # packed batches come from StreamLoader's threads
     written = json.loads((out / "metrics.json").read_text())
     assert (out / "checkpoint.pt").stat().st_size > 0 and (out / "learning_curve.png").stat().st_size > 0
     for result in (written, written["mean_face"]):
