@@ -27,7 +27,7 @@ import torch
 
 from gpuaug.clip_params import CropMode, check_crop, clip_boxes
 from gpuaug.config import AugmentConfig
-from gpuaug.labels.matrix import crop_square
+from gpuaug.labels.matrix import affine_inverse, crop_square
 
 #: Pixels added to each side of the exact reach: float32 matrices put source points up to ~1e-3 px off the
 #: exact ones (coordinates up to a few thousand); 0.05 px covers that many times over and still lets a window
@@ -64,15 +64,13 @@ def matrix_windows(matrix: torch.Tensor, sizes: np.ndarray, out_size: int) -> np
     with a nonzero weight (the source points of the output pixel centres, their taps), clamped to the frame and
     at least 1 x 1. A matrix that is not finite or singular (an invalid sample: it renders as fill) gets the
     whole frame."""
-    # float64 numpy: the loader calls this per batch on the CPU, where numpy's small ops cost a tenth of torch's.
-    m = matrix.detach().cpu().double().numpy()
-    a, t = m[:, :2, :2], m[:, :2, 2]
+    # The render's own inverse (labels.matrix.affine_inverse, float64: a singular matrix gives inf/NaN, so the
+    # whole frame), then numpy: the loader calls this per batch on the CPU, where numpy's small ops cost a tenth
+    # of torch's.
+    inverse = affine_inverse(matrix.detach().cpu().double()).numpy()
     last = out_size - 1
     corners = np.array([[0, 0], [last, 0], [0, last], [last, last]], dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):  # singular: inf/NaN points, the whole frame
-        det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
-        inverse = np.stack([a[:, 1, 1], -a[:, 0, 1], -a[:, 1, 0], a[:, 0, 0]], 1).reshape(-1, 2, 2) / det[:, None, None]
-        points = (corners[None] - t[:, None]) @ inverse.transpose(0, 2, 1)  # (B, 4, 2) x, y source pixels
+    points = corners @ inverse[:, :2, :2].transpose(0, 2, 1) + inverse[:, None, :2, 2]  # (B, 4, 2) x, y source
     # Elementwise over the four corners: numpy's reductions over a short middle axis cost ~40 us each.
     lo = np.minimum(np.minimum(points[:, 0], points[:, 1]), np.minimum(points[:, 2], points[:, 3]))
     hi = np.maximum(np.maximum(points[:, 0], points[:, 1]), np.maximum(points[:, 2], points[:, 3]))

@@ -61,11 +61,6 @@ def covers(table: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tenso
     return (col["active"] > 0.5) & torch.where(col["ellipse"] > 0.5, ellipse, rect)
 
 
-def covered(occluders: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """:func:`covers` for (..., 12) occluders as drawn (:data:`~gpuaug.camera.sample.OCCLUDER_COLUMNS`)."""
-    return covers(occluder_table(occluders), x, y)
-
-
 def landmark_pixels(points: torch.Tensor) -> torch.Tensor:
     """(B, K, 2) output-pixel points -> the centre of the pixel each falls in (pixel i spans [i - 0.5, i + 0.5))."""
     return torch.floor(points + 0.5)
