@@ -9,7 +9,7 @@ import torch
 
 from gpuaug.backends import get_backend
 from gpuaug.batch import FaceBatch
-from gpuaug.camera.chain import camera_stage, render_config
+from gpuaug.camera.chain import camera_stage
 from gpuaug.camera.occluders import occluded
 from gpuaug.camera.ops import camera_ops
 from gpuaug.checks import check_matrix, check_params, check_structure, sample_validity
@@ -18,7 +18,7 @@ from gpuaug.device_constants import constant
 from gpuaug.labels.flip_tables import resolve_flip_table
 from gpuaug.labels.matrix import crop_matrix, decompose
 from gpuaug.labels.transform import points_to_source, transform_labels
-from gpuaug.output import finish
+from gpuaug.output import finish, render_config
 from gpuaug.params import AugmentParams, sample_params
 from gpuaug.targets.fields import TensorFields
 from gpuaug.targets.spec import TargetSpec, build_targets, check_targets

@@ -13,11 +13,11 @@ from PIL import Image
 
 from gpuaug import AugmentConfig, AugmentParams, ClipAugment, FaceAugment, FaceBatch, sample_params
 from gpuaug.camera import staged
-from gpuaug.camera.chain import render_config
 from gpuaug.camera.ops import CAMERA_OPS, apply_camera
 from gpuaug.camera.sample import CAMERA_IDENTITY, OCC
 from gpuaug.clip_params import sample_clip_params
 from gpuaug.config import CAMERA_PROBABILITIES
+from gpuaug.output import render_config
 from gpuaug.preview import draw_labels
 
 ALL_OPS = dict(gamma_p=1.0, occluder_p=1.0, occluder_max=3, blur_p=1.0, motion_blur_p=1.0, low_res_p=1.0,

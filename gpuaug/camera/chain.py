@@ -18,10 +18,7 @@ import torch
 from gpuaug.camera.ops import apply_camera
 from gpuaug.camera.staged import apply_camera_staged
 from gpuaug.config import AugmentConfig
-from gpuaug.output import render_config
 from gpuaug.params import AugmentParams
-
-__all__ = ["camera_stage", "render_config"]
 
 
 def camera_stage(images: torch.Tensor, params: AugmentParams, config: AugmentConfig,
