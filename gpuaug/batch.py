@@ -27,9 +27,20 @@ from gpuaug.sample import LABEL_FIELDS, FaceSample
 from gpuaug.transfer import move
 
 Layout = Literal["ragged", "padded"]
-#: (B, 4) float32 boxes, (B, 2) int64 frame sizes -> (B, 4) int64 windows [top, left, height, width] to read
-#: (:class:`~gpuaug.window.ReadWindow`).
-Window = Callable[[torch.Tensor, np.ndarray], np.ndarray]
+#: What a loader reads of each frame: (B, 4) int64 windows [top, left, height, width], or a callable that makes
+#: them from the batch's (B, 4) float32 boxes and (B, 2) int64 frame sizes (:class:`~gpuaug.window.ReadWindow`).
+Window = np.ndarray | Callable[[torch.Tensor, np.ndarray], np.ndarray]
+
+
+def batch_windows(window: Window, bbox: torch.Tensor, sizes: np.ndarray) -> np.ndarray:
+    """(B, 4) int64 windows of a batch with (B, 4) boxes ``bbox`` and (B, 2) frame sizes ``sizes``: ``window``
+    itself when it is the windows (checked: one row per frame), else ``window(bbox, sizes)``."""
+    if not isinstance(window, np.ndarray):
+        return window(bbox, sizes)
+    if window.shape != (len(sizes), 4):
+        raise ValueError(f"windows must be ({len(sizes)}, 4) [top, left, height, width], one per frame; got shape "
+                         f"{window.shape}")
+    return window
 
 
 @dataclass
@@ -188,7 +199,8 @@ def collate(
 
     ``layout="ragged"`` (default) packs frames back to back; ``"padded"`` zero-pads each to the largest H
     and W. ``pin_memory`` allocates the pixel buffer page-locked (for non-blocking copies to a GPU).
-    ``window`` (ragged only, e.g. :class:`~gpuaug.window.ReadWindow`): copy only each frame's window, into a
+    ``window`` (ragged only; :data:`Window`, e.g. a :class:`~gpuaug.window.ReadWindow`): copy only each frame's
+    window, into a
     :class:`WindowedBatch`. Raises :class:`~gpuaug.errors.BatchError` naming the sample and field for a
     malformed or non-finite sample.
     """
@@ -208,7 +220,7 @@ def collate(
         if layout != "ragged":
             raise ValueError(f"window reads are ragged; got layout={layout!r}")
         sizes = np.array([s.image.shape[:2] for s in samples], dtype=np.int64)
-        windows = window(labels["bbox"], sizes)
+        windows = batch_windows(window, labels["bbox"], sizes)
         starts, strides, offsets, total = window_layout(windows)
         pixels = pixel_buffer(word_bytes(total), pin_memory)
         flat = pixels.numpy()

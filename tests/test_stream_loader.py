@@ -1,10 +1,11 @@
 """StreamLoader: the batches FaceFrames.batch gives, in the sampler's order, every item once per epoch per
 rank, seeded and resumable; buffers recycled without overwriting a batch in use; read errors raised in the
-caller. With augment=: (batch, params) pairs, the params drawn per (seed, epoch, batch, rank), each frame read
-through its draw's window, the output that of whole frames."""
+caller. With augment=: (batch, params) pairs, the params drawn per group of DRAW_GROUP batches from (seed, epoch,
+rank, group), each frame read through its draw's window, the output that of whole frames."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import traceback
@@ -18,8 +19,9 @@ from seed_npz import seed_arrays, write_video
 from torch.utils.data import DistributedSampler
 
 import gpuaug
+from gpuaug.distributed import rank_generator
 from gpuaug.errors import FaceDataError
-from gpuaug.load.draws import DrawWindows, draw_generator
+from gpuaug.load.draws import DRAW_GROUP, Draws, draw
 from gpuaug.load.packed import pack
 from gpuaug.window import ReadWindow
 
@@ -146,6 +148,21 @@ def test_bad_packed_file_raises_in_the_caller(packed: Path, tmp_path: Path, spoi
     assert not [t for t in threading.enumerate() if t.name.startswith("gpuaug-stream")]
 
 
+def test_bad_label_file_raises_in_the_caller_with_augment(packed: Path, tmp_path: Path) -> None:
+    """augment=: the boxes are read first, for a group's draws, in a reading thread: a truncated box file is a
+    FaceDataError naming it, raised in the caller's loop; the threads are gone afterwards."""
+    copy = tmp_path / "short_boxes"
+    copy.mkdir()
+    for f in packed.iterdir():
+        data = f.read_bytes()
+        (copy / f.name).write_bytes(data[:-2 * 4 * 4] if f.name == "bbox.f32" else data)
+    loader = gpuaug.StreamLoader(gpuaug.FaceFrames(copy), 4, augment=gpuaug.FaceAugment(CONFIG))
+    with pytest.raises(FaceDataError, match=r"bbox\.f32.*truncated") as info:
+        list(loader.batches(0))
+    assert "_draw" in [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+    assert not [t for t in threading.enumerate() if t.name.startswith("gpuaug-stream")]
+
+
 def test_stopping_early_ends_the_threads(packed: Path) -> None:
     loader = gpuaug.StreamLoader(gpuaug.FaceFrames(packed), 4, config=CONFIG)
     it = loader.batches(0)
@@ -175,45 +192,63 @@ def _outputs_equal(a, b) -> None:
         assert torch.equal(getattr(a, name), getattr(b, name)), name
 
 
+def _group_draws(loader: gpuaug.StreamLoader, aug: gpuaug.FaceAugment, epoch: int, seed: int, rank: int = 0,
+                 batch_size: int = 4) -> list[Draws]:
+    """The draws of each batch of ``loader``'s ``epoch``, made by hand: per group of DRAW_GROUP batches, ``draw``
+    of the group's frames from the (seed, epoch, rank, group) generator, then the batch's rows."""
+    order = loader.order(epoch)
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    out = []
+    for g in range(0, len(chunks), DRAW_GROUP):
+        group = chunks[g:g + DRAW_GROUP]
+        drawn = draw(aug, *loader.data.boxes(np.concatenate(group)), rank_generator(seed, epoch, rank, g // DRAW_GROUP))
+        starts = np.cumsum([0] + [len(c) for c in group])
+        out += [drawn.rows(a, b) for a, b in itertools.pairwise(starts)]
+    return out
+
+
 def test_augment_yields_batches_and_their_draws(packed: Path) -> None:
-    """augment=: every frame once per epoch; each pair is FaceFrames.batch of the order's slice read through
-    DrawWindows with the generator of (seed, epoch, batch); aug.apply gives the whole frames' images and labels;
-    the windows are smaller than the config's window of every draw; another epoch draws anew."""
+    """augment=: every frame once per epoch; each pair is FaceFrames.batch of the order's slice read through its
+    rows of its group's draw (two groups here, the second short); aug.apply gives the whole frames' images and
+    labels; the windows are smaller than the config's window of every draw; another epoch draws anew."""
     frames = gpuaug.FaceFrames(packed)
     aug = gpuaug.FaceAugment(CONFIG)
-    loader = gpuaug.StreamLoader(frames, 8, shuffle=True, seed=3, augment=aug)
+    loader = gpuaug.StreamLoader(frames, 4, shuffle=True, seed=3, augment=aug)
     order = loader.order(1)
     pairs = list(loader.batches(1))
-    assert len(pairs) == len(loader) == 5
+    assert len(pairs) == len(loader) == 9 > DRAW_GROUP
     assert sorted(_keys(b for b, _ in pairs)) == sorted(frames.locate(i) for i in range(35))
     held = every = 0
-    for i, (batch, params) in enumerate(pairs):
-        chunk = order[8 * i:8 * i + 8]
-        draw = DrawWindows(aug, draw_generator(3, 1, i), train=True)
-        _same(batch, frames.batch(chunk, window=draw))
-        _same_params(params, draw.params)
+    for i, ((batch, params), drawn) in enumerate(zip(pairs, _group_draws(loader, aug, 1, 3), strict=True)):
+        chunk = order[4 * i:4 * i + 4]
+        _same(batch, frames.batch(chunk, window=drawn.windows))
+        _same_params(params, drawn.params)
         whole = frames.batch(chunk)
         _outputs_equal(aug.apply(batch, params), aug.apply(whole, params))
         held += batch.windows[:, 2:].prod(1).sum()
         every += ReadWindow(CONFIG)(whole.bbox, whole.sizes.numpy())[:, 2:].prod(1).sum()
     assert held < every  # (these faces nearly fill their frames: both windows are cut by the frame)
     assert not torch.equal(next(iter(loader.batches(2)))[1].angle, pairs[0][1].angle)
+    # Batches of one group draw from one stream: their params differ, and batch 1 is not batch 0 again.
+    assert not torch.equal(pairs[1][1].angle, pairs[0][1].angle)
 
 
-def test_augment_resumes_with_the_same_draws(packed: Path) -> None:
-    """batches(epoch, start=k): the same (batch, params) as an uninterrupted pass from batch k on; a second loader
-    with the same seed draws the same, one with another seed does not."""
+@pytest.mark.parametrize("start", [3, DRAW_GROUP - 1, DRAW_GROUP])
+def test_augment_resumes_with_the_same_draws(packed: Path, start: int) -> None:
+    """batches(epoch, start=k), k inside a group, at a group's start and at its last batch: the same (batch,
+    params) as an uninterrupted pass from batch k on; a second loader with the same seed draws the same, one
+    with another seed does not."""
     frames, aug = gpuaug.FaceFrames(packed), gpuaug.FaceAugment(CONFIG)
-    loader = gpuaug.StreamLoader(frames, 6, shuffle=True, seed=1, augment=aug)
+    loader = gpuaug.StreamLoader(frames, 4, shuffle=True, seed=1, augment=aug)
     full = list(loader.batches(4))
-    for (a, pa), (b, pb) in zip(full[3:], loader.batches(4, start=3), strict=True):
+    for (a, pa), (b, pb) in zip(full[start:], loader.batches(4, start=start), strict=True):
         _same(a, b)
         _same_params(pa, pb)
-    again = gpuaug.StreamLoader(frames, 6, shuffle=True, seed=1, augment=aug, threads=1, in_flight=1)
+    again = gpuaug.StreamLoader(frames, 4, shuffle=True, seed=1, augment=aug, threads=1, in_flight=1)
     for (a, pa), (b, pb) in zip(full, again.batches(4), strict=True):
         _same(a, b)
         _same_params(pa, pb)
-    other = gpuaug.StreamLoader(frames, 6, shuffle=True, seed=2, augment=aug)
+    other = gpuaug.StreamLoader(frames, 4, shuffle=True, seed=2, augment=aug)
     assert not torch.equal(next(iter(other.batches(4)))[1].angle, full[0][1].angle)
 
 
@@ -235,7 +270,7 @@ def test_augment_mode_is_fixed_per_pass(packed: Path) -> None:
 
 
 def test_augment_ranks_draw_independently(packed: Path) -> None:
-    """DistributedSampler ranks (one seed, as sharding needs): rank r's batch i draws from (seed, epoch, i, r), so
+    """DistributedSampler ranks (one seed, as sharding needs): rank r's groups draw from (seed, epoch, r, group), so
     two ranks draw different params."""
     frames, aug = gpuaug.FaceFrames(packed), gpuaug.FaceAugment(CONFIG)
     drawn = []
@@ -243,9 +278,7 @@ def test_augment_ranks_draw_independently(packed: Path) -> None:
         sampler = DistributedSampler(frames, num_replicas=2, rank=rank, shuffle=True, seed=7)
         loader = gpuaug.StreamLoader(frames, 4, sampler=sampler, seed=7, augment=aug)
         _, params = next(iter(loader))
-        expected = DrawWindows(aug, draw_generator(7, 0, 0, rank))
-        frames.batch(loader.order(0)[:4], window=expected)
-        _same_params(params, expected.params)
+        _same_params(params, _group_draws(loader, aug, 0, 7, rank)[0].params)
         drawn.append(params.angle)
     assert not torch.equal(*drawn)
 

@@ -17,7 +17,7 @@ import gpuaug
 from gpuaug.backends.torch_backend import render
 from gpuaug.batch import FaceBatch
 from gpuaug.clip_params import clip_boxes
-from gpuaug.load.draws import DrawWindows, boxes_only
+from gpuaug.load.draws import boxes_only, draw
 from gpuaug.load.packed import pack
 from gpuaug.params import AugmentParams, sample_params
 from gpuaug.window import ReadWindow, matrix_windows, reach, read_windows
@@ -217,11 +217,6 @@ CAMERA = replace(CONFIGS["wide"], gamma_p=0.5, occluder_p=1.0, occluder_max=2, b
                  low_res_p=0.5, noise_p=0.5, shot_noise_p=0.5, jpeg_p=0.5)
 
 
-def _fixed(windows: np.ndarray):
-    """A window callable that reads the given (B, 4) windows, whatever the boxes."""
-    return lambda bbox, sizes: windows
-
-
 def _draw_windowed(frames: gpuaug.FaceFrames, params: AugmentParams, config: gpuaug.AugmentConfig,
                    shrink: int | None = None) -> tuple[FaceBatch, FaceBatch]:
     """Every frame ``len(params) / len(frames)`` times over, whole and read through the per-draw windows of
@@ -233,7 +228,7 @@ def _draw_windowed(frames: gpuaug.FaceFrames, params: AugmentParams, config: gpu
         windows = windows.copy()
         windows[:, shrink] += shrink < 2
         windows[:, shrink % 2 + 2] -= 1
-    return whole, frames.batch(idx, window=_fixed(windows))
+    return whole, frames.batch(idx, window=windows)
 
 
 def test_matrix_windows_by_hand() -> None:
@@ -291,14 +286,16 @@ _LABELS = ("images", "bbox", "landmarks2d", "landmarks3d", "head_pose", "gaze", 
 
 def _draw_windows_match(aug: gpuaug.FaceAugment | gpuaug.ClipAugment, data: gpuaug.FaceFrames | gpuaug.FaceClips,
                         idx: np.ndarray, seed: int, train: bool) -> tuple[gpuaug.FaceBatch, gpuaug.AugmentedBatch]:
-    """Read ``idx`` of ``data`` through :class:`DrawWindows` of ``aug`` (a FaceAugment or ClipAugment) and
+    """Read ``idx`` of ``data`` through the windows of :func:`draw` of ``aug`` (a FaceAugment or ClipAugment) and
     whole: the draws are ``aug.sample_params``' for the same seed, and the output (images and labels) is the
     same bit for bit. Returns the windowed batch and its output."""
-    draw = DrawWindows(aug, torch.Generator().manual_seed(seed), train)
-    windowed, whole = data.batch(idx, window=draw), data.batch(idx)
+    clips = isinstance(data, gpuaug.FaceClips)
+    frames, frame_idx = (data.frames, data.frame_indices(idx)) if clips else (data, idx)
+    drawn = draw(aug, *frames.boxes(frame_idx), torch.Generator().manual_seed(seed), train)
+    windowed, whole = data.batch(idx, window=drawn.windows), data.batch(idx)
     expected = aug.sample_params(whole, torch.Generator().manual_seed(seed))
-    assert all(torch.equal(a, b) for a, b in zip(vars(draw.params).values(), vars(expected).values(), strict=True))
-    a, b = aug.apply(whole, draw.params), aug.apply(windowed, draw.params)
+    assert all(torch.equal(a, b) for a, b in zip(vars(drawn.params).values(), vars(expected).values(), strict=True))
+    a, b = aug.apply(whole, drawn.params), aug.apply(windowed, drawn.params)
     for name in _LABELS:
         assert torch.equal(getattr(a, name), getattr(b, name)), name
     return windowed, a
@@ -307,7 +304,7 @@ def _draw_windows_match(aug: gpuaug.FaceAugment | gpuaug.ClipAugment, data: gpua
 @pytest.mark.parametrize("config", ["default", "camera"])
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 def test_drawn_params_augment_as_whole_frames(data, config: str, train: bool) -> None:
-    """DrawWindows draws the params (as aug.sample_params would from the same generator, in the given mode)
+    """draw() draws the params (as aug.sample_params would from the same generator, in the given mode)
     and reads their windows: aug.apply (the compiled CPU render, every camera op) gives the whole frames'
     images and labels, bit for bit."""
     frames, cfg = data["packed"], CAMERA if config == "camera" else CONFIGS["default"]

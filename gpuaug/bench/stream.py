@@ -41,7 +41,6 @@ from gpuaug.bench.end_to_end import end_to_end_rates, write_packed
 from gpuaug.bench.harness import cpu_seconds, other_cores
 from gpuaug.bench.report import run_alone, write_record
 from gpuaug.config import AugmentConfig
-from gpuaug.load.draws import DrawWindows, draw_generator
 from gpuaug.load.frames import FaceFrames
 from gpuaug.load.stream import StreamLoader
 from gpuaug.window import ReadWindow
@@ -66,9 +65,8 @@ def bytes_per_frame(frames: FaceFrames, config: AugmentConfig, batch_size: int) 
     for name, train in (("window (train)", True), ("window (eval)", False)):
         window = ReadWindow(config, train)
         out[name] = sum(frames.batch(chunk, window=window).pixels.numel() for chunk in chunks) / len(idx)
-    aug = FaceAugment(config)
-    out["window (per draw)"] = sum(frames.batch(chunk, window=DrawWindows(aug, draw_generator(0, 0, i))).pixels.numel()
-                                   for i, chunk in enumerate(chunks)) / len(idx)
+    drawing = StreamLoader(frames, batch_size, augment=FaceAugment(config))
+    out["window (per draw)"] = sum(batch.pixels.numel() for batch, _ in drawing) / len(idx)
     return out
 
 

@@ -1,16 +1,21 @@
 """Augmentation params drawn in the loader, before the pixels are read, so each frame's read is only the window
 THAT draw samples (:func:`~gpuaug.window.matrix_windows`), not the window of every draw of the config.
 
-The loader knows a batch's labels (the boxes) before it copies a pixel; with the params drawn there, the matrix
-each sample renders with is known too. It comes from the augmentation's own :meth:`~gpuaug.FaceAugment.matrix`
-(:meth:`~gpuaug.ClipAugment.matrix` for clips: the clip's crop box), the code ``aug.apply(batch, params)`` runs,
-so the window and the render cannot disagree about the geometry.
+The loader reads a batch's boxes (a few bytes per frame) before it copies a pixel; with the params drawn there,
+the matrix each sample renders with is known too. It comes from the augmentation's own
+:meth:`~gpuaug.FaceAugment.matrix` (:meth:`~gpuaug.ClipAugment.matrix` for clips: the clip's crop box), the
+code ``aug.apply(batch, params)`` runs, so the window and the render cannot disagree about the geometry.
 
-Each batch's params come from a generator seeded by (seed, epoch, batch number, rank) alone, so an epoch's draws
-are reproducible and a pass resumed at batch k draws what the uninterrupted pass drew there.
+Draws come in groups of :data:`DRAW_GROUP` batches, one generator per group seeded by (seed, epoch, rank,
+group number) alone: an epoch's draws are reproducible, and a pass resumed at batch k draws what the
+uninterrupted pass drew there (batch k's rows of its group's draw). Why groups: drawing and computing windows
+is some fifty small tensor ops whatever the batch size (~1.7 ms for 256 samples on one core, 0.3 ms more per
+256 samples beyond), all holding the GIL that the reading threads need between their per-frame copies.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -18,17 +23,13 @@ import torch
 from gpuaug.augment import FaceAugment
 from gpuaug.batch import FaceBatch
 from gpuaug.clips import ClipAugment
+from gpuaug.distributed import rank_generator
 from gpuaug.params import AugmentParams
 from gpuaug.window import matrix_windows
 
 Augment = FaceAugment | ClipAugment
-
-
-def draw_generator(seed: int, epoch: int, batch: int, rank: int = 0) -> torch.Generator:
-    """A CPU generator for batch ``batch`` of ``epoch`` on ``rank``, seeded from those numbers and ``seed``
-    only (``numpy.random.SeedSequence`` mixes them: nearby tuples give unrelated streams)."""
-    state = np.random.SeedSequence([seed, epoch, batch, rank]).generate_state(1, np.uint64)[0]
-    return torch.Generator().manual_seed(int(state))
+#: Batches whose params are drawn at once (see the module docstring).
+DRAW_GROUP = 8
 
 
 def frame_augment(augment: Augment) -> FaceAugment:
@@ -47,25 +48,38 @@ def boxes_only(bbox: torch.Tensor, sizes: np.ndarray) -> FaceBatch:
                      gaze=torch.zeros(b, 3), keys=torch.zeros(b, 2, dtype=torch.int64))
 
 
-class DrawWindows:
-    """A read window (:data:`~gpuaug.batch.Window`) that draws the batch's params from ``generator`` when
-    called, keeps them in :attr:`params`, and gives each frame the window of its own draw. One per batch.
+@dataclass(frozen=True)
+class Draws:
+    """Params drawn for n frames and the window each frame's draw reads.
 
-    ``FaceFrames.batch(indices, window=draw)`` (or ``FaceClips.batch``) then returns a
-    :class:`~gpuaug.batch.WindowedBatch` that ``augment.apply(batch, draw.params)`` renders bit-identical to
-    the whole frames under the same params (``tests/test_window_reads.py``).
+    params: n rows (CPU; clips: clip-major, T rows per clip); windows: (n, 4) int64 [top, left, height, width],
+    a ready :data:`~gpuaug.batch.Window` for ``FaceFrames.batch(indices, window=draws.windows)``.
     """
 
-    def __init__(self, augment: Augment, generator: torch.Generator, train: bool = True) -> None:
-        self.augment, self.generator, self.train = augment, generator, train
-        self.params: AugmentParams | None = None
+    params: AugmentParams
+    windows: np.ndarray
 
-    def __call__(self, bbox: torch.Tensor, sizes: np.ndarray) -> np.ndarray:
-        """(B, 4) float32 boxes, (B, 2) int64 frame (H, W) -> (B, 4) int64 windows [top, left, height, width];
-        draws :attr:`params` (CPU, B rows)."""
-        boxes = boxes_only(bbox, sizes)
-        # In the mode fixed when the pass started: a mode switch mid-pass (a validation in between) cannot reach
-        # the batches already being read.
-        self.params = self.augment.sample_params(boxes, self.generator, train=self.train)
-        out_size = frame_augment(self.augment).config.out_size
-        return matrix_windows(self.augment.matrix(boxes, self.params), sizes, out_size)
+    def rows(self, start: int, stop: int) -> Draws:
+        """Frames ``start .. stop - 1`` (the params as views of this draw's tensors)."""
+        params = replace(self.params, **{f.name: getattr(self.params, f.name)[start:stop]
+                                         for f in fields(self.params)})
+        return Draws(params, self.windows[start:stop])
+
+
+def draw(augment: Augment, bbox: torch.Tensor, sizes: np.ndarray, generator: torch.Generator,
+         train: bool = True) -> Draws:
+    """Draw ``augment``'s params for frames of (n, 4) float32 boxes and (n, 2) int64 sizes (H, W) (clips: whole
+    clips, clip-major) from ``generator``, training draws or the eval framing (``train``), as
+    ``augment.sample_params`` would for a batch of those frames, and each frame's window for its draw."""
+    boxes = boxes_only(bbox, sizes)
+    params = augment.sample_params(boxes, generator, train=train)
+    out_size = frame_augment(augment).config.out_size
+    return Draws(params, matrix_windows(augment.matrix(boxes, params), sizes, out_size))
+
+
+def draw_group(augment: Augment, bbox: torch.Tensor, sizes: np.ndarray, seed: int, epoch: int, group: int,
+               rank: int = 0, train: bool = True) -> Draws:
+    """:func:`draw` for the frames of batches ``group * DRAW_GROUP ..`` of an epoch (their boxes and sizes, in
+    batch order), from the generator of (``seed``, ``epoch``, ``rank``, ``group``)
+    (:func:`~gpuaug.distributed.rank_generator`)."""
+    return draw(augment, bbox, sizes, rank_generator(seed, epoch, rank, group), train)

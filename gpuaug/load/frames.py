@@ -125,6 +125,14 @@ class FaceFrames(torch.utils.data.Dataset):
         video, _ = self._positions(np.asarray(indices, dtype=np.int64).reshape(-1))
         return self._video_sizes[video]
 
+    def boxes(self, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        """Packed data: the (B, 4) float32 boxes and (B, 2) int64 frame sizes (H, W) of the frames at ``indices``,
+        from the label file and the index alone (no pixels read): what deciding each frame's read window needs."""
+        if not isinstance(self.source, PackedSource):
+            raise TypeError("boxes alone need packed data (`python -m gpuaug pack`); use self.batch(indices).bbox")
+        video, position = self._positions(np.asarray(indices, dtype=np.int64).reshape(-1))
+        return torch.from_numpy(self.source.boxes(video, position)), self._video_sizes[video]
+
     def frame_view(self, index: int) -> np.ndarray:
         """Packed data: frame ``index`` as an (H, W, 3) uint8 read-only view of its memory map (no copy)."""
         if not isinstance(self.source, PackedSource):
@@ -145,9 +153,11 @@ class FaceFrames(torch.utils.data.Dataset):
         Packed data: each frame's bytes are copied once, straight from the memory maps into one flat
         buffer (one vectorised copy per frame size; no per-sample checks: packing kept checked frames only).
         npz: ``collate([self[i] for i in indices])``. ``pin_memory``: the batch is page-locked.
-        ``window`` (:class:`~gpuaug.window.ReadWindow`): copy only the part of each frame that the config's
-        draws can sample, into a :class:`~gpuaug.batch.WindowedBatch` that renders bit-identical to the whole
-        frames. ``buffer(nbytes)`` (packed only): where the pixels go.
+        ``window`` (:data:`~gpuaug.batch.Window`): copy only that part of each frame (a
+        :class:`~gpuaug.window.ReadWindow`: the part the config's draws can sample; the windows of
+        :func:`~gpuaug.load.draws.draw`: the part each frame's own draw samples), into a
+        :class:`~gpuaug.batch.WindowedBatch` that renders bit-identical to the whole frames. ``buffer(nbytes)``
+        (packed only): where the pixels go.
         """
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         if not len(indices):

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gpuaug.batch import Window, copy_windows, window_layout, word_bytes
+from gpuaug.batch import Window, batch_windows, copy_windows, window_layout, word_bytes
 from gpuaug.buffers import pixel_buffer
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import index_video, list_videos
@@ -157,6 +157,13 @@ class PackedSource:
         memory map (no copy)."""
         return self._frames(self._video_shard[video])[self._video_shard_row[video] + position]
 
+    def boxes(self, video: np.ndarray, position: np.ndarray) -> np.ndarray:
+        """(B, 4) float32 boxes of samples (``video[i]``, ``position[i]``), (B,) int64 each, from the label file
+        alone (no pixels read)."""
+        out = np.empty((len(video), 4), dtype=np.float32)
+        _take(self._labels("bbox"), self._video_row[video] + position, out)
+        return out
+
     def gather(
         self, video: np.ndarray, position: np.ndarray, pin_memory: bool = False, window: Window | None = None,
         buffer: Callable[[int], torch.Tensor] | None = None,
@@ -166,7 +173,8 @@ class PackedSource:
 
         The buffer holds the frames grouped by shard and in file order within one (reading each file
         forwards); ``offsets`` point each sample at its frame. Whole frames: one vectorised copy per shard.
-        ``window`` (:class:`~gpuaug.window.ReadWindow`): only each frame's window, one copy per frame, and a
+        ``window`` (:data:`~gpuaug.batch.Window`: the windows, or a :class:`~gpuaug.window.ReadWindow`): only
+        each frame's window, one copy per frame, and a
         ``windows`` field (:class:`~gpuaug.batch.WindowedBatch`). ``pin_memory``: every tensor page-locked.
         ``buffer(nbytes)``: where the pixels go (default :func:`~gpuaug.buffers.pixel_buffer`).
         """
@@ -190,7 +198,7 @@ class PackedSource:
                 first, n, frame_bytes = starts[group[0]], len(group), 3 * int(np.prod(sizes[group[0]]))
                 _take(self._images(shard[group[0]]), image_row[group], flat[first:first + n * frame_bytes])
         else:
-            fields["windows"] = windows = window(labels["bbox"], sizes)
+            fields["windows"] = windows = batch_windows(window, labels["bbox"], sizes)
             starts, fields["strides"], fields["offsets"], total = window_layout(windows, order)
             pixels = allocate(word_bytes(total))
             flat = pixels.numpy()

@@ -8,10 +8,11 @@ still. Why windows: the crop needs only the face's part of each frame (:mod:`gpu
 params here (``augment=``): one draw's window is much smaller than the window of every draw
 (:mod:`gpuaug.load.draws`).
 
-A batch goes: sampler order -> a thread reads it (labels, then the params and each frame's window for its draw,
-or the config's window, or the whole frame) into a buffer of the loader's pool (page-locked when the device is
-CUDA) -> the caller's thread takes the batches in order and, on CUDA, starts the non-blocking copies to the
-device; the host buffer is reused only once that copy is done (a CUDA event) and nothing refers to it any more.
+A batch goes: sampler order -> a thread reads it (labels, then each frame's window: of its draw, made with its
+group's by a thread ahead of the group's reads; or the config's window; or the whole frame) into a buffer of
+the loader's pool (page-locked when the device is CUDA) -> the caller's thread takes the batches in order and,
+on CUDA, starts the non-blocking copies to the device; the host buffer is reused only once that copy is done
+(a CUDA event) and nothing refers to it any more.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from gpuaug.clip_params import CropMode
 from gpuaug.clips import ClipAugment
 from gpuaug.config import AugmentConfig
 from gpuaug.load.clips import FaceClips
-from gpuaug.load.draws import Augment, DrawWindows, draw_generator, frame_augment
+from gpuaug.load.draws import DRAW_GROUP, Augment, Draws, draw_group, frame_augment
 from gpuaug.load.frames import FaceFrames
 from gpuaug.load.packed import PackedSource
 from gpuaug.load.resident import epoch_order
@@ -57,9 +58,10 @@ class StreamLoader:
     - ``augment`` (a :class:`~gpuaug.FaceAugment`, or a :class:`~gpuaug.ClipAugment` for clips): the loader
       draws each batch's params and reads only the window THAT draw samples; it yields ``(batch, params)`` with
       params on the device, to run as ``augment.apply(batch, params)``: bit-identical to the whole frames under
-      those params. The draws come from a generator seeded by (``seed``, epoch, batch number, the sampler's
-      ``rank`` if it has one), so an epoch's draws are reproducible, resuming at batch k draws the same, and
-      ranks sharing a seed draw independently; the mode (training draws or the eval framing) is
+      those params. The draws come in groups of :data:`~gpuaug.load.draws.DRAW_GROUP` batches, each from a
+      generator seeded by (``seed``, epoch, the sampler's ``rank`` if it has one, group number)
+      (:func:`~gpuaug.load.draws.draw_group`), so an epoch's draws are reproducible, resuming at batch k draws
+      the same, and ranks sharing a seed draw independently; the mode (training draws or the eval framing) is
       the frame augmentation's ``training`` flag when a pass starts (call ``aug.eval()`` before a validation
       pass).
     - ``config``: the part of each frame that ANY draw of this config can sample (train draws, or the eval
@@ -121,8 +123,9 @@ class StreamLoader:
         self.shuffle, self.seed, self.sampler = shuffle, seed, sampler
         self.device = torch.device(device)
         self.threads, self.in_flight = threads, in_flight
-        length = data.length if isinstance(data, FaceClips) else 1
-        self.window = None if config is None else ReadWindow(config, train, length, crop)
+        self._frames = frames
+        self._length = data.length if isinstance(data, FaceClips) else 1  # frames per item
+        self.window = None if config is None else ReadWindow(config, train, self._length, crop)
         self.augment = augment
         # Ranks of a DistributedSampler share its seed (they must, to shard one permutation): the rank keeps
         # their draws apart.
@@ -154,13 +157,22 @@ class StreamLoader:
     def __iter__(self) -> Iterator[Item]:
         return self.batches(self.epoch)
 
-    def _read(self, indices: np.ndarray, epoch: int, number: int, train: bool) -> Item:
-        """Batch ``number`` of ``epoch`` (the items at ``indices``); with ``augment``, and its params (CPU)."""
-        if self.augment is None:
+    def _draw(self, chunks: list[np.ndarray], group: int, epoch: int, train: bool) -> Draws:
+        """The draws of batches ``group * DRAW_GROUP ..`` of ``epoch`` (``chunks``: its batches' items)."""
+        items = np.concatenate(chunks[group * DRAW_GROUP:(group + 1) * DRAW_GROUP])
+        frames = self.data.frame_indices(items) if isinstance(self.data, FaceClips) else items
+        bbox, sizes = self._frames.boxes(frames)
+        return draw_group(self.augment, bbox, sizes, self.seed, epoch, group, self._rank, train)
+
+    def _read(self, indices: np.ndarray, number: int, draws: Future[Draws] | None) -> Item:
+        """Batch ``number`` of its epoch (the items at ``indices``); with ``augment``, and its params (CPU), rows
+        of its group's ``draws``."""
+        if draws is None:
             return self.data.batch(indices, pin_memory=self._pin, window=self.window, buffer=self._pool.take)
-        draw = DrawWindows(self.augment, draw_generator(self.seed, epoch, number, self._rank), train)
-        batch = self.data.batch(indices, pin_memory=self._pin, window=draw, buffer=self._pool.take)
-        return batch, draw.params
+        first = (number % DRAW_GROUP) * self.batch_size * self._length  # every batch but an epoch's last is full
+        drawn = draws.result().rows(first, first + len(indices) * self._length)
+        batch = self.data.batch(indices, pin_memory=self._pin, window=drawn.windows, buffer=self._pool.take)
+        return batch, drawn.params
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[Item]:
         """Epoch ``epoch``'s batches from batch ``start`` on, on the device, in order; with ``augment``,
@@ -175,19 +187,32 @@ class StreamLoader:
         pool = ThreadPoolExecutor(self.threads, thread_name_prefix="gpuaug-stream")
         reading: deque[Future[Item]] = deque()
         copying: deque[tuple[torch.cuda.Event, Item]] = deque()  # host batches until their copy is done
+        draws: dict[int, Future[Draws]] = {}  # group number -> its draws, being made or done
+
+        def submit(number: int, chunk: np.ndarray) -> None:
+            group = number // DRAW_GROUP
+            if self.augment is not None:
+                # The group's draws before its first read, and the next group's queued behind that read: drawn
+                # while this group's batches are read, so no read waits for a draw after the pass's first.
+                for g in (group, group + 1):
+                    if g not in draws and g * DRAW_GROUP < len(chunks):
+                        draws[g] = pool.submit(self._draw, chunks, g, epoch, train)
+                draws.pop(group - 1, None)
+            reading.append(pool.submit(self._read, chunk, number, draws.get(group)))
+
         try:
             for number, chunk in todo:
-                reading.append(pool.submit(self._read, chunk, epoch, number, train))
+                submit(number, chunk)
                 if len(reading) == self.in_flight:
                     break
             while reading:
                 host = reading.popleft().result()  # a reading thread's error is raised here, in the caller
                 number, chunk = next(todo, (None, None))
                 if chunk is not None:
-                    reading.append(pool.submit(self._read, chunk, epoch, number, train))
+                    submit(number, chunk)
                 yield self._hand_over(host, copying)
         finally:
-            for future in reading:
+            for future in (*reading, *draws.values()):
                 future.cancel()
             pool.shutdown(wait=True)
 
