@@ -33,14 +33,24 @@ Window = np.ndarray | Callable[[torch.Tensor, np.ndarray], np.ndarray]
 
 
 def batch_windows(window: Window, bbox: torch.Tensor, sizes: np.ndarray) -> np.ndarray:
-    """(B, 4) int64 windows of a batch with (B, 4) boxes ``bbox`` and (B, 2) frame sizes ``sizes``: ``window``
-    itself when it is the windows (checked: one row per frame), else ``window(bbox, sizes)``."""
+    """(B, 4) int64 windows of a batch with (B, 4) boxes ``bbox`` and (B, 2) int64 frame sizes (H, W) ``sizes``:
+    ``window`` itself when it is the windows, else ``window(bbox, sizes)``.
+
+    Given windows are checked, since a copy and the offsets computed from a window outside its frame would read
+    the wrong bytes without an error: ValueError unless they are (B, 4) integers, each at least 1 x 1 and inside
+    its frame."""
     if not isinstance(window, np.ndarray):
         return window(bbox, sizes)
-    if window.shape != (len(sizes), 4):
-        raise ValueError(f"windows must be ({len(sizes)}, 4) [top, left, height, width], one per frame; got shape "
-                         f"{window.shape}")
-    return window
+    if window.shape != (len(sizes), 4) or not np.issubdtype(window.dtype, np.integer):
+        raise ValueError(f"windows must be ({len(sizes)}, 4) integers [top, left, height, width], one per frame; got "
+                         f"{window.dtype} of shape {window.shape}")
+    first, extent = window[:, :2], window[:, 2:]
+    bad = ((first < 0) | (extent < 1) | (first + extent > sizes)).any(1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"window {window[i].tolist()} [top, left, height, width] of sample {i} is not a non-empty "
+                         f"part of its {sizes[i][0]}x{sizes[i][1]} frame")
+    return window.astype(np.int64, copy=False)
 
 
 @dataclass
@@ -199,10 +209,9 @@ def collate(
 
     ``layout="ragged"`` (default) packs frames back to back; ``"padded"`` zero-pads each to the largest H
     and W. ``pin_memory`` allocates the pixel buffer page-locked (for non-blocking copies to a GPU).
-    ``window`` (ragged only; :data:`Window`, e.g. a :class:`~gpuaug.window.ReadWindow`): copy only each frame's
-    window, into a
-    :class:`WindowedBatch`. Raises :class:`~gpuaug.errors.BatchError` naming the sample and field for a
-    malformed or non-finite sample.
+    ``window`` (ragged only; :data:`Window`, e.g. a :class:`~gpuaug.window.ReadWindow`): copy only each
+    frame's window, into a :class:`WindowedBatch`. Raises :class:`~gpuaug.errors.BatchError` naming the sample
+    and field for a malformed or non-finite sample.
     """
     if isinstance(samples, FaceBatch):  # FaceFrames.__getitems__ built it already (ragged)
         if window is not None:

@@ -65,8 +65,8 @@ def matrix_windows(matrix: torch.Tensor, sizes: np.ndarray, out_size: int) -> np
     at least 1 x 1. A matrix that is not finite or singular (an invalid sample: it renders as fill) gets the
     whole frame."""
     # The render's own inverse (labels.matrix.affine_inverse, float64: a singular matrix gives inf/NaN, so the
-    # whole frame), then numpy: the loader calls this per batch on the CPU, where numpy's small ops cost a tenth
-    # of torch's.
+    # whole frame), then numpy: the loader calls this per group of batches on the CPU, where numpy's small ops
+    # cost a tenth of torch's.
     inverse = affine_inverse(matrix.detach().cpu().double()).numpy()
     last = out_size - 1
     corners = np.array([[0, 0], [last, 0], [0, last], [last, last]], dtype=np.float64)

@@ -6,6 +6,7 @@ import json
 
 from gpuaug.bench.cli import main
 from gpuaug.bench.contenders import CONTENDERS
+from gpuaug.bench.stream import PASS_EPOCHS
 
 TINY = ["--batch", "4", "--height", "48", "--width", "64", "--repeats", "1", "--slow-repeats", "1", "--warmup", "0",
         "--devices", "cpu"]
@@ -48,6 +49,8 @@ def test_bench_smoke(tmp_path):
     assert {r["name"] for r in stream["loader"]} == {
         "stream loader, windows", "stream loader, per-draw windows", "stream loader, whole frames",
         "numpy.copyto, same windows", "numpy.copyto, same per-draw windows", "numpy.copyto, contiguous"}
+    # A loader-alone pass: one epoch of PASS_EPOCHS permutations, every frame that many times, for every row.
+    assert all(r["frames"] == PASS_EPOCHS * stream["environment"]["frames"] for r in stream["loader"])
 
 
 def test_bench_colour_output(tmp_path):

@@ -21,7 +21,7 @@ from torch.utils.data import DistributedSampler
 import gpuaug
 from gpuaug.distributed import rank_generator
 from gpuaug.errors import FaceDataError
-from gpuaug.load.draws import DRAW_GROUP, Draws, draw
+from gpuaug.load.draws import DRAW_GROUP, DRAW_STREAM, Draws, draw
 from gpuaug.load.packed import pack
 from gpuaug.window import ReadWindow
 
@@ -163,12 +163,30 @@ def test_bad_label_file_raises_in_the_caller_with_augment(packed: Path, tmp_path
     assert not [t for t in threading.enumerate() if t.name.startswith("gpuaug-stream")]
 
 
-def test_stopping_early_ends_the_threads(packed: Path) -> None:
-    loader = gpuaug.StreamLoader(gpuaug.FaceFrames(packed), 4, config=CONFIG)
-    it = loader.batches(0)
+@pytest.mark.parametrize("draws", [False, True], ids=["config", "augment"])
+def test_stopping_early_ends_the_threads(packed: Path, draws: bool) -> None:
+    """Closing a pass after one batch ends the threads (with augment=: one thread, draws still queued)."""
+    frames = gpuaug.FaceFrames(packed)
+    options = {"augment": gpuaug.FaceAugment(CONFIG), "threads": 1, "in_flight": 1} if draws else {"config": CONFIG}
+    it = gpuaug.StreamLoader(frames, 4, **options).batches(0)
     next(it)
     it.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("gpuaug-stream")]
+
+
+def test_augment_start_and_drop_last(packed: Path) -> None:
+    """augment=: drop_last keeps the full batches, each with its rows of the draw of its group, which holds no
+    dropped frame (35 = 5 x 6 + 5: the short batch would be in the same group); a start past the last batch
+    yields nothing; a negative start is refused."""
+    frames, aug = gpuaug.FaceFrames(packed), gpuaug.FaceAugment(CONFIG)
+    loader = gpuaug.StreamLoader(frames, 6, shuffle=True, seed=2, augment=aug, drop_last=True)
+    pairs = list(loader.batches(0))
+    assert len(pairs) == len(loader) == 5 and all(len(b) == len(p) == 6 for b, p in pairs)
+    for (_, params), drawn in zip(pairs, _group_draws(loader, aug, 0, 2), strict=True):
+        _same_params(params, drawn.params)
+    assert list(loader.batches(0, start=len(loader))) == []
+    with pytest.raises(ValueError, match="start"):
+        next(loader.batches(0, start=-1))
 
 
 def test_bad_arguments(packed: Path) -> None:
@@ -192,17 +210,23 @@ def _outputs_equal(a, b) -> None:
         assert torch.equal(getattr(a, name), getattr(b, name)), name
 
 
-def _group_draws(loader: gpuaug.StreamLoader, aug: gpuaug.FaceAugment, epoch: int, seed: int, rank: int = 0,
-                 batch_size: int = 4) -> list[Draws]:
+def _group_draws(loader: gpuaug.StreamLoader, aug: gpuaug.FaceAugment | gpuaug.ClipAugment, epoch: int, seed: int,
+                 rank: int = 0) -> list[Draws]:
     """The draws of each batch of ``loader``'s ``epoch``, made by hand: per group of DRAW_GROUP batches, ``draw``
-    of the group's frames from the (seed, epoch, rank, group) generator, then the batch's rows."""
-    order = loader.order(epoch)
-    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    of the group's frames (clips: T frames per clip) from the (seed, epoch, rank, DRAW_STREAM, group) generator,
+    then the batch's rows."""
+    clips = isinstance(loader.data, gpuaug.FaceClips)
+    frames, per_item = (loader.data.frames, loader.data.length) if clips else (loader.data, 1)
+    order, b = loader.order(epoch), loader.batch_size
+    chunks = [order[i:i + b] for i in range(0, len(order), b)]
+    if loader.drop_last and len(chunks[-1]) < b:
+        chunks.pop()
     out = []
     for g in range(0, len(chunks), DRAW_GROUP):
-        group = chunks[g:g + DRAW_GROUP]
-        drawn = draw(aug, *loader.data.boxes(np.concatenate(group)), rank_generator(seed, epoch, rank, g // DRAW_GROUP))
-        starts = np.cumsum([0] + [len(c) for c in group])
+        group = np.concatenate(chunks[g:g + DRAW_GROUP])
+        boxes = frames.boxes(loader.data.frame_indices(group) if clips else group)
+        drawn = draw(aug, *boxes, rank_generator(seed, epoch, rank, DRAW_STREAM, g // DRAW_GROUP))
+        starts = per_item * np.cumsum([0] + [len(c) for c in chunks[g:g + DRAW_GROUP]])
         out += [drawn.rows(a, b) for a, b in itertools.pairwise(starts)]
     return out
 
@@ -229,8 +253,10 @@ def test_augment_yields_batches_and_their_draws(packed: Path) -> None:
         every += ReadWindow(CONFIG)(whole.bbox, whole.sizes.numpy())[:, 2:].prod(1).sum()
     assert held < every  # (these faces nearly fill their frames: both windows are cut by the frame)
     assert not torch.equal(next(iter(loader.batches(2)))[1].angle, pairs[0][1].angle)
-    # Batches of one group draw from one stream: their params differ, and batch 1 is not batch 0 again.
+    # Batches of one group draw from one stream: batch 1 is not batch 0 again.
     assert not torch.equal(pairs[1][1].angle, pairs[0][1].angle)
+    # The draws' own stream: not the (seed, epoch, rank) one a training loop draws its augmentation from.
+    assert not torch.equal(aug.sample_params(pairs[0][0], rank_generator(3, 1, 0)).angle, pairs[0][1].angle)
 
 
 @pytest.mark.parametrize("start", [3, DRAW_GROUP - 1, DRAW_GROUP])
@@ -284,14 +310,17 @@ def test_augment_ranks_draw_independently(packed: Path) -> None:
 
 
 def test_augment_clips(packed: Path) -> None:
-    """FaceClips with augment=ClipAugment: (clip batch, params), output equal to the whole clips'; eval draws
-    once the frame augmentation is in eval mode."""
+    """FaceClips with augment=ClipAugment: (clip batch, params), the params T rows per clip of their group's draw
+    (two groups), output equal to the whole clips'; eval draws once the frame augmentation is in eval mode."""
     clips = gpuaug.FaceClips(gpuaug.FaceFrames(packed), 3)
     clip_aug = gpuaug.ClipAugment(gpuaug.FaceAugment(CONFIG), 3, drift=0.5, crop="union")
     loader = gpuaug.StreamLoader(clips, 2, shuffle=True, seed=5, augment=clip_aug)
     order = loader.order(0)
-    for i, (batch, params) in enumerate(loader.batches(0)):
+    pairs = list(loader.batches(0))
+    assert len(pairs) > DRAW_GROUP
+    for i, ((batch, params), drawn) in enumerate(zip(pairs, _group_draws(loader, clip_aug, 0, 5), strict=True)):
         assert len(batch) == 3 * len(order[2 * i:2 * i + 2]) == len(params)
+        _same_params(params, drawn.params)
         _outputs_equal(clip_aug.apply(batch, params), clip_aug.apply(clips.batch(order[2 * i:2 * i + 2]), params))
     clip_aug.aug.eval()  # the frame augmentation's mode is the one ClipAugment draws in
     _, params = next(iter(loader.batches(0)))

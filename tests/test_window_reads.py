@@ -247,6 +247,35 @@ def test_matrix_windows_by_hand() -> None:
 
 
 @pytest.mark.parametrize("source", ["packed", "npz"])
+def test_given_windows_are_checked(data, source: str) -> None:
+    """Windows given as an array are read as given (a window at a frame's far corner), and refused when they are
+    not a non-empty part of the frame (negative start, past the edge, empty) or not (B, 4) integers: such a
+    window would read other bytes without an error."""
+    frames = data[source]
+    size = frames.frame_sizes([0, 1])  # (2, 2) H, W
+    corner = np.array([[size[0, 0] - 2, size[0, 1] - 3, 2, 3], [0, 0, 1, 1]])
+    windowed, whole = frames.batch([0, 1], window=corner), frames.batch([0, 1])
+    assert torch.equal(windowed.frame(0)[-2:, -3:], whole.frame(0)[-2:, -3:])
+    assert windowed.windows.tolist() == corner.tolist()
+    for window in ([-1, 0, 2, 2], [0, size[1, 1] - 1, 1, 2], [0, 0, 0, 4]):  # negative, past the edge, empty
+        with pytest.raises(ValueError, match=r"window \[.*\] .* of sample 1 is not a non-empty part of its"):
+            frames.batch([0, 1], window=np.array([[0, 0, 1, 1], window]))
+    for shape_or_type in (np.zeros((1, 4), np.int64), np.ones((2, 4), np.float32)):
+        with pytest.raises(ValueError, match=r"\(2, 4\) integers"):
+            frames.batch([0, 1], window=shape_or_type)
+
+
+def test_boxes_alone(data) -> None:
+    """FaceFrames.boxes: the batch's boxes and frame sizes without its pixels (packed); npz is refused."""
+    idx = np.array([5, 0, 17, 3])
+    bbox, sizes = data["packed"].boxes(idx)
+    whole = data["packed"].batch(idx)
+    assert torch.equal(bbox, whole.bbox) and np.array_equal(sizes, whole.sizes.numpy())
+    with pytest.raises(TypeError, match="packed"):
+        data["npz"].boxes(idx)
+
+
+@pytest.mark.parametrize("source", ["packed", "npz"])
 @pytest.mark.parametrize("config", list(CONFIGS), ids=list(CONFIGS))
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 def test_draw_windows_render_as_whole_frames(data, source: str, config: str, train: bool) -> None:

@@ -28,7 +28,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -42,6 +42,7 @@ from gpuaug.bench.harness import cpu_seconds, other_cores
 from gpuaug.bench.report import run_alone, write_record
 from gpuaug.config import AugmentConfig
 from gpuaug.load.frames import FaceFrames
+from gpuaug.load.resident import epoch_order
 from gpuaug.load.stream import StreamLoader
 from gpuaug.window import ReadWindow
 
@@ -49,7 +50,8 @@ from gpuaug.window import ReadWindow
 TARGETS = {"end to end vs augment only": 0.9, "loader vs numpy.copyto of the same windows": 0.7,
            "window bytes vs whole frame": 0.4}
 E2E_PATHS = ("stream", "stream, per-draw windows", "stream, whole frames", "ragged", "augment only")
-#: Epochs per timed pass of the loader-alone rows (the bench's data set is 6 batches an epoch).
+#: Shuffled permutations of the data set in one timed pass of the loader-alone rows (the bench's data set is 6
+#: batches of 256; 4 make 24 batches, 3 groups of draws).
 PASS_EPOCHS = 4
 #: Each windowed loader row and the numpy.copyto row of its same windows.
 SAME_WINDOWS = {"stream loader, windows": "numpy.copyto, same windows",
@@ -68,6 +70,27 @@ def bytes_per_frame(frames: FaceFrames, config: AugmentConfig, batch_size: int) 
     drawing = StreamLoader(frames, batch_size, augment=FaceAugment(config))
     out["window (per draw)"] = sum(batch.pixels.numel() for batch, _ in drawing) / len(idx)
     return out
+
+
+class Permutations:
+    """A sampler: ``count`` seeded permutations of range(``n``) back to back as one epoch (those of epochs
+    ``count * e ..`` of ``StreamLoader(shuffle=True)``), so a loader-alone pass is one long epoch: it fills and
+    drains its read-ahead once, as the copy reference's one pass does, and runs across groups of draws, as a
+    training run's long epochs do."""
+
+    def __init__(self, n: int, count: int, seed: int = 0) -> None:
+        self.n, self.count, self.seed, self.epoch = n, count, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        cpu = torch.device("cpu")
+        orders = [epoch_order(self.n, self.count * self.epoch + i, self.seed, 0, cpu) for i in range(self.count)]
+        return iter(torch.cat(orders).tolist())
+
+    def __len__(self) -> int:
+        return self.n * self.count
 
 
 def _loader_pass(loader: StreamLoader, epochs: Sequence[int]) -> tuple[float, int, int]:
@@ -130,11 +153,10 @@ def loader_rates(folder: Path, batch_size: int, repeats: int, threads: int, conf
     """The loader alone (config windows, per-draw windows, whole frames) and numpy.copyto of each one's same
     windows, and of as many bytes contiguous, per batch with as many threads, in rounds."""
     frames = FaceFrames(folder)
-    loaders = {"stream loader, windows": StreamLoader(frames, batch_size, shuffle=True, config=config,
-                                                      threads=threads),
-               "stream loader, per-draw windows": StreamLoader(frames, batch_size, shuffle=True,
-                                                               augment=FaceAugment(config), threads=threads),
-               "stream loader, whole frames": StreamLoader(frames, batch_size, shuffle=True, threads=threads)}
+    reads = {"stream loader, windows": {"config": config},
+             "stream loader, per-draw windows": {"augment": FaceAugment(config)}, "stream loader, whole frames": {}}
+    loaders = {name: StreamLoader(frames, batch_size, sampler=Permutations(len(frames), PASS_EPOCHS), threads=threads,
+                                  **read) for name, read in reads.items()}
     # Each copy row and the loader whose windows it copies (contiguous: as many bytes as the config windows).
     copies = {**{copy: loader for loader, copy in SAME_WINDOWS.items()},
               "numpy.copyto, contiguous": "stream loader, windows"}
@@ -142,9 +164,7 @@ def loader_rates(folder: Path, batch_size: int, repeats: int, threads: int, conf
     counts: dict[str, tuple[int, int]] = {}
     buffers: list[np.ndarray] = []
     for r in range(repeats + 1):  # round 0 warms the page cache, the maps and the buffers; not counted
-        # A round's pass: PASS_EPOCHS epochs back to back, so that the start and end of a pass (the read-ahead
-        # filling, the last batches) weigh as little as in training's long epochs.
-        epochs = range(r * PASS_EPOCHS, (r + 1) * PASS_EPOCHS)
+        epochs = [r]  # one long epoch a pass (Permutations)
         for name, loader in loaders.items():
             dt, n, nbytes = _loader_pass(loader, epochs)
             if r:
@@ -231,12 +251,12 @@ def markdown(result: dict) -> str:
 NOTE = ("Window: the rows and columns any draw of the default AugmentConfig can sample (gpuaug/window.py), "
         "bit-identical output; per draw: the rows and columns of each draw's own matrix, the params drawn in the "
         "loader (StreamLoader(augment=aug), gpuaug/load/draws.py), also bit-identical; the targets are checked on "
-        "these. Loader alone: passes of 4 whole StreamLoader epochs back to back with nothing consuming the "
-        "batches, median over rounds after a warm-up round. numpy.copyto, same windows: the windowed loader's bytes "
-        "(each frame's window of the same epochs, from the same memory maps) copied with numpy.copyto, a batch per "
-        "task on as many threads, into recycled buffers: the raw copy the loader does, nothing else (the target's "
-        "reference; per-draw windows against their own); contiguous: as many bytes per batch as the config windows in "
-        "one copy (the memory's speed). "
+        "these. Loader alone: a pass is one StreamLoader epoch of 4 shuffled permutations of the data set (24 "
+        "batches, 3 groups of draws) with nothing consuming the batches, median over rounds after a warm-up "
+        "round. numpy.copyto, same windows: the windowed loader's bytes (each frame's window of the same pass, "
+        "from the same memory maps) copied with numpy.copyto, a batch per task on as many threads, into recycled "
+        "buffers: the raw copy the loader does, nothing else (the target's reference; per-draw windows against "
+        "their own); contiguous: as many bytes per batch as the config windows in one copy (the memory's speed). "
         "End to end: each path one pass per round (stream: StreamLoader with config windows; 'per-draw windows': "
         "with augment=, the step aug.apply(batch, params); 'whole frames': without windows; "
         "ragged: DataLoader(frames, collate_fn=gpuaug.collate) in the main process; augment only: the same "

@@ -62,7 +62,7 @@ def crop_matrix(
     a[:, 0] = torch.where(flip[:, None], -a[:, 0], a[:, 0])
     # The product written out (the translations' 0/1 entries multiply exactly), in the order the composed
     # matmuls sum it, t = (A (-c)) + (S-1)/2: the same bits as composing the three matrices, in a third of the
-    # ops (the loader draws matrices per batch on the CPU, where each small op costs ~10 us).
+    # ops (the loader draws matrices per group of batches on the CPU, where each small op costs ~10 us).
     t = matmul(a, -centre[:, :, None])[..., 0] + (out_size - 1) / 2
     bottom = torch.eye(3, dtype=a.dtype, device=a.device)[2:].expand(len(a), 1, 3)  # made on the device: no copy
     return torch.cat([torch.cat([a, t[:, :, None]], 2), bottom], 1)

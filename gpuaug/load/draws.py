@@ -8,9 +8,10 @@ code ``aug.apply(batch, params)`` runs, so the window and the render cannot disa
 
 Draws come in groups of :data:`DRAW_GROUP` batches, one generator per group seeded by (seed, epoch, rank,
 group number) alone: an epoch's draws are reproducible, and a pass resumed at batch k draws what the
-uninterrupted pass drew there (batch k's rows of its group's draw). Why groups: drawing and computing windows
-is some fifty small tensor ops whatever the batch size (~1.7 ms for 256 samples on one core, 0.3 ms more per
-256 samples beyond), all holding the GIL that the reading threads need between their per-frame copies.
+uninterrupted pass drew there (batch k's rows of its group's draw). Why groups: reading the boxes, drawing and
+computing windows is some fifty small tensor ops whatever the batch size (measured on one core of a 2-core AMD
+EPYC: 1.7 ms for one batch of 256 frames, 2.7 ms for eight), all holding the GIL that the reading threads need
+between their per-frame copies.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from gpuaug.window import matrix_windows
 Augment = FaceAugment | ClipAugment
 #: Batches whose params are drawn at once (see the module docstring).
 DRAW_GROUP = 8
+#: Key of the draws' random streams, before the group number: without it group g's stream would be
+#: ``rank_generator(seed, epoch, rank, g)``, which other loaders use for their batch g (and SeedSequence ignores
+#: a trailing 0, so group 0 would be the plain (seed, epoch, rank) stream a training loop draws from).
+DRAW_STREAM = 2**41
 
 
 def frame_augment(augment: Augment) -> FaceAugment:
@@ -60,7 +65,8 @@ class Draws:
     windows: np.ndarray
 
     def rows(self, start: int, stop: int) -> Draws:
-        """Frames ``start .. stop - 1`` (the params as views of this draw's tensors)."""
+        """Frames ``start .. stop - 1``: params of ``stop - start`` rows and (stop - start, 4) windows, views of
+        this draw's (so they keep the whole group's few kilobytes alive)."""
         params = replace(self.params, **{f.name: getattr(self.params, f.name)[start:stop]
                                          for f in fields(self.params)})
         return Draws(params, self.windows[start:stop])
@@ -81,5 +87,5 @@ def draw_group(augment: Augment, bbox: torch.Tensor, sizes: np.ndarray, seed: in
                rank: int = 0, train: bool = True) -> Draws:
     """:func:`draw` for the frames of batches ``group * DRAW_GROUP ..`` of an epoch (their boxes and sizes, in
     batch order), from the generator of (``seed``, ``epoch``, ``rank``, ``group``)
-    (:func:`~gpuaug.distributed.rank_generator`)."""
-    return draw(augment, bbox, sizes, rank_generator(seed, epoch, rank, group), train)
+    (:func:`~gpuaug.distributed.rank_generator` with the draws' own stream key)."""
+    return draw(augment, bbox, sizes, rank_generator(seed, epoch, rank, DRAW_STREAM, group), train)

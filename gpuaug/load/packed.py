@@ -174,9 +174,9 @@ class PackedSource:
         The buffer holds the frames grouped by shard and in file order within one (reading each file
         forwards); ``offsets`` point each sample at its frame. Whole frames: one vectorised copy per shard.
         ``window`` (:data:`~gpuaug.batch.Window`: the windows, or a :class:`~gpuaug.window.ReadWindow`): only
-        each frame's window, one copy per frame, and a
-        ``windows`` field (:class:`~gpuaug.batch.WindowedBatch`). ``pin_memory``: every tensor page-locked.
-        ``buffer(nbytes)``: where the pixels go (default :func:`~gpuaug.buffers.pixel_buffer`).
+        each frame's window, one copy per frame, and a ``windows`` field (:class:`~gpuaug.batch.WindowedBatch`).
+        ``pin_memory``: every tensor page-locked. ``buffer(nbytes)``: where the pixels go (default
+        :func:`~gpuaug.buffers.pixel_buffer`).
         """
         shard = self._video_shard[video]
         image_row = self._video_shard_row[video] + position

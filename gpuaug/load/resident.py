@@ -20,8 +20,9 @@ from gpuaug.load.packed import LABEL_SHAPES
 META_BYTES = 4 * sum(prod(shape) for shape in LABEL_SHAPES.values()) + 8 * 6
 #: Host bytes read per loading step (a pinned staging buffer on CUDA).
 _CHUNK_BYTES = 256 * 2**20
-# Extra key of the epoch order's random stream: batch numbers (the other stream keys in use) never reach it,
-# so the order never shares a stream with FaceAugment's params.
+# Extra key of the epoch order's random stream: batch numbers (the other stream keys in use, besides the stream
+# loader's draws' own key, gpuaug.load.draws.DRAW_STREAM) never reach it, so the order never shares a stream with
+# FaceAugment's params.
 _ORDER_STREAM = 2**40
 
 

@@ -164,19 +164,20 @@ class StreamLoader:
         bbox, sizes = self._frames.boxes(frames)
         return draw_group(self.augment, bbox, sizes, self.seed, epoch, group, self._rank, train)
 
-    def _read(self, indices: np.ndarray, number: int, draws: Future[Draws] | None) -> Item:
-        """Batch ``number`` of its epoch (the items at ``indices``); with ``augment``, and its params (CPU), rows
-        of its group's ``draws``."""
+    def _read(self, indices: np.ndarray, draws: Future[Draws] | None = None, first: int = 0) -> Item:
+        """The batch of the items at ``indices``; with ``augment``, and its params (CPU): the rows of its group's
+        ``draws`` from frame ``first`` on."""
         if draws is None:
             return self.data.batch(indices, pin_memory=self._pin, window=self.window, buffer=self._pool.take)
-        first = (number % DRAW_GROUP) * self.batch_size * self._length  # every batch but an epoch's last is full
         drawn = draws.result().rows(first, first + len(indices) * self._length)
         batch = self.data.batch(indices, pin_memory=self._pin, window=drawn.windows, buffer=self._pool.take)
         return batch, drawn.params
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[Item]:
-        """Epoch ``epoch``'s batches from batch ``start`` on, on the device, in order; with ``augment``,
-        ``(batch, params)`` pairs."""
+        """Epoch ``epoch``'s batches from batch ``start`` on (none when ``start >= len(self)``), on the device,
+        in order; with ``augment``, ``(batch, params)`` pairs."""
+        if start < 0:
+            raise ValueError(f"start must be a batch number >= 0, got {start}")
         order = self.order(epoch)
         chunks = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         if self.drop_last and chunks and len(chunks[-1]) < self.batch_size:
@@ -190,15 +191,19 @@ class StreamLoader:
         draws: dict[int, Future[Draws]] = {}  # group number -> its draws, being made or done
 
         def submit(number: int, chunk: np.ndarray) -> None:
+            if self.augment is None:
+                reading.append(pool.submit(self._read, chunk))
+                return
             group = number // DRAW_GROUP
-            if self.augment is not None:
-                # The group's draws before its first read, and the next group's queued behind that read: drawn
-                # while this group's batches are read, so no read waits for a draw after the pass's first.
-                for g in (group, group + 1):
-                    if g not in draws and g * DRAW_GROUP < len(chunks):
-                        draws[g] = pool.submit(self._draw, chunks, g, epoch, train)
-                draws.pop(group - 1, None)
-            reading.append(pool.submit(self._read, chunk, number, draws.get(group)))
+            if group not in draws:  # the pass's first group (later ones were queued ahead, below)
+                draws[group] = pool.submit(self._draw, chunks, group, epoch, train)
+            draws.pop(group - 1, None)  # its reads, all queued already, hold it
+            first = sum(len(c) for c in chunks[group * DRAW_GROUP:number]) * self._length  # frames before it
+            reading.append(pool.submit(self._read, chunk, draws[group], first))
+            # The next group's draws queued behind this group's first read: made while this group's batches are
+            # read, so after the pass's first group no read waits for a draw.
+            if group + 1 not in draws and (group + 1) * DRAW_GROUP < len(chunks):
+                draws[group + 1] = pool.submit(self._draw, chunks, group + 1, epoch, train)
 
         try:
             for number, chunk in todo:
@@ -216,7 +221,7 @@ class StreamLoader:
                 future.cancel()
             pool.shutdown(wait=True)
 
-    def _hand_over(self, host: Item, copying: deque) -> Item:
+    def _hand_over(self, host: Item, copying: deque[tuple[torch.cuda.Event, Item]]) -> Item:
         """``host`` (a batch, or a batch and its params) on the device: as it is on the CPU; on CUDA
         non-blocking copies, ``host`` kept (so its pool buffer is not refilled) until the copy is done."""
         if self.device.type != "cuda":
