@@ -6,7 +6,7 @@
 #
 # Carried wheels (kornia, kornia-rs; DALI if carried) are installed first when .devwheels/install.sh is there
 # (`../shared/tools/device-wheels pack kornia` on the machine that has an index). Then, each stage under its
-# own time limit (at most 505 s in all, so the call fits one 600 s command with room for the start):
+# own time limit (at most 500 s in all, so the call fits one 600 s command with room for the start):
 #   1. pytest -m cuda (every CUDA test, 120 s per test at most)
 #   2. the bench on CUDA: B=256 grey float32 with the resident and streamed (StreamLoader) end-to-end paths
 #      and the CNN feed; B=1024 grey float32, grey bfloat16 and colour float32 (gpuaug torch with the Triton
@@ -16,6 +16,8 @@
 #      mmpose's per-sample numpy codecs
 #   4. the camera ops at B=1024: the webcam preset and the STAR recipe against the base step, and kornia's chain
 #   5. a torch.profiler kernel table of each warp and of the whole step at B=1024
+#   6. the stream bench at B=256: bytes per frame, and end to end with StreamLoader(augment=) (each draw's
+#      window, params drawn in the loader) against config windows, whole frames and augment-only
 # It writes 5 files, each brought up to date after every stage (a run stopped early keeps what it has):
 # summary.md (every table and each stage's exit status), pytest.log, profile.txt, bench.tar.gz (the bench's
 # json/md/png files, to copy into bench/results/) and env.txt.
@@ -68,6 +70,8 @@ stage "targets B=1024" 30 python3 -m gpuaug.bench.targets --devices cuda --batch
 stage "camera ops B=1024" 35 python3 -m gpuaug.bench.camera --device cuda --batch 1024 --repeats 5 --no-compiled \
   --out "$work/bench"
 stage "profile B=1024" 35 python3 -m gpuaug.bench.profile --device cuda --batch 1024 --out "$work/profile"
+stage "stream B=256" 35 python3 -m gpuaug.bench.stream --devices cuda --e2e-videos 16 --e2e-frames 16 \
+  --e2e-repeats 3 --out "$work/bench"
 
 cat "$work"/bench/*.md >> "$summary" 2>/dev/null
 cat "$summary"
