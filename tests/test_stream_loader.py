@@ -259,6 +259,34 @@ def test_augment_yields_batches_and_their_draws(packed: Path) -> None:
     assert not torch.equal(aug.sample_params(pairs[0][0], rank_generator(3, 1, 0)).angle, pairs[0][1].angle)
 
 
+def test_augment_draws_a_group_ahead(packed: Path, monkeypatch) -> None:
+    """One thread runs the tasks in the order they were queued: a group's draw before its first read, the next
+    group's right after that read, so it is made while this group's batches are read (no read after the first
+    group waits for a draw); a resumed pass starts with the draw of its batch's group."""
+    calls: list[str] = []
+    draw_group, read = gpuaug.StreamLoader._draw, gpuaug.StreamLoader._read
+
+    def logged_draw(self, chunks, group, *args):
+        calls.append(f"D{group}")
+        return draw_group(self, chunks, group, *args)
+
+    def logged_read(self, indices, *args):
+        calls.append("R")
+        return read(self, indices, *args)
+
+    monkeypatch.setattr(gpuaug.StreamLoader, "_draw", logged_draw)
+    monkeypatch.setattr(gpuaug.StreamLoader, "_read", logged_read)
+    loader = gpuaug.StreamLoader(gpuaug.FaceFrames(packed), 2, augment=gpuaug.FaceAugment(CONFIG), threads=1,
+                                 in_flight=2)
+    assert len(loader) == 18 > 2 * DRAW_GROUP
+    list(loader.batches(0))
+    g = DRAW_GROUP
+    assert "".join(calls) == "D0RD1" + "R" * g + "D2" + "R" * (18 - 1 - g)
+    calls.clear()
+    list(loader.batches(0, start=g + 3))
+    assert "".join(calls) == "D1RD2" + "R" * (18 - g - 4)
+
+
 @pytest.mark.parametrize("start", [3, DRAW_GROUP - 1, DRAW_GROUP])
 def test_augment_resumes_with_the_same_draws(packed: Path, start: int) -> None:
     """batches(epoch, start=k), k inside a group, at a group's start and at its last batch: the same (batch,
