@@ -22,4 +22,8 @@ def constant(values: tuple, device: torch.device | str, dtype: torch.dtype = tor
     device = torch.device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
+    if torch.compiler.is_compiling():
+        # In a compiled graph the values become the graph's own constant (made once with the graph); Dynamo
+        # would ignore the cache anyway, with a UserWarning on every first compile.
+        return torch.tensor(values, dtype=dtype, device=device)
     return _cached(values, device, dtype)
