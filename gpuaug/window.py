@@ -70,7 +70,8 @@ def matrix_windows(matrix: torch.Tensor, sizes: np.ndarray, out_size: int) -> np
     inverse = affine_inverse(matrix.detach().cpu().double()).numpy()
     last = out_size - 1
     corners = np.array([[0, 0], [last, 0], [0, last], [last, last]], dtype=np.float64)
-    points = corners @ inverse[:, :2, :2].transpose(0, 2, 1) + inverse[:, None, :2, 2]  # (B, 4, 2) x, y source
+    with np.errstate(invalid="ignore", over="ignore"):  # an invalid sample's inf/NaN: expected, handled below
+        points = corners @ inverse[:, :2, :2].transpose(0, 2, 1) + inverse[:, None, :2, 2]  # (B, 4, 2) x, y
     # Elementwise over the four corners: numpy's reductions over a short middle axis cost ~40 us each.
     lo = np.minimum(np.minimum(points[:, 0], points[:, 1]), np.minimum(points[:, 2], points[:, 3]))
     hi = np.maximum(np.maximum(points[:, 0], points[:, 1]), np.maximum(points[:, 2], points[:, 3]))

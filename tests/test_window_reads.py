@@ -231,6 +231,7 @@ def _draw_windowed(frames: gpuaug.FaceFrames, params: AugmentParams, config: gpu
     return whole, frames.batch(idx, window=windows)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # the invalid samples' inf/NaN are expected: no warning
 def test_matrix_windows_by_hand() -> None:
     """S = 4. A shift by (-9.25, -19.5): output pixel centres 0..3 come from x 9.25..12.25, y 19.5..22.5, so
     columns 9 .. floor(12.3) + 1 = 13 and rows 19 .. 23. A 90-degree turn at zoom 2 around (10.5, 20.5): the
