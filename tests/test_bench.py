@@ -7,6 +7,7 @@ import json
 from gpuaug.bench.cli import main
 from gpuaug.bench.contenders import CONTENDERS
 from gpuaug.bench.stream import PASS_EPOCHS
+from gpuaug.bench.stream import chart as stream_chart
 
 TINY = ["--batch", "4", "--height", "48", "--width", "64", "--repeats", "1", "--slow-repeats", "1", "--warmup", "0",
         "--devices", "cpu"]
@@ -37,7 +38,11 @@ def test_bench_smoke(tmp_path):
     assert feed[("train only", 0)]["busy"] == 1 and all(r["busy"] > 0 and r["frames"] > 0 for r in feed.values())
     md = result_file.with_suffix(".md").read_text()
     assert md.count("| cpu") >= len(measured) + len(paths) + len(feed) and "data wait" in md
-    stream = json.loads(next(tmp_path.glob("stream_*.json")).read_text())
+    (stream_file,) = tmp_path.glob("stream_*.json")
+    assert stream_file.with_suffix(".png").stat().st_size > 0  # the run's chart
+    stream = json.loads(stream_file.read_text())
+    stream_chart({**stream, "loader": []}, tmp_path / "cuda.png")  # a CUDA run has no loader-alone rows
+    assert (tmp_path / "cuda.png").stat().st_size > 0
     assert set(stream["targets"]) == {"end to end vs augment only", "loader vs numpy.copyto of the same windows",
                                       "window bytes vs whole frame"}
     size = stream["bytes_per_frame"]

@@ -263,6 +263,61 @@ NOTE = ("Window: the rows and columns any draw of the default AugmentConfig can 
         "ragged batches already on the device), median over rounds, each pass timed from its first batch on.")
 
 
+#: Loader-alone bars of the chart: each loader row and the copy it is read against.
+CHART_PAIRS = {**SAME_WINDOWS, "stream loader, whole frames": "numpy.copyto, contiguous"}
+
+
+def chart(result: dict, path: Path) -> None:
+    """The run as a picture: on the left (CPU runs) each loader's GB/s beside the ``numpy.copyto`` it is read
+    against, the ratio written on the loader's bar; on the right each end-to-end path's frames/s with its ratio
+    to augment-only, a line at augment-only and one at the issue's 0.9 of it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    loader = {r["name"]: r for r in result["loader"]}
+    e2e = result["end_to_end"]
+    panels = 2 if loader else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 0.5 * max(len(e2e), 2 * len(CHART_PAIRS)) + 1.8))
+    axes = np.atleast_1d(axes)
+    if loader:
+        ax, y = axes[0], 0.0
+        for name, copy in CHART_PAIRS.items():
+            mine, ref = loader[name]["gb_per_second"], loader[copy]["gb_per_second"]
+            ax.barh(y, mine, height=0.4, color="tab:orange")
+            ax.barh(y + 0.4, ref, height=0.4, color="tab:blue")
+            ax.text(mine, y, f" {mine:.2f} GB/s ({mine / ref:.2f}x)", va="center", fontsize=8)
+            ax.text(ref, y + 0.4, f" {ref:.2f}", va="center", fontsize=8)
+            y += 1.2
+        ax.set_yticks([1.2 * i + 0.2 for i in range(len(CHART_PAIRS))],
+                      [f"{n.removeprefix('stream loader, ')}\n(orange) vs {c.removeprefix('numpy.copyto, ')}"
+                       for n, c in CHART_PAIRS.items()], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1.45 * max(r["gb_per_second"] for r in loader.values()))
+        ax.set_xlabel("GB/s: StreamLoader (orange), numpy.copyto (blue)")
+        ax.set_title(f"loader alone, {result['environment']['threads']} threads", fontsize=9)
+    ax = axes[-1]
+    ceiling = next(r["frames_per_second"] for r in e2e if r["path"] == "augment only")
+    values = [r["frames_per_second"] for r in e2e]
+    bars = ax.barh([r["path"] for r in e2e], values, color=["tab:blue" if r["path"] == "augment only" else
+                                                            "tab:orange" for r in e2e])
+    for bar, r in zip(bars, e2e, strict=True):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                f" {r['frames_per_second']:.0f} ({r['vs_augment_only']:.2f}x)", va="center", fontsize=8)
+    ax.axvline(ceiling, color="tab:blue", lw=0.8)
+    ax.axvline(TARGETS["end to end vs augment only"] * ceiling, color="grey", lw=0.8, ls="--")
+    ax.set_xlim(0, 1.35 * max(values))
+    ax.invert_yaxis()
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_xlabel("frames/s, read -> augment (dashed: 0.9 of augment only)")
+    env = result["environment"]
+    ax.set_title(f"end to end, batch {env['batch']}; {env['device']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: Callable[[torch.device], str]
         ) -> list[Path]:
     """The streaming benchmark on each device; writes ``stream_<device>.{json,md}`` under ``args.out``."""
@@ -279,7 +334,10 @@ def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: 
                 "other_cores": other_cores(cpu_start, time.perf_counter() - wall_start),
                 "timestamp": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "repeats": args.e2e_repeats}
             result["note"] = NOTE
-            paths += write_record(args.out, "stream", device_name(device), result, markdown)
+            record = write_record(args.out, "stream", device_name(device), result, markdown)
+            picture = record[0].with_suffix(".png")
+            chart(result, picture)
+            paths += [*record, picture]
     return paths
 
 
