@@ -45,6 +45,7 @@ def test_bench_smoke(tmp_path):
     assert (tmp_path / "cuda.png").stat().st_size > 0
     assert set(stream["targets"]) == {"end to end vs augment only", "loader vs numpy.copyto of the same windows",
                                       "window bytes vs whole frame"}
+    assert min(stream["draw_ms"].values()) > 0 and set(stream["draw_ms"]) == {"one batch", "one group"}
     size = stream["bytes_per_frame"]
     assert 0 < size["window (eval)"] < size["whole frame"]
     assert 0 < size["window (per draw)"] < size["window (train)"] < size["whole frame"]

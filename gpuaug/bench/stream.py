@@ -41,6 +41,7 @@ from gpuaug.bench.end_to_end import end_to_end_rates, write_packed
 from gpuaug.bench.harness import cpu_seconds, other_cores
 from gpuaug.bench.report import run_alone, write_record
 from gpuaug.config import AugmentConfig
+from gpuaug.load.draws import DRAW_GROUP, draw_group
 from gpuaug.load.frames import FaceFrames
 from gpuaug.load.resident import epoch_order
 from gpuaug.load.stream import StreamLoader
@@ -199,11 +200,34 @@ def end_to_end(folder: Path, device: torch.device, batch_size: int, repeats: int
     return [{**r.as_dict(), "vs_augment_only": r.frames_per_second / ceiling} for r in rates]
 
 
+def draw_costs(frames: FaceFrames, config: AugmentConfig, batch_size: int, repeats: int) -> dict[str, float]:
+    """Milliseconds of this thread's CPU time (median of ``repeats`` after a warm-up) to read the boxes, draw the
+    params and compute the windows (``draw_group``, what a StreamLoader(augment=) thread does) for one batch of
+    ``batch_size`` frames and for one group of DRAW_GROUP batches, in one thread (torch too)."""
+    aug, threads = FaceAugment(config), torch.get_num_threads()
+    order = np.random.default_rng(0).permutation(len(frames))
+    out = {}
+    torch.set_num_threads(1)
+    try:
+        for name, n in (("one batch", batch_size), ("one group", DRAW_GROUP * batch_size)):
+            idx = np.resize(order, n)  # a data set smaller than a group: frames repeat
+            times = []
+            for _ in range(repeats + 1):
+                start = time.thread_time()
+                draw_group(aug, *frames.boxes(idx), 0, 0, 0)
+                times.append(time.thread_time() - start)
+            out[name] = 1e3 * statistics.median(times[1:])
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
 def measure(folder: Path, device: torch.device, batch_size: int, repeats: int, threads: int) -> dict:
     """Bytes per frame, the loader alone (CPU) and end to end on ``device``, and each against its target."""
     config = AugmentConfig()
     sizes = bytes_per_frame(FaceFrames(folder), config, batch_size)
     loader = loader_rates(folder, batch_size, repeats, threads, config) if device.type == "cpu" else []
+    draws = draw_costs(FaceFrames(folder), config, batch_size, 20)
     e2e = end_to_end(folder, device, batch_size, repeats)
     rate = {r["name"]: r["gb_per_second"] for r in loader}
     checks = {"window bytes vs whole frame": sizes["window (per draw)"] / sizes["whole frame"],
@@ -212,7 +236,7 @@ def measure(folder: Path, device: torch.device, batch_size: int, repeats: int, t
     if loader:
         checks["loader vs numpy.copyto of the same windows"] = (rate["stream loader, per-draw windows"]
                                                                 / rate["numpy.copyto, same per-draw windows"])
-    return {"bytes_per_frame": sizes, "loader": loader, "end_to_end": e2e,
+    return {"bytes_per_frame": sizes, "draw_ms": draws, "loader": loader, "end_to_end": e2e,
             "targets": {k: {"value": v, "target": TARGETS[k],
                             "met": v <= TARGETS[k] if k.startswith("window") else v >= TARGETS[k]}
                         for k, v in checks.items()}}
@@ -231,6 +255,10 @@ def markdown(result: dict) -> str:
         "| bytes per frame | KB | vs whole frame |", "|---|---:|---:|",
         *[f"| {k} | {v / 1e3:.0f} | {v / size['whole frame']:.2f} |" for k, v in size.items()],
     ]
+    draw = result["draw_ms"]
+    lines += ["", "| boxes, draws and windows (one thread) | ms | ms a batch |", "|---|---:|---:|",
+              f"| one batch | {draw['one batch']:.2f} | {draw['one batch']:.2f} |",
+              f"| one group of {DRAW_GROUP} batches | {draw['one group']:.2f} | {draw['one group'] / DRAW_GROUP:.2f} |"]
     if result["loader"]:
         rate = {r["name"]: r["gb_per_second"] for r in result["loader"]}
         lines += ["", "| loader alone | frames/s | GB/s copied | vs copyto, same windows | vs copyto, contiguous |",

@@ -9,9 +9,9 @@ code ``aug.apply(batch, params)`` runs, so the window and the render cannot disa
 Draws come in groups of :data:`DRAW_GROUP` batches, one generator per group seeded by (seed, epoch, rank,
 group number) alone: an epoch's draws are reproducible, and a pass resumed at batch k draws what the
 uninterrupted pass drew there (batch k's rows of its group's draw). Why groups: reading the boxes, drawing and
-computing windows is some fifty small tensor ops whatever the batch size (measured on one core of a 2-core AMD
-EPYC: 1.7 ms for one batch of 256 frames, 2.7 ms for eight), all holding the GIL that the reading threads need
-between their per-frame copies.
+computing windows is some fifty small tensor ops whatever the batch size (the stream bench's draw row:
+``python -m gpuaug.bench.stream``), each taking the GIL that the reading threads need between their per-frame
+copies.
 """
 
 from __future__ import annotations
