@@ -7,6 +7,7 @@ import warnings
 
 import torch
 
+import gpuaug.device_constants
 from gpuaug.device_constants import constant
 
 
@@ -18,7 +19,17 @@ def test_made_once_per_values_device_and_dtype() -> None:
     assert constant(((1, 2), (3, 4)), "cpu", torch.int64).tolist() == [[1, 2], [3, 4]]
 
 
-def test_in_a_compiled_graph_without_a_warning() -> None:
+def test_in_a_compiled_graph_without_the_cache(monkeypatch) -> None:
+    """Inside a compiled graph ``constant`` never reaches the lru_cache'd maker (Dynamo would ignore the cache,
+    and warn on every first compile), and the graph computes with the right values; outside it, it does."""
+    calls: list[bool] = []
+    cached = gpuaug.device_constants._cached
+
+    def recorded(*args):
+        calls.append(torch.compiler.is_compiling())
+        return cached(*args)
+
+    monkeypatch.setattr(gpuaug.device_constants, "_cached", recorded)
     torch._dynamo.reset()
 
     @torch.compile(fullgraph=True, backend="eager")
@@ -28,3 +39,6 @@ def test_in_a_compiled_graph_without_a_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         assert scaled(torch.ones(3)).tolist() == [1.0, 2.0, 3.0]
+    assert calls == []
+    constant((1.0, 2.0, 3.0), "cpu")
+    assert calls == [False]
