@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from gpuaug.camera.sample import OCC
 from gpuaug.errors import BatchError
 from gpuaug.sample import label_shapes
 
@@ -72,6 +73,17 @@ def check_params(batch, params) -> None:
         if value.device != device:
             raise BatchError(f"params.{name}", f"on {value.device}, but the batch is on {device}; "
                                                "use params.to(batch.device)")
+    # A texture occluder's source is a row number of the batch. Out of range it would make the gather raise
+    # deep inside, or abort the process in compiled code; CPU params are read without a sync (on a device
+    # they are not read, and not inside a caller's compiled graph, which a data-dependent raise would break).
+    source = params.occluders[..., OCC["source"]]
+    if source.device.type == "cpu" and source.numel() and not torch.compiler.is_compiling():
+        bad = (source < 0) | (source > b - 1)
+        if bad.any():
+            row = int(bad.any(1).nonzero()[0, 0])
+            raise BatchError("params.occluders", f"row {row} has a texture source {int(source[bad][0])} outside the "
+                                                 f"batch's rows 0..{b - 1}: slice params with params.rows(start, "
+                                                 "stop), which re-numbers the sources")
 
 
 def sample_validity(batch) -> torch.Tensor:

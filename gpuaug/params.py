@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
-from gpuaug.camera.sample import OCCLUDER_COLUMNS, identity_camera, sample_camera
+from gpuaug.camera.sample import OCCLUDER_COLUMNS, identity_camera, sample_camera, sources_of_rows
 from gpuaug.config import AugmentConfig
 from gpuaug.transfer import move
 
@@ -15,8 +15,8 @@ from gpuaug.transfer import move
 class AugmentParams:
     """Per-sample draws, all (B,) float32 unless noted.
 
-    margin: crop margin; shift (B, 2): crop-window shift, fraction of the side; angle: degrees,
-    clockwise on screen; scale: zoom; flip (B,) bool; brightness, contrast, saturation: factors (1 = no
+    margin: crop margin; shift (B, 2): crop-window shift, fraction of the side (0 for a sample the config's
+    ``shift_p`` leaves unshifted); angle: degrees, clockwise on screen (0 where ``rotation_p`` leaves it); scale: zoom; flip (B,) bool; brightness, contrast, saturation: factors (1 = no
     change); hue: shift in turns; gray (B,) bool: convert to grey.
 
     Camera ops (:mod:`gpuaug.camera`; each at its identity when off): gamma: exponent (1); blur_sigma: Gaussian
@@ -60,6 +60,16 @@ class AugmentParams:
             return AugmentParams.unpack(self.pack().pin_memory().to(device, non_blocking=non_blocking))
         return replace(self, **{f.name: move(getattr(self, f.name), device, non_blocking) for f in fields(self)})
 
+    def rows(self, start: int, stop: int, length: int = 1) -> AugmentParams:
+        """Rows ``start .. stop - 1`` as the params of a batch of their own (the one way to slice params): every
+        field's rows, and each occluder's "texture" source, a row number, re-numbered into the slice
+        (:func:`~gpuaug.camera.sample.sources_of_rows`; ``length``: frames per clip for clip params, sliced on
+        clip boundaries). The whole range gives the same params."""
+        if not 0 <= start <= stop <= len(self) or start % length or stop % length:
+            raise ValueError(f"rows {start}..{stop} of {len(self)} params do not fall on items of {length} rows")
+        sliced = {f.name: getattr(self, f.name)[start:stop] for f in fields(self) if f.name != "occluders"}
+        return AugmentParams(**sliced, occluders=sources_of_rows(self.occluders, start, stop, length))
+
     def pack(self) -> torch.Tensor:
         """(B, 20 + 12 * slots) float32: every field as columns in declaration order (shift takes two, the
         occluders 12 per slot, last; bools as 0/1)."""
@@ -102,6 +112,11 @@ def sample_params(
     ``train=False`` gives deterministic framing through the same fields: the crop margin and zoom at the
     middle of their ranges, no shift, rotation, flip, colour jitter or camera op; grey only if
     ``grayscale_p == 1``. The camera ops draw after the rest (:func:`~gpuaug.camera.sample.sample_camera`).
+
+    ``shift_p`` and ``rotation_p`` below 1 gate the shift (both axes by one draw) and the angle: a sample keeps
+    its value where its gate draw falls under p, else gets 0. The gate draws come last (shift's, then
+    rotation's), and only for a p below 1, so every other field is the draw of the same config at p = 1, and
+    p = 1 (the default) draws exactly what sample_params drew before the gates existed.
     """
     n, c = batch_size, config
     if not train:
@@ -119,4 +134,12 @@ def sample_params(
         hue=_uniform(-c.hue, c.hue, n, generator),
         gray=torch.rand(n, generator=generator) < c.grayscale_p,
     )
-    return AugmentParams(**drawn, **sample_camera(c, n, generator))
+    camera = sample_camera(c, n, generator)
+    # The gates last: a p below 1 draws here without moving any draw above.
+    if c.shift_p < 1:
+        kept = torch.rand(n, generator=generator) < c.shift_p
+        drawn["shift"] = torch.where(kept[:, None], drawn["shift"], torch.zeros_like(drawn["shift"]))
+    if c.rotation_p < 1:
+        kept = torch.rand(n, generator=generator) < c.rotation_p
+        drawn["angle"] = torch.where(kept, drawn["angle"], torch.zeros_like(drawn["angle"]))
+    return AugmentParams(**drawn, **camera)

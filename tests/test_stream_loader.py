@@ -395,3 +395,31 @@ def test_cuda_hand_over(packed: Path) -> None:
         assert b.device.type == "cuda"
         _same(a, b.to("cpu"))
     assert all(buf.is_pinned() for buf in loader._pool._buffers)
+
+
+TEXTURE = gpuaug.AugmentConfig(out_size=24, grayscale_p=0.0, occluder_p=1.0, occluder_max=2,
+                               occluder_fill=("texture",))
+
+
+@pytest.mark.parametrize("clips", [False, True])
+def test_augment_texture_occluders_name_rows_of_their_own_batch(packed: Path, clips: bool) -> None:
+    """A "texture" occluder shows another row of its batch: with params drawn for a group of batches, each batch's
+    sources are re-numbered into the batch (clips: the same frame t of another clip of the batch), so every batch
+    renders, bit-identical to its whole frames (the group's own row numbers went up to the group's size)."""
+    frames = gpuaug.FaceFrames(packed)
+    data = gpuaug.FaceClips(frames, 3) if clips else frames
+    aug = gpuaug.FaceAugment(TEXTURE)
+    augment = gpuaug.ClipAugment(aug, 3) if clips else aug
+    loader = gpuaug.StreamLoader(data, 2 if clips else 4, shuffle=True, seed=2, augment=augment)
+    order, per_item = loader.order(0), 3 if clips else 1
+    pairs = list(loader.batches(0))
+    assert len(pairs) > DRAW_GROUP
+    for i, (batch, params) in enumerate(pairs):
+        source = params.occluders[..., gpuaug.camera.sample.OCC["source"]].long()
+        rows = torch.arange(len(params))[:, None].expand_as(source)
+        assert ((source >= 0) & (source < len(params))).all()
+        assert torch.equal(source % per_item, rows % per_item)  # the same frame t of its clip
+        if len(params) > per_item:  # another item of the batch (a batch of one shows itself)
+            assert not (source // per_item == rows // per_item).any()
+        chunk = order[loader.batch_size * i:loader.batch_size * (i + 1)]
+        _outputs_equal(augment.apply(batch, params), augment.apply(data.batch(chunk), params))

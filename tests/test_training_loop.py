@@ -11,6 +11,7 @@ from conftest import cuda_only
 
 from gpuaug import AugmentConfig, AugmentedBatch, AugmentParams, BatchError, FaceAugment, FaceBatch
 from gpuaug.backends import staged_gather, torch_backend
+from gpuaug.camera.sample import OCC
 from gpuaug.transfer import move
 
 LABELS = ("landmarks2d", "landmarks3d", "bbox", "head_pose", "gaze", "matrix", "visible", "valid", "flipped")
@@ -116,7 +117,7 @@ def test_one_compiled_variant_per_config(face_batch: FaceBatch, caplog: pytest.L
     assert not outs["inference_mode"].images.is_inference()  # usable in a model's backward
     # The batch of one is the same sample as in the full batch: same params -> same image.
     params = aug.sample_params(face_batch, torch.Generator().manual_seed(4))
-    single = aug.apply(one, AugmentParams(**{f.name: getattr(params, f.name)[5:6] for f in fields(params)}))
+    single = aug.apply(one, params.rows(5, 6))
     torch.testing.assert_close(single.images[0], aug.apply(face_batch, params).images[5])
 
 
@@ -128,6 +129,19 @@ def test_params_from_another_batch_is_a_clear_error(face_batch: FaceBatch) -> No
     with pytest.raises(BatchError, match=r"'matrix'.*\(8, 3, 3\)"):
         aug.apply_matrix(face_batch, torch.eye(3).repeat(3, 1, 1), aug.sample_params(face_batch))
     assert torch_backend._compiled.get("cpu") is not None  # a caller's error never disables the kernel
+
+
+def test_texture_source_outside_the_batch_is_a_clear_error(face_batch: FaceBatch) -> None:
+    """Params sliced by hand (not with params.rows) keep texture sources that name rows of the batch they were
+    drawn for: on CPU params (no sync to read them) a BatchError names the field, instead of an IndexError in
+    eager mode or an abort of the whole process in the compiled chain."""
+    aug = FaceAugment(AugmentConfig(out_size=20, occluder_p=1.0, occluder_fill=("texture",)))
+    params = aug.sample_params(face_batch, torch.Generator().manual_seed(0))
+    sliced = AugmentParams(**{f.name: getattr(params, f.name)[4:] for f in fields(params)})
+    assert (sliced.occluders[..., OCC["source"]] >= 4).any()
+    with pytest.raises(BatchError, match=r"params\.occluders.*source.*rows 0\.\.3"):
+        aug.apply(face_batch.select(slice(4, 8)), sliced)
+    aug.apply(face_batch.select(slice(4, 8)), params.rows(4, 8))
 
 
 def test_scalar_mean_and_std() -> None:

@@ -62,6 +62,28 @@ def sample_occluders(config: AugmentConfig, n: int, g: torch.Generator | None) -
     return occ
 
 
+def sources_of_rows(occluders: torch.Tensor, start: int, stop: int, length: int = 1) -> torch.Tensor:
+    """(n, slots, 12) occluders drawn for n rows -> (stop - start, slots, 12): rows ``start .. stop - 1`` as the
+    occluders of a batch of their own, each "texture" source re-numbered into that batch.
+
+    Rows are items of ``length`` frames (clips: clip-major, ``start`` and ``stop`` on clip boundaries; frames:
+    1). A source names item ``s`` at frame ``t`` of it; for the row of item ``i`` (of the n / length drawn) it
+    is the item ``d = (s - i) mod N`` ahead (N items drawn, d in 1 .. N - 1). In a slice of ``m`` items the row
+    at local item ``r`` then shows the item ``(r + 1 + (d - 1) mod (m - 1)) mod m`` ahead at the same frame t:
+    still another item of its batch (itself only in a batch of one, as :func:`sample_occluders` draws there),
+    and the whole range re-numbers to itself.
+    """
+    out = occluders[start:stop].clone()
+    total, items = len(occluders) // length, (stop - start) // length
+    source = out[..., OCC["source"]].long()
+    item = torch.arange(start // length, stop // length).repeat_interleave(length)[:, None]
+    ahead = (source // length - item) % max(total, 1)
+    local = item - start // length
+    moved = (local + 1 + (ahead - 1) % max(items - 1, 1)) % items if items > 1 else torch.zeros_like(local)
+    out[..., OCC["source"]] = (moved * length + source % length).float()
+    return out
+
+
 def sample_camera(config: AugmentConfig, n: int, g: torch.Generator | None) -> dict[str, torch.Tensor]:
     """Every camera field for ``n`` samples, drawn from ``g`` for the ops ``config`` turns on (the others at
     their identity, with no draw)."""

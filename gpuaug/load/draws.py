@@ -16,7 +16,7 @@ copies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -58,18 +58,19 @@ class Draws:
     """Params drawn for n frames and the window each frame's draw reads.
 
     params: n rows (CPU; clips: clip-major, T rows per clip); windows: (n, 4) int64 [top, left, height, width],
-    a ready :data:`~gpuaug.batch.Window` for ``FaceFrames.batch(indices, window=draws.windows)``.
+    a ready :data:`~gpuaug.batch.Window` for ``FaceFrames.batch(indices, window=draws.windows)``; length: frames
+    per item (T for clips, else 1).
     """
 
     params: AugmentParams
     windows: np.ndarray
+    length: int = 1
 
     def rows(self, start: int, stop: int) -> Draws:
-        """Frames ``start .. stop - 1``: params of ``stop - start`` rows and (stop - start, 4) windows, views of
-        this draw's (so they keep the whole group's few kilobytes alive)."""
-        params = replace(self.params, **{f.name: getattr(self.params, f.name)[start:stop]
-                                         for f in fields(self.params)})
-        return Draws(params, self.windows[start:stop])
+        """Frames ``start .. stop - 1`` (on item boundaries) as the draws of a batch of their own: params of
+        ``stop - start`` rows (:meth:`~gpuaug.AugmentParams.rows`: occluder sources re-numbered into the batch)
+        and (stop - start, 4) windows."""
+        return Draws(self.params.rows(start, stop, self.length), self.windows[start:stop], self.length)
 
 
 def draw(augment: Augment, bbox: torch.Tensor, sizes: np.ndarray, generator: torch.Generator,
@@ -80,7 +81,8 @@ def draw(augment: Augment, bbox: torch.Tensor, sizes: np.ndarray, generator: tor
     boxes = boxes_only(bbox, sizes)
     params = augment.sample_params(boxes, generator, train=train)
     out_size = frame_augment(augment).config.out_size
-    return Draws(params, matrix_windows(augment.matrix(boxes, params), sizes, out_size))
+    length = augment.length if isinstance(augment, ClipAugment) else 1
+    return Draws(params, matrix_windows(augment.matrix(boxes, params), sizes, out_size), length)
 
 
 def draw_group(augment: Augment, bbox: torch.Tensor, sizes: np.ndarray, seed: int, epoch: int, group: int,
