@@ -262,6 +262,21 @@ def test_gaze_pitch_yaw_convention_both_ways() -> None:
     torch.testing.assert_close(gaze_to_pitch_yaw(pitch_yaw_to_gaze(angles)), angles, atol=1e-3, rtol=0)
 
 
+def test_gaze_angles_of_a_zero_or_vertical_vector(face_batch) -> None:
+    """A zero gaze has no direction: pitch and yaw NaN (so GazeBinTarget gives weight 0 to both), whatever the
+    signs of its zeros; straight up or down (x = z = 0) has pitch +-90 and yaw 0 for every sign of zero (atan2
+    of signed zeros would say 0 or +-180)."""
+    zeros = torch.tensor([[0.0, 0.0, 0.0], [-0.0, 0.0, -0.0], [-0.0, -0.0, -0.0]])
+    assert torch.isnan(gaze_to_pitch_yaw(zeros)).all()
+    poles = torch.tensor([[0.0, 1.0, 0.0], [-0.0, 1.0, -0.0], [0.0, -2.0, -0.0], [-0.0, -1.0, 0.0]])
+    assert torch.equal(gaze_to_pitch_yaw(poles), torch.tensor([[90.0, 0.0], [90.0, 0.0], [-90.0, 0.0], [-90.0, 0.0]]))
+    face_batch.gaze[2] = 0.0  # through the step (rotated, flipped): weight 0, the other samples' bins kept
+    aug = FaceAugment(AugmentConfig(out_size=32, max_rotation=40), targets=[GazeBinTarget(soft_sigma=2.0)])
+    bins = aug(face_batch, torch.Generator().manual_seed(0)).targets["gaze_bins"]
+    assert (bins.weights[2] == 0).all() and (bins.index[2] == IGNORE_INDEX).all() and (bins.soft[2] == 0).all()
+    assert (bins.weights[[0, 1, 3]] == 1).all()
+
+
 ALL_TARGETS = [HeatmapTarget(size=32, encoding="udp"), HeatmapTarget(size=(24, 32), sigma=1.0, encoding="dark",
                dtype="bfloat16", weight_by="valid", name="hm_dark"), SimCCTarget(split_ratio=2.0, sigma=3.0),
                PoseBinTarget(soft_sigma=2.0), GazeBinTarget()]

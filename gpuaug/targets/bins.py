@@ -96,12 +96,17 @@ def decode_bins(logits: torch.Tensor, bins: AngleBins) -> torch.Tensor:
 
 def gaze_to_pitch_yaw(gaze: torch.Tensor) -> torch.Tensor:
     """(..., 3) gaze [x right, y up, z toward the camera], any length -> (..., 2) [pitch, yaw] degrees in the
-    ETH-XGaze / L2CS-Net convention (module docstring)."""
+    ETH-XGaze / L2CS-Net convention (module docstring). A zero vector has no direction: NaN for both (a bin
+    target gives it weight 0). Straight up or down (x = z = 0) every yaw is the same direction: yaw 0 there,
+    whatever the signs of the zeros (``atan2`` of signed zeros would give 0 or +-180)."""
     with torch.autocast(gaze.device.type, enabled=False):
         g = gaze.float()
         x, y, z = g.unbind(-1)
-        pitch = torch.asin((y / g.norm(dim=-1)).clamp(-1, 1))
-        return torch.rad2deg(torch.stack([pitch, torch.atan2(-x, z)], -1))
+        norm = g.norm(dim=-1)
+        pitch = torch.asin((y / norm).clamp(-1, 1))  # 0 / 0: NaN for the zero vector
+        pole = (x == 0) & (z == 0)
+        yaw = torch.where(pole, torch.where(norm > 0, 0.0, torch.nan), torch.atan2(-x, z))
+        return torch.rad2deg(torch.stack([pitch, yaw], -1))
 
 
 def pitch_yaw_to_gaze(pitch_yaw: torch.Tensor) -> torch.Tensor:
