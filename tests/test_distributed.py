@@ -6,14 +6,17 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from seed_npz import write_dataset
+from seed_npz import seed_arrays, write_dataset, write_video
 from torch.utils.data import DataLoader, DistributedSampler
 
+import gpuaug
 from gpuaug import AugmentConfig, FaceAugment, FaceFrames, collate
 from gpuaug.distributed import rank_generator
+from gpuaug.load.packed import pack
 
 WORLD, SEED, EPOCHS = 2, 7, 2
 
@@ -77,3 +80,33 @@ def test_rank_generator_streams() -> None:
     assert torch.equal(draw(1, 2, 3), draw(1, 2, 3))
     streams = [draw(1, e, r) for e in range(3) for r in range(3)] + [draw(2, 0, 0)]
     assert len({tuple(s.tolist()) for s in streams}) == len(streams)
+
+
+def test_rank_generator_takes_every_seed_torch_takes() -> None:
+    """Every seed torch.Generator.manual_seed accepts ([-2^63, 2^64)): a negative one is its two's complement,
+    as torch reads it (-1 and 2^64 - 1 are one stream, -1 and 1 are not); outside that range a ValueError names
+    the range, as torch refuses it."""
+    def draw(*keys: int) -> torch.Tensor:
+        return torch.rand(8, generator=rank_generator(*keys))
+
+    assert torch.equal(draw(-1, 0, 0), draw(2**64 - 1, 0, 0)) and not torch.equal(draw(-1, 0, 0), draw(1, 0, 0))
+    assert torch.equal(draw(-(2**63), 3, 1, 5), draw(2**63, 3, 1, 5))
+    for seed in (2**64, -(2**63) - 1):
+        with pytest.raises(ValueError, match="seed"):
+            rank_generator(seed, 0, 0)
+
+
+def test_stream_loader_takes_a_negative_seed(tmp_path) -> None:
+    """StreamLoader(seed=-1): accepted (torch.Generator().manual_seed(-1) is legal) and drawn from, shuffled
+    order and augment draws both; another seed gives another epoch."""
+    for v in range(3):
+        write_video(tmp_path / "npz" / f"v{v}.npz", seed_arrays(4, (30, 40), seed=v))
+    pack(tmp_path / "npz", tmp_path / "packed", progress=False)
+    frames = gpuaug.FaceFrames(tmp_path / "packed")
+    aug = gpuaug.FaceAugment(gpuaug.AugmentConfig(out_size=16))
+    keys = {}
+    for seed in (-1, 5):
+        pairs = list(gpuaug.StreamLoader(frames, 4, shuffle=True, seed=seed, augment=aug))
+        keys[seed] = [tuple(k) for b, _ in pairs for k in b.keys.tolist()]
+        assert sorted(keys[seed]) == sorted(frames.locate(i) for i in range(12))
+    assert keys[-1] != keys[5]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -37,3 +38,15 @@ def test_cli_synth_preview_and_demo(tmp_path, capsys):
     assert "augmenting" in out and (tmp_path / "demo" / "preview.png").exists()
     demo = tmp_path / "demo"
     assert Image.open(demo / "preview_webcam.png").size == Image.open(demo / "preview.png").size  # camera ops
+
+
+def test_synth_takes_a_negative_seed(tmp_path) -> None:
+    """write_dataset(seed=-1) is seed 2^64 - 1 (two's complement, as torch reads a seed), not seed 1."""
+    from gpuaug.synth.write import write_dataset
+
+    def images(seed: int) -> bytes:
+        path = write_dataset(tmp_path / str(seed), videos=1, frames=1, seed=seed)[0]
+        with np.load(path) as data:
+            return data["colorImages"].tobytes()
+
+    assert images(-1) == images(2**64 - 1) != images(1)

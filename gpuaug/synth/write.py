@@ -69,11 +69,12 @@ def write_dataset(
 ) -> list[Path]:
     """Write ``videos`` npz files of ``frames`` frames each, frame sizes cycling through ``sizes``.
 
-    Returns the written paths (``video_000.npz``, ...). Same seed -> same bytes of array data.
+    Returns the written paths (``video_000.npz``, ...). Same seed -> same bytes of array data. Any seed
+    ``torch.Generator.manual_seed`` takes; a negative one counts as its two's complement, as there.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed % 2**64)  # numpy takes no negative seed
     save = np.savez_compressed if compressed else np.savez
     steps = range(videos)
     if progress:
