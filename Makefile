@@ -2,9 +2,16 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gpuaug-installed
+CORE_STAMP := $(VENV)/.gpuaug-core-installed
 DOCS_STAMP := $(VENV)/.gpuaug-docs-installed
 
 .PHONY: demo test bench docs figures clean
+
+# The demo needs the core install alone (torch CPU + gpuaug's own dependencies, about 1 GB); the tests and the
+# bench add DALI, triton, the test tools and the contenders (about 3.5 GB in all) to the same venv.
+$(CORE_STAMP): pyproject.toml scripts/install.sh
+	bash scripts/install.sh $(VENV) ""
+	touch $@
 
 $(STAMP): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV) dali,test,bench
@@ -14,7 +21,7 @@ $(DOCS_STAMP): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV) docs
 	touch $@
 
-demo: $(STAMP)
+demo: $(CORE_STAMP)
 	$(PY) -m gpuaug demo --out demo_out
 
 test: $(STAMP)

@@ -77,6 +77,31 @@ def test_cpu_image_runs_make_test_through_the_makefile_install() -> None:
     assert any(r.split() == ["make", stamp] for r in args_of(CPU, "RUN"))  # the Makefile's install step
 
 
+def test_demo_installs_the_core_alone() -> None:
+    """make demo's set-up is scripts/install.sh with no extras (no DALI, triton, test or bench tools: the demo
+    imports none of them); make test's adds them."""
+    makefile = (ROOT / "Makefile").read_text()
+    prerequisite = re.search(r"^demo:\s*(\S+)", makefile, re.M)[1]
+    recipe = re.search(rf"^{re.escape(prerequisite)}:.*\n((?:\t.*\n)+)", makefile, re.M)[1]
+    assert re.search(r'scripts/install\.sh \$\(VENV\) ""\s*$', recipe, re.M), recipe
+    test_stamp = re.search(r"^test:\s*(\S+)", makefile, re.M)[1]
+    recipe = re.search(rf"^{re.escape(test_stamp)}:.*\n((?:\t.*\n)+)", makefile, re.M)[1]
+    assert {"dali", "test"} <= set(recipe.split("install.sh $(VENV) ", 1)[1].split()[0].split(","))
+
+
+@pytest.mark.parametrize("extras", ["", "dali"])
+def test_install_script_extras(tmp_path: Path, extras: str) -> None:
+    """EXTRAS "" installs gpuaug alone (no "[]"), "dali" gpuaug[dali]."""
+    log = tmp_path / "calls"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    python.chmod(0o755)
+    env = {**os.environ, "PYTHON": str(python), "TORCH_SPEC": "torch==9.9", "TORCH_INDEX_URL": ""}
+    subprocess.run(["bash", str(ROOT / "scripts" / "install.sh"), "-", extras], env=env, check=True)
+    gpuaug_call = log.read_text().splitlines()[1]
+    assert gpuaug_call.endswith(f"-e {ROOT}[dali]" if extras else f"-e {ROOT}")
+
+
 @pytest.mark.parametrize("index", ["", "https://download.pytorch.org/whl/cu128"])
 def test_install_script_takes_torch_from_the_given_index(tmp_path: Path, index: str) -> None:
     log = tmp_path / "calls"
