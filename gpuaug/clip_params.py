@@ -48,7 +48,9 @@ def sample_clip_params(
     One :func:`~gpuaug.params.sample_params` draw per clip, repeated over its T frames. With ``drift`` in
     (0, 1] a second draw follows and margin, shift, angle and scale move linearly across the clip: frame t of
     T gets ``a + drift * t / (T - 1) * (b - a)`` (a the first draw, b the second), a slow pan / zoom / roll of
-    the virtual camera that stays inside the config's ranges. ``train=False``: the deterministic eval framing
+    the virtual camera that stays inside the config's ranges. The config's ``rotation_p`` and ``shift_p`` gate
+    each of the two draws, so a drifting clip may roll from 0 to a drawn angle: more frames than ``rotation_p``
+    of them turn at all. ``train=False``: the deterministic eval framing
     (both draws equal, so nothing drifts).
 
     Camera ops are drawn once per clip too: occluders held in place in the output (with drift, their centres

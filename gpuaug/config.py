@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +25,11 @@ class AugmentConfig:
     [max(0, 1 - v), 1 + v], hue shift from [-hue, hue] turns (hue <= 0.5). Geometry: crop margin drawn
     from ``crop_margin`` (square side = max(w, h) * (1 + 2 * margin)), rotation from
     [-max_rotation, max_rotation] degrees, shift per axis from [-max_shift, max_shift] of the side, zoom
-    from ``scale``, mirror with ``flip_p``. Output: ``out_size`` square, 1 channel when
+    from ``scale``, mirror with ``flip_p``. ``rotation_p`` in [0, 1] (default 1.0: every sample) is the
+    probability that a sample is rotated at all (its angle 0 otherwise); ``shift_p`` in [0, 1] (default 1.0)
+    likewise for the shift, both axes by one gate (as mmpose's ``RandomBBoxTransform`` gates them). A gate
+    below 1 draws after every other draw, and at 1 draws nothing, so the defaults draw exactly what a config
+    without them drew. Output: ``out_size`` square, 1 channel when
     ``grayscale_p == 1`` else 3 (grey samples repeat the grey value), of dtype ``out_dtype`` ("float32",
     "bfloat16" or "float16"), in [0, 1], or ``(x - mean) / std`` per channel when ``mean`` and ``std`` are
     given (one value, or one per output channel, in [0, 1] units like torchvision's ``Normalize``), stored
@@ -39,7 +44,9 @@ class AugmentConfig:
     grayscale_p: float = 1.0
     crop_margin: tuple[float, float] = (0.0, 0.2)
     max_rotation: float = 15.0
+    rotation_p: float = 1.0
     max_shift: float = 0.125
+    shift_p: float = 1.0
     scale: tuple[float, float] = (1.0, 1.0)
     flip_p: float = 0.5
     flip_table: str | Sequence[int] = "ibug68"
@@ -75,7 +82,7 @@ class AugmentConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.hue <= 0.5:
             raise ValueError(f"hue must be in [0, 0.5], got {self.hue}")
-        for name in ("grayscale_p", "flip_p"):
+        for name in ("grayscale_p", "flip_p", "rotation_p", "shift_p"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         lo, hi = self.crop_margin
@@ -106,15 +113,19 @@ class AugmentConfig:
         for name in (*CAMERA_PROBABILITIES, "occluder_ellipse_p"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        side = self.out_size
+        # Only an op that runs must fit out_size: the default range of an op switched off (blur sigma up to 1.5
+        # needs out_size >= 5.5) would refuse small outputs that never see the op. Off, any size fits.
+        side = {gate: self.out_size if getattr(self, gate) > 0 else math.inf
+                for gate in ("blur_p", "motion_blur_p", "low_res_p")}
         # (field, lowest lo, highest hi, what the range means)
         ranges = (
             ("gamma", 1e-3, 1e3, "exponents in [0.001, 1000]"),
             ("occluder_size", 1e-3, 1.0, "fractions of out_size in [0.001, 1]"),
-            ("blur_sigma", 1e-3, (side - 1) / 3, f"sigmas in output pixels in [0.001, {(side - 1) / 3:g}] "
-                                                 "(3 sigma inside the image)"),
-            ("motion_blur_length", 1.0, float(side), f"lengths in output pixels in [1, {side}]"),
-            ("low_res", 1.0 / side, 1.0, f"fractions of out_size in [1/{side}, 1]"),
+            ("blur_sigma", 1e-3, (side["blur_p"] - 1) / 3, f"sigmas in output pixels in [0.001, "
+                                                            f"{(side['blur_p'] - 1) / 3:g}] (3 sigma inside the image)"),
+            ("motion_blur_length", 1.0, side["motion_blur_p"], f"lengths in output pixels in [1, "
+                                                                f"{side['motion_blur_p']:g}]"),
+            ("low_res", 1.0 / side["low_res_p"], 1.0, f"fractions of out_size in [1/{side['low_res_p']:g}, 1]"),
             ("noise_std", 0.0, 1.0, "stds in [0, 1] units, in [0, 1]"),
             ("shot_noise", 0.0, 1.0, "stds at white in [0, 1]"),
             ("jpeg_quality", 1, 100, "qualities in [1, 100]"),

@@ -56,13 +56,27 @@ def test_default_step_is_the_fused_render(face_batch: FaceBatch) -> None:
 @pytest.mark.parametrize(("field", "value"), [
     ("gamma_p", 1.5), ("blur_p", -0.1), ("jpeg_p", 2), ("occluder_ellipse_p", 1.1), ("gamma", (0.0, 2.0)),
     ("gamma", (2.0, 1.0)), ("blur_sigma", (0.5, 100.0)), ("motion_blur_length", (0.5, 3.0)),
-    ("low_res", (0.001, 0.5)), ("low_res", (0.5, 1.5)), ("noise_std", (0.0, 2.0)), ("shot_noise", (-0.1, 0.1)),
+    ("motion_blur_length", (3.0, 70.0)), ("low_res", (0.001, 0.5)), ("low_res", (0.5, 1.5)), ("noise_std", (0.0, 2.0)), ("shot_noise", (-0.1, 0.1)),
     ("jpeg_quality", (0, 50)), ("jpeg_quality", (30, 101)), ("jpeg_quality", (30.5, 50)), ("occluder_max", 0),
     ("occluder_max", 2.5), ("occluder_size", (0.2, 1.5)), ("occluder_fill", ("paint",)), ("occluder_fill", ()),
 ])
 def test_config_names_the_field_and_range(field: str, value: object) -> None:
+    """Each op switched on (its range is checked against out_size only then)."""
     with pytest.raises(ValueError, match=field):
-        AugmentConfig(out_size=64, **{field: value})
+        AugmentConfig(out_size=64, **{**ALL_OPS, field: value})
+
+
+@pytest.mark.parametrize("out_size", [1, 2, 4, 6])
+def test_ranges_of_ops_switched_off_are_not_checked_against_out_size(out_size: int) -> None:
+    """Any out_size >= 1 with every op off (as before the ops existed): a default range that would not fit the
+    size (blur sigma 1.5 needs out_size >= 5.5) belongs to an op that never runs; switched on, it is refused."""
+    assert AugmentConfig(out_size=out_size).out_size == out_size
+    assert AugmentConfig(out_size=out_size, blur_p=0.0, blur_sigma=(0.5, 40.0)).out_size == out_size
+    for gate, field in (("blur_p", "blur_sigma"), ("motion_blur_p", "motion_blur_length"), ("low_res_p", "low_res")):
+        with pytest.raises(ValueError, match=field):
+            AugmentConfig(out_size=out_size, **{gate: 0.5, field: (2.0, 8.0) if field != "low_res" else (0.1, 0.2)})
+    with pytest.raises(ValueError, match="blur_sigma"):  # the form of a range is checked all the same
+        AugmentConfig(out_size=out_size, blur_sigma=(2.0, 1.0))
 
 
 def test_every_op_is_off_by_default() -> None:
@@ -122,6 +136,32 @@ def test_occluded_is_pixel_truth(face_batch: FaceBatch, seed: int) -> None:
     assert torch.equal(out.occluded, truth)
     assert 0 < int(truth.sum()) < int(inside.sum())  # both cases occur
     assert torch.equal(out.landmarks2d, plain.landmarks2d)
+
+
+@pytest.mark.parametrize("length", [1, 3])
+def test_params_rows_renumber_texture_sources(length: int) -> None:
+    """AugmentParams.rows: every field's rows; the whole range gives the same params; a slice's texture sources
+    name another item of the slice at the same frame (itself in a slice of one item); off item boundaries
+    raises."""
+    config = AugmentConfig(out_size=16, occluder_p=1.0, occluder_max=3, occluder_fill=("texture",))
+    params = sample_clip_params(config, 12, length, _seed(4))
+    whole = params.rows(0, len(params), length)
+    for f in fields(params):
+        assert torch.equal(getattr(whole, f.name), getattr(params, f.name)), f.name
+    for start, stop in ((0, 4), (4, 9), (9, 10), (3, 12)):
+        part = params.rows(start * length, stop * length, length)
+        for f in fields(params):
+            if f.name != "occluders":
+                assert torch.equal(getattr(part, f.name), getattr(params, f.name)[start * length:stop * length])
+        source = part.occluders[..., OCC["source"]].long()
+        row = torch.arange(len(part))[:, None].expand_as(source)
+        assert ((source >= 0) & (source < len(part))).all() and torch.equal(source % length, row % length)
+        assert (source // length != row // length).all() if stop - start > 1 else (source == row).all()
+        kept = torch.cat([part.occluders[..., :OCC["source"]], params.occluders[start * length:stop * length,
+                                                                                 :, :OCC["source"]]])
+        assert torch.equal(*kept.chunk(2))
+    with pytest.raises(ValueError, match="rows"):
+        params.rows(1, 5, 3) if length == 3 else params.rows(5, 4)
 
 
 def test_texture_fill_is_another_sample(face_batch: FaceBatch) -> None:
