@@ -121,10 +121,10 @@ class AugmentConfig:
         ranges = (
             ("gamma", 1e-3, 1e3, "exponents in [0.001, 1000]"),
             ("occluder_size", 1e-3, 1.0, "fractions of out_size in [0.001, 1]"),
-            ("blur_sigma", 1e-3, (side["blur_p"] - 1) / 3, f"sigmas in output pixels in [0.001, "
-                                                            f"{(side['blur_p'] - 1) / 3:g}] (3 sigma inside the image)"),
-            ("motion_blur_length", 1.0, side["motion_blur_p"], f"lengths in output pixels in [1, "
-                                                                f"{side['motion_blur_p']:g}]"),
+            ("blur_sigma", 1e-3, (side["blur_p"] - 1) / 3,
+             f"sigmas in output pixels in [0.001, {(side['blur_p'] - 1) / 3:g}] (3 sigma inside the image)"),
+            ("motion_blur_length", 1.0, side["motion_blur_p"],
+             f"lengths in output pixels in [1, {side['motion_blur_p']:g}]"),
             ("low_res", 1.0 / side["low_res_p"], 1.0, f"fractions of out_size in [1/{side['low_res_p']:g}, 1]"),
             ("noise_std", 0.0, 1.0, "stds in [0, 1] units, in [0, 1]"),
             ("shot_noise", 0.0, 1.0, "stds at white in [0, 1]"),

@@ -16,8 +16,9 @@ class AugmentParams:
     """Per-sample draws, all (B,) float32 unless noted.
 
     margin: crop margin; shift (B, 2): crop-window shift, fraction of the side (0 for a sample the config's
-    ``shift_p`` leaves unshifted); angle: degrees, clockwise on screen (0 where ``rotation_p`` leaves it); scale: zoom; flip (B,) bool; brightness, contrast, saturation: factors (1 = no
-    change); hue: shift in turns; gray (B,) bool: convert to grey.
+    ``shift_p`` leaves unshifted); angle: degrees, clockwise on screen (0 where ``rotation_p`` leaves it);
+    scale: zoom; flip (B,) bool; brightness, contrast, saturation: factors (1 = no change); hue: shift in
+    turns; gray (B,) bool: convert to grey.
 
     Camera ops (:mod:`gpuaug.camera`; each at its identity when off): gamma: exponent (1); blur_sigma: Gaussian
     sigma, output pixels (0); motion_length: output pixels (0) along motion_angle: degrees from +x toward +y;

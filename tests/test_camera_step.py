@@ -56,7 +56,8 @@ def test_default_step_is_the_fused_render(face_batch: FaceBatch) -> None:
 @pytest.mark.parametrize(("field", "value"), [
     ("gamma_p", 1.5), ("blur_p", -0.1), ("jpeg_p", 2), ("occluder_ellipse_p", 1.1), ("gamma", (0.0, 2.0)),
     ("gamma", (2.0, 1.0)), ("blur_sigma", (0.5, 100.0)), ("motion_blur_length", (0.5, 3.0)),
-    ("motion_blur_length", (3.0, 70.0)), ("low_res", (0.001, 0.5)), ("low_res", (0.5, 1.5)), ("noise_std", (0.0, 2.0)), ("shot_noise", (-0.1, 0.1)),
+    ("motion_blur_length", (3.0, 70.0)), ("low_res", (0.001, 0.5)), ("low_res", (0.5, 1.5)),
+    ("noise_std", (0.0, 2.0)), ("shot_noise", (-0.1, 0.1)),
     ("jpeg_quality", (0, 50)), ("jpeg_quality", (30, 101)), ("jpeg_quality", (30.5, 50)), ("occluder_max", 0),
     ("occluder_max", 2.5), ("occluder_size", (0.2, 1.5)), ("occluder_fill", ("paint",)), ("occluder_fill", ()),
 ])
