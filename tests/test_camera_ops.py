@@ -152,36 +152,38 @@ def test_jpeg_tables_are_pillows(quality: int) -> None:
 
 @pytest.mark.parametrize("quality", [30, 75, 95])
 def test_jpeg_grey_matches_pillow(quality: int) -> None:
-    """Grey: within 2/255 mean abs of Pillow's round trip (measured 0.06-0.14/255), while the loss itself is
-    several times that at low quality."""
+    """Grey: within 0.25/255 mean abs of Pillow's round trip (measured 0.004-0.05/255, max 1-2/255: libjpeg's
+    DCT is fixed point, ours floating point), while the loss itself is 0.5-2/255."""
     levels = _photo(64, 1)
     ref, _ = _pillow_jpeg(levels, quality)
     x = torch.from_numpy(levels.astype(np.float32) / 255).permute(2, 0, 1)[None]
     out = _hwc(jpeg(x, torch.tensor([float(quality)]))[0])
-    assert np.abs(out - ref).mean() <= 2 / 255
+    assert np.abs(out - ref).mean() <= 0.25 / 255
     assert np.abs(out - ref).mean() < np.abs(ref - levels / 255).mean() / 2  # closer to Pillow than to the input
     np.testing.assert_allclose(out * 255, np.round(out * 255), atol=1e-4)  # 8-bit levels, as a decoder gives
 
 
 @pytest.mark.parametrize("quality", [30, 75, 95])
 def test_jpeg_colour_matches_pillow(quality: int) -> None:
-    """Colour 4:2:0: measured 0.33-0.60/255 mean abs from Pillow (libjpeg-turbo's fixed-point DCT and colour
-    conversion round differently); held to 1/255, and much closer to Pillow than to the input."""
+    """Colour 4:2:0: measured 0.02-0.12/255 mean abs from Pillow, max 2-4/255 (libjpeg-turbo's DCT is fixed
+    point, ours floating point; the rest is its arithmetic: tests/test_jpeg_libjpeg.py); held to 0.3/255, and
+    much closer to Pillow than to the input."""
     levels = _photo(64, 3)
     ref, _ = _pillow_jpeg(levels, quality)
     x = torch.from_numpy(levels.astype(np.float32) / 255).permute(2, 0, 1)[None]
     out = _hwc(jpeg(x, torch.tensor([float(quality)]))[0])
-    assert np.abs(out - ref).mean() <= 1 / 255
+    assert np.abs(out - ref).mean() <= 0.3 / 255
     assert np.abs(out - ref).mean() < np.abs(ref - levels / 255).mean() / 2.5
 
 
 def test_jpeg_odd_size_and_quality_zero() -> None:
-    """A side that is no multiple of 16 is padded and cropped back; quality 0 leaves a sample untouched."""
+    """A side that is no multiple of 16 is padded as libjpeg pads it and cropped back (measured 0.06/255 mean
+    from Pillow; 0.54/255 when the chroma was padded like the luma); quality 0 leaves a sample untouched."""
     levels = _photo(37, 3)
     ref, _ = _pillow_jpeg(levels, 60)
     x = torch.from_numpy(levels.astype(np.float32) / 255).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
     out = jpeg(x, torch.tensor([60.0, 0.0]))
-    assert np.abs(_hwc(out[0]) - ref).mean() <= 1.5 / 255
+    assert np.abs(_hwc(out[0]) - ref).mean() <= 0.3 / 255
     assert torch.equal(out[1], x[1])
 
 
