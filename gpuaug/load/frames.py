@@ -56,7 +56,9 @@ class FaceFrames(torch.utils.data.Dataset):
     npz: indexing reads each file's image header and label arrays (small), never its pixels; a video's
     pixels are decoded on first use and kept in a small per-process LRU cache, so
     ``DataLoader(num_workers>0)`` gives each worker its own cache. Packed (``python -m gpuaug pack``):
-    frames are memory-mapped. Both give identical samples, batches and keys. Works with any sampler
+    frames are read from the files (``pread``, no memory map) for each batch, so a file truncated under a reader
+    is a :class:`FaceDataError` naming it, not a crash (:class:`~gpuaug.load.packed.PackedSource` says what a
+    file changed in other ways gives). Both give identical samples, batches and keys. Works with any sampler
     (``DistributedSampler`` included).
 
     ``DataLoader`` fetches a whole batch through :meth:`__getitems__`, which returns a
@@ -134,7 +136,9 @@ class FaceFrames(torch.utils.data.Dataset):
         return torch.from_numpy(self.source.boxes(video, position)), self._video_sizes[video]
 
     def frame_view(self, index: int) -> np.ndarray:
-        """Packed data: frame ``index`` as an (H, W, 3) uint8 read-only view of its memory map (no copy)."""
+        """Packed data: frame ``index`` as an (H, W, 3) uint8 read-only view of its memory map (no copy). The one
+        mapped read: touching the view after its file was truncated kills the process with SIGBUS (any memory map
+        does); ``frames[index].image`` is a copy read safely."""
         if not isinstance(self.source, PackedSource):
             raise TypeError("frame views need packed data (`python -m gpuaug pack`); use frames[index].image")
         video, position = self._positions(np.array([int(index)], dtype=np.int64))
@@ -150,8 +154,9 @@ class FaceFrames(torch.utils.data.Dataset):
     ) -> FaceBatch:
         """The frames at ``indices`` as one ragged :class:`~gpuaug.FaceBatch`, samples in that order.
 
-        Packed data: each frame's bytes are copied once, straight from the memory maps into one flat
-        buffer (one vectorised copy per frame size; no per-sample checks: packing kept checked frames only).
+        Packed data: each frame's bytes are read once, straight from the files into one flat buffer (one
+        ``pread`` per run of consecutive frames of a size; no per-sample checks: packing kept checked frames only;
+        a file truncated since it was opened: :class:`FaceDataError` naming it).
         npz: ``collate([self[i] for i in indices])``. ``pin_memory``: the batch is page-locked.
         ``window`` (:data:`~gpuaug.batch.Window`): copy only that part of each frame (a
         :class:`~gpuaug.window.ReadWindow`: the part the config's draws can sample; the windows of

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import threading
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gpuaug.batch import Window, batch_windows, copy_windows, window_layout, word_bytes
-from gpuaug.buffers import pixel_buffer
+from gpuaug.batch import Window, batch_windows, window_layout, word_bytes
+from gpuaug.buffers import pixel_buffer, scratch
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import index_video, list_videos
 from gpuaug.load.sample import VideoIndex
@@ -62,9 +63,85 @@ def _kept(entry: dict) -> int:
     return entry["count"] - len(entry["skipped"])
 
 
-def _rows(directory: Path, name: str, dtype: type, row_shape: tuple[int, ...]) -> np.memmap:
-    """A packed file as a read-only (n, *row_shape) memory map."""
-    return np.memmap(directory / name, dtype=dtype, mode="r").reshape(-1, *row_shape)
+def _needed_rows(entries: Sequence[dict]) -> dict[str, int]:
+    """File name -> frames that ``entries`` put in it (every label file, even with none)."""
+    needed = {f"{k}.f32": 0 for k in LABEL_SHAPES}
+    for e in entries:
+        shard = _shard(e["frame_size"])[0]
+        needed[shard] = max(needed.get(shard, 0), e["shard_row"] + _kept(e))
+        for k in LABEL_SHAPES:
+            needed[f"{k}.f32"] = max(needed[f"{k}.f32"], e["row"] + _kept(e))
+    return needed
+
+
+class _PackedFile:
+    """One packed data file, open for reading and read with ``pread`` (never memory-mapped): a read past the
+    file's end comes back short, so a file truncated after it was opened is a :class:`FaceDataError` naming it
+    whenever that happens (a memory map's pages past the new end would kill the process with SIGBUS instead).
+
+    ``row_bytes``: bytes per frame; ``rows``: frames the index says the file holds, checked at opening.
+    """
+
+    def __init__(self, path: Path, row_bytes: int, rows: int) -> None:
+        self.path, self.row_bytes, self.rows = path, row_bytes, rows
+        try:
+            self.fd: int | None = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise FaceDataError(path, f"cannot be opened: {exc}; re-pack, or check it with `python -m gpuaug pack "
+                                      "--verify`") from exc
+        size = os.fstat(self.fd).st_size
+        if size < rows * row_bytes:
+            os.close(self.fd)
+            self.fd = None
+            raise FaceDataError(path, f"holds {size} bytes but {INDEX} needs {rows} frames of {row_bytes} bytes "
+                                      f"({rows * row_bytes}): the file is truncated or the index belongs to other "
+                                      "files; re-pack")
+
+    def __del__(self, _close: Callable[[int], None] = os.close) -> None:
+        if getattr(self, "fd", None) is not None:
+            _close(self.fd)
+
+    def read_into(self, out: memoryview, offset: int) -> None:
+        """File bytes ``offset .. offset + len(out)`` into ``out`` (a writable byte view), or FaceDataError."""
+        try:
+            n = _preadv(self.fd, [out], offset)
+            if n != len(out):  # at the file's end, or a read that stopped early (one read moves at most 2 GiB)
+                done = n
+                while n > 0 and done < len(out):
+                    n = _preadv(self.fd, [out[done:]], offset + done)
+                    done += n
+                if done < len(out):
+                    size = os.fstat(self.fd).st_size
+                    raise FaceDataError(
+                        self.path, f"holds {size} bytes now, but a read needed bytes {offset}..{offset + len(out)} "
+                                   f"(it held at least {self.rows} frames of {self.row_bytes} bytes when opened): the "
+                                   "file was truncated while being read; re-pack, and leave a packed directory "
+                                   "unchanged while it is read")
+        except OSError as exc:  # e.g. EIO (a memory map would have raised SIGBUS here too)
+            raise FaceDataError(self.path, f"reading bytes {offset}..{offset + len(out)} failed: {exc}") from exc
+
+    def read_rows(self, rows: np.ndarray, out: np.ndarray) -> None:
+        """Frames ``rows`` (n,) int64 into ``out`` (contiguous, n * row_bytes bytes, any shape and dtype): one read
+        per run of consecutive rows (in a sequential order, a batch's frames of one size are one read)."""
+        if not len(rows):
+            return
+        view, rb = memoryview(out.reshape(-1).view(np.uint8)), self.row_bytes
+        cuts = np.flatnonzero(np.diff(rows) != 1) + 1
+        firsts, ends = [0, *cuts.tolist()], [*cuts.tolist(), len(rows)]
+        for a, b, row in zip(firsts, ends, rows[firsts].tolist(), strict=True):
+            self.read_into(view[a * rb:b * rb], row * rb)
+
+
+def _pread_fallback(fd: int, buffers: Sequence[memoryview], offset: int) -> int:
+    """``os.preadv(fd, [out], offset)`` where a platform lacks it: ``os.pread``, then a copy into ``out``."""
+    out = buffers[0]
+    data = os.pread(fd, len(out), offset)
+    out[:len(data)] = data
+    return len(data)
+
+
+#: ``os.preadv`` (reads straight into the caller's buffer, without the GIL), or its stand-in.
+_preadv: Callable[[int, Sequence[memoryview], int], int] = getattr(os, "preadv", _pread_fallback)
 
 
 def _video_index(source: str, entry: dict) -> VideoIndex:
@@ -86,7 +163,16 @@ def read_index(directory: str | Path) -> dict:
 
 
 class PackedSource:
-    """Reads a packed directory through memory maps (opened per process, on first use)."""
+    """Reads a packed directory: pixels with ``pread`` into the caller's buffer, labels from memory.
+
+    Files are opened per process, all at once, on first use, and their lengths checked against the index then.
+    Pixels are read for every batch from the open files (no memory map), so a file truncated later, even in the
+    middle of a batch, is a :class:`FaceDataError` naming it and the bytes it holds, never a SIGBUS. The label
+    files are read whole into memory at the first batch (1.4 KB a frame; single samples read their rows alone
+    until then). A file replaced after opening (a new file renamed over it, or deleted) is not seen: the open
+    files keep giving the old data; one rewritten in place gives its pixels as they are at each read.
+    Only :meth:`frame` maps a file (a view without a copy).
+    """
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
@@ -97,87 +183,107 @@ class PackedSource:
         # its first row in that shard and its first row in the label files.
         shards = sorted({tuple(e["frame_size"]) for e in self.entries})
         self._shard_sizes = np.array(shards, dtype=np.int64).reshape(-1, 2)
+        self._shard_names = [_shard(size)[0] for size in shards]
         number = {size: s for s, size in enumerate(shards)}
         self._video_shard = np.array([number[tuple(e["frame_size"])] for e in self.entries], dtype=np.int64)
         self._video_shard_row = np.array([e["shard_row"] for e in self.entries], dtype=np.int64)
         self._video_row = np.array([e["row"] for e in self.entries], dtype=np.int64)
         # File name -> frames the index says it holds (a shorter file is truncated, or not this index's).
-        self._needed: dict[str, int] = {f"{k}.f32": 0 for k in LABEL_SHAPES}
-        for e in self.entries:
-            shard = _shard(e["frame_size"])[0]
-            self._needed[shard] = max(self._needed.get(shard, 0), e["shard_row"] + _kept(e))
-            for k in LABEL_SHAPES:
-                self._needed[f"{k}.f32"] = max(self._needed[f"{k}.f32"], e["row"] + _kept(e))
-        self._maps: dict[str, np.memmap] = {}
+        self._needed = _needed_rows(self.entries)
+        self._setup()
+
+    def _setup(self) -> None:
+        """Per-process state: nothing opened, read or mapped yet."""
+        self._files: dict[str, _PackedFile] | None = None  # every file holding a frame, opened together
+        self._label_arrays: dict[str, np.ndarray] | None = None  # label name -> (n, *shape) float32, read whole
+        self._maps: dict[str, np.ndarray] = {}  # image shard -> (n, H, W, 3) memory map, for frame() alone
+        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict:
-        # Pickling a memmap copies its data: workers re-open the files instead.
-        return {**self.__dict__, "_maps": {}}
+        # Open files, labels read and maps are this process's: another process (a DataLoader worker) opens its own.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_files", "_label_arrays", "_maps", "_lock")}
 
-    def _map(self, name: str, dtype: type, row_shape: tuple[int, ...]) -> np.memmap:
-        """File ``name`` mapped (once per process); FaceDataError naming it when it cannot be mapped or holds
-        fewer frames than the index says (rows past its end would otherwise read as the last one)."""
-        if name not in self._maps:
-            path = self.directory / name
-            try:
-                rows = _rows(self.directory, name, dtype, row_shape)
-            except (OSError, ValueError) as exc:  # missing, empty, or not a whole number of frames
-                raise FaceDataError(path, f"cannot be read as frames of {row_shape} {np.dtype(dtype).name}: "
-                                          f"{exc}; re-pack, or check it with `python -m gpuaug pack --verify`") from exc
-            if len(rows) < self._needed.get(name, 0):
-                raise FaceDataError(path, f"holds {len(rows)} frames but {INDEX} needs {self._needed[name]}: the "
-                                          "file is truncated or the index belongs to other files; re-pack")
-            self._maps[name] = rows
-        return self._maps[name]
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._setup()
 
-    def _images(self, shard: int) -> np.memmap:
-        """Image shard number ``shard`` as (n, frame bytes) uint8."""
-        name, frame_bytes = _shard(self._shard_sizes[shard])
-        return self._map(name, np.uint8, (frame_bytes,))
+    def _open(self) -> dict[str, _PackedFile]:
+        """Every file holding a frame, opened together on first use (so a file replaced after that is replaced
+        for none of them) and its length checked; FaceDataError naming a missing or short one."""
+        if self._files is None:
+            with self._lock:
+                if self._files is None:
+                    self._files = {name: _PackedFile(self.directory / name, _row_bytes(name), rows)
+                                   for name, rows in self._needed.items() if rows > 0}
+        return self._files
 
-    def _labels(self, name: str) -> np.memmap:
-        return self._map(f"{name}.f32", np.float32, LABEL_SHAPES[name])
+    def _labels(self) -> dict[str, np.ndarray]:
+        """Label name -> every frame's label, (n, *shape) float32, read whole on first use."""
+        if self._label_arrays is None:
+            files = self._open()
+            with self._lock:
+                if self._label_arrays is None:
+                    arrays = {k: np.empty((self._needed[f"{k}.f32"], *shape), dtype=np.float32)
+                              for k, shape in LABEL_SHAPES.items()}
+                    for k, array in arrays.items():
+                        if len(array):
+                            files[f"{k}.f32"].read_into(memoryview(array).cast("B"), 0)
+                    self._label_arrays = arrays
+        return self._label_arrays
 
     def sample(self, video: int, position: int) -> FaceSample:
         """Usable frame number ``position`` of video ``video``; its arrays are copies, so a sample is
-        writable and does not keep the files mapped."""
+        writable and refers to no file."""
+        files = self._open()
         shard, image_row = self._video_shard[video], self._video_shard_row[video] + position
-        image = np.array(self._images(shard)[image_row]).reshape(*self._shard_sizes[shard], 3)
+        image = np.empty((*self._shard_sizes[shard], 3), dtype=np.uint8)
+        files[self._shard_names[shard]].read_rows(np.array([image_row]), image)
         row = self._video_row[video] + position
-        labels = {k: np.array(self._labels(k)[row]) for k in LABEL_SHAPES}
+        if self._label_arrays is not None:
+            labels = {k: v[row].copy() for k, v in self._label_arrays.items()}
+        else:  # one frame: its rows alone, not the whole files
+            labels = {k: np.empty(shape, dtype=np.float32) for k, shape in LABEL_SHAPES.items()}
+            for k, out in labels.items():
+                files[f"{k}.f32"].read_rows(np.array([row]), out)
         return FaceSample(image=image, key=(video, int(self.videos[video].frames[position])), **labels)
 
-    def _frames(self, shard: int) -> np.ndarray:
-        """Image shard number ``shard`` as an (n, H, W, 3) uint8 read-only plain array view of its memory map
-        (indexing a memmap runs a Python-level ``__array_finalize__`` on every result; a plain view does not)."""
-        return self._images(shard).view(np.ndarray).reshape(-1, *self._shard_sizes[shard], 3)
-
     def frame(self, video: int, position: int) -> np.ndarray:
-        """Usable frame number ``position`` of video ``video`` as an (H, W, 3) uint8 read-only view of its
-        memory map (no copy)."""
-        return self._frames(self._video_shard[video])[self._video_shard_row[video] + position]
+        """Usable frame number ``position`` of video ``video`` as an (H, W, 3) uint8 read-only view of its file's
+        memory map (no copy). The one mapped read: touching the view after its file was truncated past it kills
+        the process with SIGBUS (any memory map does); :meth:`sample` reads a copy safely."""
+        shard = int(self._video_shard[video])
+        name = self._shard_names[shard]
+        if name not in self._maps:
+            self._open()  # the length check
+            shape = (self._needed[name], *self._shard_sizes[shard], 3)
+            # A plain array view: indexing a memmap runs a Python-level __array_finalize__ on every result.
+            self._maps[name] = np.memmap(self.directory / name, np.uint8, "r", shape=shape).view(np.ndarray)
+        return self._maps[name][self._video_shard_row[video] + position]
 
     def boxes(self, video: np.ndarray, position: np.ndarray) -> np.ndarray:
-        """(B, 4) float32 boxes of samples (``video[i]``, ``position[i]``), (B,) int64 each, from the label file
+        """(B, 4) float32 boxes of samples (``video[i]``, ``position[i]``), (B,) int64 each, from the labels
         alone (no pixels read)."""
         out = np.empty((len(video), 4), dtype=np.float32)
-        _take(self._labels("bbox"), self._video_row[video] + position, out)
+        _take(self._labels()["bbox"], self._video_row[video] + position, out)
         return out
 
     def gather(
         self, video: np.ndarray, position: np.ndarray, pin_memory: bool = False, window: Window | None = None,
         buffer: Callable[[int], torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Samples (``video[i]``, ``position[i]``), (B,) int64 each, copied once from the memory maps into
-        one ragged buffer: every :class:`~gpuaug.FaceBatch` field but ``keys``, in sample order.
+        """Samples (``video[i]``, ``position[i]``), (B,) int64 each, read once into one ragged buffer: every
+        :class:`~gpuaug.FaceBatch` field but ``keys``, in sample order.
 
         The buffer holds the frames grouped by shard and in file order within one (reading each file
-        forwards); ``offsets`` point each sample at its frame. Whole frames: one vectorised copy per shard.
-        ``window`` (:data:`~gpuaug.batch.Window`: the windows, or a :class:`~gpuaug.window.ReadWindow`): only
-        each frame's window, one copy per frame, and a ``windows`` field (:class:`~gpuaug.batch.WindowedBatch`).
+        forwards); ``offsets`` point each sample at its frame. Whole frames: one ``pread`` per run of consecutive
+        frames, straight into the buffer. ``window`` (:data:`~gpuaug.batch.Window`: the windows, or a
+        :class:`~gpuaug.window.ReadWindow`): only each frame's window, and a ``windows`` field
+        (:class:`~gpuaug.batch.WindowedBatch`): a window as wide as its frame is read straight into the buffer,
+        another one's rows (whole frame rows) into this thread's scratch memory, then its columns copied.
         ``pin_memory``: every tensor page-locked. ``buffer(nbytes)``: where the pixels go (default
-        :func:`~gpuaug.buffers.pixel_buffer`).
+        :func:`~gpuaug.buffers.pixel_buffer`). A file truncated since it was opened: FaceDataError naming it.
         """
+        files, all_labels = self._open(), self._labels()
         shard = self._video_shard[video]
         image_row = self._video_shard_row[video] + position
         sizes = self._shard_sizes[shard]  # (B, 2) (H, W)
@@ -185,7 +291,7 @@ class PackedSource:
         labels = {k: torch.empty((len(row), *shape), dtype=torch.float32, pin_memory=pin_memory)
                   for k, shape in LABEL_SHAPES.items()}
         for k, out in labels.items():
-            _take(self._labels(k), row, out.numpy())
+            _take(all_labels[k], row, out.numpy())
         order = np.lexsort((image_row, shard))  # buffer order: by shard, then by row
         allocate = buffer or (lambda nbytes: pixel_buffer(nbytes, pin_memory))
         fields = {"sizes": sizes}
@@ -196,19 +302,45 @@ class PackedSource:
             flat = pixels.numpy()
             for group in np.split(order, np.flatnonzero(np.diff(shard[order])) + 1):
                 first, n, frame_bytes = starts[group[0]], len(group), 3 * int(np.prod(sizes[group[0]]))
-                _take(self._images(shard[group[0]]), image_row[group], flat[first:first + n * frame_bytes])
+                files[self._shard_names[shard[group[0]]]].read_rows(image_row[group],
+                                                                    flat[first:first + n * frame_bytes])
         else:
             fields["windows"] = windows = batch_windows(window, labels["bbox"], sizes)
             starts, fields["strides"], fields["offsets"], total = window_layout(windows, order)
             pixels = allocate(word_bytes(total))
-            flat = pixels.numpy()
-            views = {int(k): self._frames(k) for k in np.unique(shard)}
-            images = [views[k][r] for k, r in zip(shard[order].tolist(), image_row[order].tolist(), strict=True)]
-            copy_windows(images, windows[order], flat, starts[order])
+            _read_windows([files[self._shard_names[k]] for k in shard[order].tolist()], image_row[order],
+                          sizes[order], windows[order], pixels.numpy(), starts[order])
         layout = {k: torch.from_numpy(v) for k, v in fields.items()}
         if pin_memory:  # (B,) and (B, 2) int64: small, so pinning a copy costs little
             layout = {k: v.pin_memory() for k, v in layout.items()}
         return {"pixels": pixels, **layout, **labels}
+
+
+def _read_windows(files: Sequence[_PackedFile], rows: np.ndarray, sizes: np.ndarray, windows: np.ndarray,
+                  flat: np.ndarray, starts: np.ndarray) -> None:
+    """The window ``windows[i]`` [top, left, height, width] of frame ``rows[i]`` of ``files[i]`` (its frames
+    (H, W) ``sizes[i]``) into ``flat[starts[i]:]``, rows back to back, in the order given.
+
+    A frame's window rows are one span of the file; a window as wide as the frame is read straight into ``flat``,
+    another's span into scratch memory (this thread's, reused) and its columns copied from there with
+    ``numpy.copyto`` (without the GIL, as ``pread`` is): a ``pread`` per window row, or one scattering into
+    ``flat`` and a junk buffer, costs more than the span's extra bytes (measured: docs/loader.md, "Packed files
+    that change under a reader").
+    """
+    widths = sizes[:, 1]
+    narrow = windows[:, 3] < widths
+    span = int((windows[narrow, 2] * widths[narrow]).max(initial=0)) * 3
+    stage = scratch("packed-window-rows", (span,), torch.uint8).numpy()
+    staged, out = memoryview(stage), memoryview(flat)
+    for file, row, frame_w, (top, left, h, w), start in zip(files, rows.tolist(), widths.tolist(), windows.tolist(),
+                                                            starts.tolist(), strict=True):
+        offset = file.row_bytes * row + 3 * frame_w * top
+        if w == frame_w:
+            file.read_into(out[start:start + 3 * h * w], offset)
+        else:
+            file.read_into(staged[:3 * h * frame_w], offset)
+            np.copyto(flat[start:start + 3 * h * w].reshape(h, w, 3),
+                      stage[:3 * h * frame_w].reshape(h, frame_w, 3)[:, left:left + w])
 
 
 def _take(rows: np.ndarray, index: np.ndarray, out: np.ndarray) -> None:
@@ -223,17 +355,33 @@ def _checksums(images: np.ndarray, labels: dict[str, np.ndarray]) -> dict[str, i
 
 
 def _verify(directory: Path, entries: Sequence[dict]) -> None:
-    """Re-read each video's bytes and compare with the checksums taken from its source arrays."""
+    """Re-read each video's bytes (with ``pread``, so a file truncated meanwhile is a FaceDataError, not a
+    SIGBUS) and compare with the checksums taken from its source arrays."""
+    needed = _needed_rows(entries)
+    files: dict[str, _PackedFile] = {}
+
+    def crc(name: str, first: int, n: int) -> int:
+        """CRC-32 of frames ``first .. first + n`` of file ``name``, read about 32 MB at a time."""
+        if name not in files:  # opened once; FaceDataError if shorter than the entries need
+            files[name] = _PackedFile(directory / name, _row_bytes(name), needed[name])
+        file, value = files[name], 0
+        step = max(1, (32 << 20) // file.row_bytes)
+        out = np.empty(min(n, step) * file.row_bytes, dtype=np.uint8)
+        for row in range(first, first + n, step):
+            part = out[:min(step, first + n - row) * file.row_bytes]
+            file.read_rows(np.arange(row, row + len(part) // file.row_bytes), part)
+            value = zlib.crc32(part, value)
+        return value
+
     for e in entries:
         n = _kept(e)
-        if n == 0:  # nothing was written (and an empty file cannot be mapped)
+        if n == 0:  # nothing was written (and maybe no file was made)
             continue
-        shard, frame_bytes = _shard(e["frame_size"])
-        written = {"images": _rows(directory, shard, np.uint8, (frame_bytes,))[e["shard_row"]:e["shard_row"] + n]}
-        for k, shape in LABEL_SHAPES.items():
-            written[k] = _rows(directory, f"{k}.f32", np.float32, shape)[e["row"]:e["row"] + n]
-        for name, arr in written.items():
-            if len(arr) != n or zlib.crc32(np.ascontiguousarray(arr)) != e["crc32"][name]:
+        written = {"images": crc(_shard(e["frame_size"])[0], e["shard_row"], n)}
+        for k in LABEL_SHAPES:
+            written[k] = crc(f"{k}.f32", e["row"], n)
+        for name, value in written.items():
+            if value != e["crc32"][name]:
                 raise FaceDataError(directory, f"{e['path']}: packed data does not match its checksum", name)
 
 
@@ -260,12 +408,7 @@ class _Writer:
 
     def __init__(self, dst: Path, entries: Sequence[dict]) -> None:
         self.dst = dst
-        self.rows: dict[str, int] = {f"{k}.f32": 0 for k in LABEL_SHAPES}  # file -> rows committed
-        for e in entries:
-            shard = _shard(e["frame_size"])[0]
-            self.rows[shard] = max(self.rows.get(shard, 0), e["shard_row"] + _kept(e))
-            for k in LABEL_SHAPES:
-                self.rows[f"{k}.f32"] = max(self.rows[f"{k}.f32"], e["row"] + _kept(e))
+        self.rows = _needed_rows(entries)  # file -> rows committed
         for name in os.listdir(dst):  # cut what a crash left after the last journalled video
             if name.endswith((".u8", ".f32")):
                 os.truncate(dst / name, self.rows.get(name, 0) * _row_bytes(name))
