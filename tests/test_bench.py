@@ -44,6 +44,8 @@ def test_bench_smoke(tmp_path):
     stream_chart({**stream, "loader": []}, tmp_path / "cuda.png")  # a CUDA run has no loader-alone rows
     assert (tmp_path / "cuda.png").stat().st_size > 0
     assert set(stream["targets"]) == {"end to end vs augment only", "loader vs numpy.copyto of the same windows",
+                                      "end to end vs augment only, mapped",
+                                      "loader vs numpy.copyto of the same windows, mapped",
                                       "window bytes vs whole frame"}
     assert min(stream["draw_ms"].values()) > 0 and set(stream["draw_ms"]) == {"one batch", "one group"}
     size = stream["bytes_per_frame"]
@@ -51,9 +53,10 @@ def test_bench_smoke(tmp_path):
     assert 0 < size["window (per draw)"] < size["window (train)"] < size["whole frame"]
     assert all(r["frames"] == 6 - 2 and r["frames_per_second"] > 0 for r in stream["end_to_end"])
     assert {r["path"] for r in stream["end_to_end"]} == {"stream", "stream, per-draw windows", "stream, whole frames",
-                                                         "ragged", "augment only"}
+                                                         "stream, per-draw windows, mapped", "ragged", "augment only"}
     assert {r["name"] for r in stream["loader"]} == {
-        "stream loader, windows", "stream loader, per-draw windows", "stream loader, whole frames",
+        "stream loader, windows", "stream loader, per-draw windows", "stream loader, per-draw windows, mapped",
+        "stream loader, whole frames",
         "numpy.copyto, same windows", "numpy.copyto, same per-draw windows", "numpy.copyto, contiguous"}
     # A loader-alone pass: one epoch of PASS_EPOCHS permutations, every frame that many times, for every row.
     assert all(r["frames"] == PASS_EPOCHS * stream["environment"]["frames"] for r in stream["loader"])

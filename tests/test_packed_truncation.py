@@ -37,7 +37,7 @@ import gpuaug
 from gpuaug.errors import FaceDataError
 
 directory, mode, cut = sys.argv[1], sys.argv[2], int(sys.argv[3])
-frames = gpuaug.FaceFrames(directory)
+frames = gpuaug.FaceFrames(directory, mapped=len(sys.argv) > 4)
 config = gpuaug.AugmentConfig(out_size=24)
 options = {"whole": {}, "config": {"config": config}, "augment": {"augment": gpuaug.FaceAugment(config)}}
 
@@ -85,10 +85,10 @@ def _copy(packed: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def _run_child(directory: Path, mode: str, cut: int) -> subprocess.CompletedProcess:
+def _run_child(directory: Path, mode: str, cut: int, mapped: bool = False) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-c", CHILD, str(directory), mode, str(cut)], capture_output=True,
-                          text=True, timeout=240, env=env, cwd=ROOT)
+    return subprocess.run([sys.executable, "-c", CHILD, str(directory), mode, str(cut), *["mapped"] * mapped],
+                          capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
 
 
 @pytest.mark.parametrize("mode, cut", [
@@ -105,6 +105,25 @@ def test_truncation_while_reading_is_a_face_data_error(packed: Path, tmp_path: P
     message = child.stdout
     assert str(copy / "images_30x40.u8") in message and "truncated" in message, message
     assert f"holds {cut} bytes" in message, message
+
+
+def test_mapped_reads_are_the_same_batches_and_die_on_truncation(packed: Path, tmp_path: Path) -> None:
+    """FaceFrames(mapped=True): the same batches (whole frames, windows, a StreamLoader with per-draw windows) from
+    memory maps; and what its docs warn of: a file truncated under it kills the process with SIGBUS (-7); npz
+    files are refused."""
+    indices, window = [0, 3, 9, 21, 34], gpuaug.ReadWindow(gpuaug.AugmentConfig(out_size=24))
+    read, mapped = gpuaug.FaceFrames(packed), gpuaug.FaceFrames(packed, mapped=True)
+    for a, b in ((read.batch(indices), mapped.batch(indices)),
+                 (read.batch(indices, window=window), mapped.batch(indices, window=window))):
+        assert type(a) is type(b) and torch.equal(a.images, b.images) and torch.equal(a.offsets, b.offsets)
+    aug = gpuaug.FaceAugment(gpuaug.AugmentConfig(out_size=24))
+    for (a, pa), (b, pb) in zip(gpuaug.StreamLoader(read, 8, augment=aug), gpuaug.StreamLoader(mapped, 8, augment=aug),
+                                strict=True):
+        assert torch.equal(a.images, b.images) and torch.equal(pa.angle, pb.angle)  # (pad bytes: any)
+    child = _run_child(_copy(packed, tmp_path), "augment", 0, mapped=True)
+    assert child.returncode == -7, f"exit {child.returncode}\n{child.stdout}\n{child.stderr[-3000:]}"
+    with pytest.raises(ValueError, match=r"mapped=True.*pack"):
+        gpuaug.FaceFrames(packed.parent / "npz", mapped=True)
 
 
 def test_file_replaced_under_a_reader_keeps_the_old_data(packed: Path, tmp_path: Path) -> None:

@@ -126,7 +126,8 @@ def end_to_end_rates(
     count), ``repeats`` passes each; ``consume`` (e.g. a training step) takes every augmented batch.
     ``interleave``: one untimed pass of each first, then rounds of one pass of each (a busy moment of a shared
     machine then hits every row alike); else each row's passes back to back. Paths beyond :data:`PATHS`:
-    ``"stream, per-draw windows"``."""
+    ``"stream, per-draw windows"``, and ``"stream, per-draw windows, mapped"`` (the same from memory maps:
+    ``FaceFrames(folder, mapped=True)``)."""
     frames = FaceFrames(folder)
     aug = FaceAugment(AugmentConfig()).to(device)
     gen = torch.Generator().manual_seed(0)
@@ -139,11 +140,12 @@ def end_to_end_rates(
     rows: list[tuple[str, int, Callable[[], Iterable[Item]]]] = [
         (path, w, partial(_loader, frames, path, batch_size, w, device))
         for path in ("padded", "ragged") if path in paths for w in workers]
-    for path in ("stream", "stream, whole frames", "stream, per-draw windows"):
+    for path in ("stream", "stream, whole frames", "stream, per-draw windows", "stream, per-draw windows, mapped"):
         if path in paths:
-            loader = StreamLoader(frames, batch_size, shuffle=True, device=device,
+            data = FaceFrames(folder, mapped=True) if path.endswith("mapped") else frames
+            loader = StreamLoader(data, batch_size, shuffle=True, device=device,
                                   config=aug.config if path == "stream" else None,
-                                  augment=aug if path == "stream, per-draw windows" else None)
+                                  augment=aug if "per-draw" in path else None)
             rows.append((path, 0, _next_epoch(loader)))
     if "resident" in paths:
         resident = ResidentFrames(frames, device, progress=False)

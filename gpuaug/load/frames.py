@@ -36,11 +36,16 @@ class FrameSource(Protocol):
 
 
 def open_source(
-    paths_or_directory: str | Path | Sequence[str | Path], cache_videos: int = 2, progress: bool | None = None
+    paths_or_directory: str | Path | Sequence[str | Path], cache_videos: int = 2, progress: bool | None = None,
+    mapped: bool = False,
 ) -> FrameSource:
-    """A packed directory (``python -m gpuaug pack``) -> its reader; else npz files (:func:`list_videos`)."""
+    """A packed directory (``python -m gpuaug pack``) -> its reader (``mapped``: see
+    :class:`~gpuaug.load.packed.PackedSource`); else npz files (:func:`list_videos`; ``mapped`` is refused)."""
     if isinstance(paths_or_directory, (str, Path)) and is_packed(paths_or_directory):
-        return PackedSource(paths_or_directory)
+        return PackedSource(paths_or_directory, mapped)
+    if mapped:
+        raise ValueError(f"mapped=True reads packed directories through memory maps; {paths_or_directory} is not "
+                         "one (npz files are decoded): pack it with `python -m gpuaug pack SRC DST`")
     files = list_videos(paths_or_directory)
     if progress is not False:
         from tqdm.auto import tqdm
@@ -72,6 +77,9 @@ class FaceFrames(torch.utils.data.Dataset):
             out-of-frame box; ``"error"`` raises :class:`FaceDataError` for the first such frame.
         cache_videos: decoded videos kept per process (npz only).
         progress: progress bar while indexing npz files; None (default) shows it on a terminal only.
+        mapped: packed only: copy pixels from memory maps instead of ``pread`` (faster window reads, but a file
+            truncated while it is read kills the process with SIGBUS: see
+            :class:`~gpuaug.load.packed.PackedSource`); for data nothing writes while it is read.
 
     Attributes:
         skipped: every skipped frame with its file, frame number and reason.
@@ -83,10 +91,11 @@ class FaceFrames(torch.utils.data.Dataset):
         policy: Policy = "skip",
         cache_videos: int = 2,
         progress: bool | None = None,
+        mapped: bool = False,
     ) -> None:
         if policy not in ("skip", "error"):
             raise ValueError(f"policy must be 'skip' or 'error', got {policy!r}")
-        self.source = open_source(paths_or_directory, cache_videos, progress)
+        self.source = open_source(paths_or_directory, cache_videos, progress, mapped)
         self.videos: list[VideoIndex] = self.source.videos
         self.skipped: list[FrameProblem] = [p for v in self.videos for p in v.skipped]
         if policy == "error" and self.skipped:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gpuaug.batch import Window, batch_windows, window_layout, word_bytes
+from gpuaug.batch import Window, batch_windows, copy_windows, window_layout, word_bytes
 from gpuaug.buffers import pixel_buffer, scratch
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import index_video, list_videos
@@ -163,7 +163,8 @@ def read_index(directory: str | Path) -> dict:
 
 
 class PackedSource:
-    """Reads a packed directory: pixels with ``pread`` into the caller's buffer, labels from memory.
+    """Reads a packed directory: pixels with ``pread`` into the caller's buffer (or copied from memory maps with
+    ``mapped=True``), labels from memory.
 
     Files are opened per process, all at once, on first use, and their lengths checked against the index then.
     Pixels are read for every batch from the open files (no memory map), so a file truncated later, even in the
@@ -171,11 +172,17 @@ class PackedSource:
     files are read whole into memory at the first batch (1.4 KB a frame; single samples read their rows alone
     until then). A file replaced after opening (a new file renamed over it, or deleted) is not seen: the open
     files keep giving the old data; one rewritten in place gives its pixels as they are at each read.
-    Only :meth:`frame` maps a file (a view without a copy).
+
+    ``mapped=True`` copies the pixels of each batch from memory maps of the image files instead: faster for
+    windows (only the window's bytes are touched; ``pread`` reads a narrow window's whole rows, then copies its
+    columns), at a price: a file truncated after it was mapped kills the process with SIGBUS when a copy touches
+    a page past its new end, which nothing in Python can catch. For data that nothing writes while it is read.
+    :meth:`frame` maps a file in either mode (a view without a copy).
     """
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, mapped: bool = False) -> None:
         self.directory = Path(directory)
+        self.mapped = mapped
         index = read_index(self.directory)
         self.entries: list[dict] = index["videos"]
         self.videos: list[VideoIndex] = [_video_index(index["source"], e) for e in self.entries]
@@ -249,16 +256,21 @@ class PackedSource:
 
     def frame(self, video: int, position: int) -> np.ndarray:
         """Usable frame number ``position`` of video ``video`` as an (H, W, 3) uint8 read-only view of its file's
-        memory map (no copy). The one mapped read: touching the view after its file was truncated past it kills
-        the process with SIGBUS (any memory map does); :meth:`sample` reads a copy safely."""
+        memory map (no copy). A mapped read: touching the view after its file was truncated past it kills the
+        process with SIGBUS (any memory map does); :meth:`sample` reads a copy safely."""
         shard = int(self._video_shard[video])
+        return self._frames(shard)[self._video_shard_row[video] + position]
+
+    def _frames(self, shard: int) -> np.ndarray:
+        """Image shard number ``shard`` as an (n, H, W, 3) uint8 read-only memory map (mapped once per process,
+        after the length check of opening)."""
         name = self._shard_names[shard]
         if name not in self._maps:
             self._open()  # the length check
             shape = (self._needed[name], *self._shard_sizes[shard], 3)
             # A plain array view: indexing a memmap runs a Python-level __array_finalize__ on every result.
             self._maps[name] = np.memmap(self.directory / name, np.uint8, "r", shape=shape).view(np.ndarray)
-        return self._maps[name][self._video_shard_row[video] + position]
+        return self._maps[name]
 
     def boxes(self, video: np.ndarray, position: np.ndarray) -> np.ndarray:
         """(B, 4) float32 boxes of samples (``video[i]``, ``position[i]``), (B,) int64 each, from the labels
@@ -281,7 +293,8 @@ class PackedSource:
         (:class:`~gpuaug.batch.WindowedBatch`): a window as wide as its frame is read straight into the buffer,
         another one's rows (whole frame rows) into this thread's scratch memory, then its columns copied.
         ``pin_memory``: every tensor page-locked. ``buffer(nbytes)``: where the pixels go (default
-        :func:`~gpuaug.buffers.pixel_buffer`). A file truncated since it was opened: FaceDataError naming it.
+        :func:`~gpuaug.buffers.pixel_buffer`). A file truncated since it was opened: FaceDataError naming it
+        (``mapped``: SIGBUS, see the class docstring).
         """
         files, all_labels = self._open(), self._labels()
         shard = self._video_shard[video]
@@ -302,14 +315,22 @@ class PackedSource:
             flat = pixels.numpy()
             for group in np.split(order, np.flatnonzero(np.diff(shard[order])) + 1):
                 first, n, frame_bytes = starts[group[0]], len(group), 3 * int(np.prod(sizes[group[0]]))
-                files[self._shard_names[shard[group[0]]]].read_rows(image_row[group],
-                                                                    flat[first:first + n * frame_bytes])
+                out = flat[first:first + n * frame_bytes]
+                if self.mapped:
+                    _take(self._frames(shard[group[0]]).reshape(-1, frame_bytes), image_row[group], out)
+                else:
+                    files[self._shard_names[shard[group[0]]]].read_rows(image_row[group], out)
         else:
             fields["windows"] = windows = batch_windows(window, labels["bbox"], sizes)
             starts, fields["strides"], fields["offsets"], total = window_layout(windows, order)
             pixels = allocate(word_bytes(total))
-            _read_windows([files[self._shard_names[k]] for k in shard[order].tolist()], image_row[order],
-                          sizes[order], windows[order], pixels.numpy(), starts[order])
+            if self.mapped:
+                maps = {int(k): self._frames(k) for k in np.unique(shard)}
+                images = [maps[k][r] for k, r in zip(shard[order].tolist(), image_row[order].tolist(), strict=True)]
+                copy_windows(images, windows[order], pixels.numpy(), starts[order])
+            else:
+                _read_windows([files[self._shard_names[k]] for k in shard[order].tolist()], image_row[order],
+                              sizes[order], windows[order], pixels.numpy(), starts[order])
         layout = {k: torch.from_numpy(v) for k, v in fields.items()}
         if pin_memory:  # (B,) and (B, 2) int64: small, so pinning a copy costs little
             layout = {k: v.pin_memory() for k, v in layout.items()}
