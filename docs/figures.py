@@ -27,8 +27,8 @@ from PIL import Image, ImageDraw
 
 from gpuaug import AugmentConfig, AugmentParams, FaceAugment, FaceFrames, FaceSample, collate
 from gpuaug.cli import main as gpuaug_cli
-from gpuaug.labels.flip_tables import FLIP_TABLES
-from gpuaug.preview import _SIDE_COLOUR, _side, draw_labels, pose_caption, tile
+from gpuaug.labels.flip_tables import FLIP_TABLES, flip_side
+from gpuaug.preview import SIDE_COLOUR, draw_labels, pose_caption, tile
 from gpuaug.synth.face_model import fit_similarity, project
 from gpuaug.synth.render import draw_face
 from gpuaug.synth.write import gaze_from_pose
@@ -133,7 +133,7 @@ def _draw_points(img: Image.Image, points: np.ndarray, index_of: np.ndarray, tex
     draw = ImageDraw.Draw(img)
     for pos, i in enumerate(index_of):
         x, y = points[pos]
-        draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=_SIDE_COLOUR[_side(int(i))])
+        draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=SIDE_COLOUR[flip_side("ibug68")[int(i)]])
         if int(i) in NUMBERED:
             draw.text((x + 5, y - 12), str(int(i)), fill=(255, 255, 255))
     caption(draw, (8, 8), text)

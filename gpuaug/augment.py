@@ -30,13 +30,16 @@ class AugmentedBatch:
     """Augmented images and labels, all in output space.
 
     images (B, C, S, S) in the configured dtype (float32 [0, 1] by default) and memory format; bbox (B, 4);
-    landmarks2d (B, 68, 2) and landmarks3d (B, 68, 3) output pixels (pixel centres at integers); head_pose
-    (B, 3) degrees; gaze (B, 3); visible (B, 68) bool; occluded (B, 68) bool: the landmark's output pixel is
-    covered by an occluder (:mod:`gpuaug.camera.occluders`; all False when occlusion is off); matrix (B, 3, 3)
-    source -> output; flipped (B,) bool; keys (B, 2) (video, frame); params the draws that made it; flip_table
-    (68,) the re-index used for mirrored samples; valid (B,) bool: False for a sample whose input had
-    non-finite labels, a box without positive size or an empty frame: its image is fill (0 before
-    normalisation) and its labels and matrix are NaN, so mask it out of the loss (``out.valid``). targets: the
+    landmarks2d (B, K, 2) and landmarks3d (B, K, 3) output pixels (pixel centres at integers; K points of the
+    config's flip table, NaN where the input point was NaN: not annotated); head_pose (B, 3) degrees; gaze (B, 3);
+    visible (B, K) bool; occluded (B, K) bool: the landmark's output pixel is covered by an occluder
+    (:mod:`gpuaug.camera.occluders`; all False when occlusion is off); annotated (B, K) bool: the landmark is a
+    number (False for a point not annotated, in its mirrored slot on a flip, and for an invalid sample; mask it
+    out of a landmark loss, as the targets do); matrix (B, 3, 3) source -> output; flipped (B,) bool; keys (B, 2)
+    (video, frame); params the draws that made it; flip_table (K,) the re-index used for mirrored samples; valid
+    (B,) bool: False for a sample whose input had non-finite labels (NaN points aside), a box without positive
+    size or an empty frame: its image is fill (0 before normalisation) and its labels and matrix are NaN, so
+    mask it out of the loss (``out.valid``). targets: the
     training targets asked for with ``FaceAugment(config, targets=[...])``, by name (:mod:`gpuaug.targets`);
     empty when none.
     """
@@ -49,6 +52,7 @@ class AugmentedBatch:
     gaze: torch.Tensor
     visible: torch.Tensor
     occluded: torch.Tensor
+    annotated: torch.Tensor
     matrix: torch.Tensor
     flipped: torch.Tensor
     keys: torch.Tensor
@@ -66,7 +70,7 @@ class AugmentedBatch:
         return replace(self, targets=targets, **moved)
 
     def to_source(self, points: torch.Tensor) -> torch.Tensor:
-        """Output-space landmarks (B, 68, 2), e.g. a network's predictions -> source-frame pixels."""
+        """Output-space landmarks (B, K, 2), e.g. a network's predictions -> source-frame pixels."""
         return points_to_source(self.matrix, self.flip_table, points)
 
 

@@ -17,7 +17,7 @@ import torch
 
 from gpuaug.camera.sample import OCC
 from gpuaug.errors import BatchError
-from gpuaug.sample import label_shapes
+from gpuaug.sample import POINT_FIELDS, bad_values, label_shapes
 
 
 def check_structure(batch, n_landmarks: int) -> None:
@@ -35,6 +35,11 @@ def check_structure(batch, n_landmarks: int) -> None:
                                    "batches with gpuaug.collate or FaceBatch.from_padded")
     if batch.offsets.dim() != 1:
         raise BatchError("offsets", f"expected shape (B,), found {tuple(batch.offsets.shape)}")
+    points = batch.landmarks2d.shape
+    if len(points) == 3 and points[2] == 2 and points[1] != n_landmarks:
+        raise BatchError("landmarks2d", f"has {points[1]} landmarks per sample, but the flip table has "
+                                        f"{n_landmarks}: give AugmentConfig(flip_table=...) the table of this layout "
+                                        "(e.g. 'wflw98' for WFLW's 98 points, or your own)")
     b = batch.offsets.shape[0]
     expected = {"offsets": ((b,), torch.int64), "strides": ((b,), torch.int64), "sizes": ((b, 2), torch.int64),
                 "keys": ((b, 2), torch.int64),
@@ -87,11 +92,12 @@ def check_params(batch, params) -> None:
 
 
 def sample_validity(batch) -> torch.Tensor:
-    """(B,) bool on the batch's device, no host sync: finite labels, a box of positive width and height,
-    and a frame of at least 1 x 1 pixels."""
+    """(B,) bool on the batch's device, no host sync: finite labels (a point may be NaN: not annotated; an inf
+    is a bad value anywhere), a box of positive width and height, and a frame of at least 1 x 1 pixels."""
     finite = torch.ones(len(batch), dtype=torch.bool, device=batch.pixels.device)
     for name in label_shapes(batch.landmarks2d.shape[1]):
-        finite &= torch.isfinite(getattr(batch, name)).flatten(1).all(1)
+        value = getattr(batch, name).flatten(1)
+        finite &= ~torch.isinf(value).any(1) if name in POINT_FIELDS else torch.isfinite(value).all(1)
     box = batch.bbox
     return finite & (box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1]) & (batch.sizes > 0).all(1)
 
@@ -99,8 +105,8 @@ def sample_validity(batch) -> torch.Tensor:
 def _bad_value(labels: dict[str, np.ndarray], size: Sequence[int]) -> tuple[str, str] | None:
     """The first value problem of one sample's labels (field, message), or None."""
     for name, value in labels.items():
-        if not np.isfinite(value).all():
-            return name, "contains NaN or inf"
+        if bad_values(name, value[None])[0]:
+            return name, "contains inf" if name in POINT_FIELDS else "contains NaN or inf"
     x0, y0, x1, y1 = labels["bbox"]
     if not (x1 > x0 and y1 > y0):
         return "bbox", f"{[float(v) for v in labels['bbox']]} has no positive width and height"

@@ -24,8 +24,8 @@ from gpuaug.targets.fields import TensorFields
 class AugmentedClips:
     """An :class:`~gpuaug.AugmentedBatch` of B * T clip-major frames seen as B clips (views, no copy).
 
-    images (B, T, C, S, S); bbox (B, T, 4); landmarks2d (B, T, 68, 2); landmarks3d (B, T, 68, 3); head_pose
-    (B, T, 3) degrees; gaze (B, T, 3); visible (B, T, 68) bool; occluded (B, T, 68) bool; matrix (B, T, 3, 3)
+    images (B, T, C, S, S); bbox (B, T, 4); landmarks2d (B, T, K, 2); landmarks3d (B, T, K, 3); head_pose
+    (B, T, 3) degrees; gaze (B, T, 3); visible, occluded and annotated (B, T, K) bool; matrix (B, T, 3, 3)
     source -> output; flipped (B, T) bool; keys (B, T, 2) (video, frame); valid (B, T) bool: conventions as in
     AugmentedBatch. targets: each training target with a T axis after B (heatmaps (B, T, K, h, w), ...).
     params: the (B * T) per-frame draws, for replay; frames: the flat AugmentedBatch itself (e.g. for a
@@ -40,6 +40,7 @@ class AugmentedClips:
     gaze: torch.Tensor
     visible: torch.Tensor
     occluded: torch.Tensor
+    annotated: torch.Tensor
     matrix: torch.Tensor
     flipped: torch.Tensor
     keys: torch.Tensor

@@ -7,20 +7,21 @@ from pathlib import Path
 import numpy as np
 
 
-def seed_arrays(frames: int = 4, size: tuple[int, int] = (24, 32), seed: int = 0) -> dict[str, np.ndarray]:
-    """One video's seed fields: random pixels, a box inside the frame, landmarks inside the box."""
+def seed_arrays(frames: int = 4, size: tuple[int, int] = (24, 32), seed: int = 0,
+                landmarks: int = 68) -> dict[str, np.ndarray]:
+    """One video's seed fields: random pixels, a box inside the frame, ``landmarks`` points inside the box."""
     rng = np.random.default_rng(seed)
     h, w = size
     x0, y0 = rng.uniform(0, w / 4, frames), rng.uniform(0, h / 4, frames)
     x1, y1 = rng.uniform(w / 2, max(w / 2, w - 1), frames), rng.uniform(h / 2, max(h / 2, h - 1), frames)
     corners = np.stack([np.stack(c) for c in ((x0, y0), (x0, y1), (x1, y0), (x1, y1))])  # (4, 2, N)
-    lm2d = np.stack([rng.uniform(x0, x1, (68, frames)), rng.uniform(y0, y1, (68, frames))], 1)
+    lm2d = np.stack([rng.uniform(x0, x1, (landmarks, frames)), rng.uniform(y0, y1, (landmarks, frames))], 1)
     gaze = rng.normal(size=(3, frames))
     return {
         "colorImages": rng.integers(0, 256, (h, w, 3, frames), dtype=np.uint8),
         "boundingBox": corners.astype(np.float32),
         "landmarks2D": lm2d.astype(np.float32),
-        "landmarks3D": np.concatenate([lm2d, rng.uniform(-5, 5, (68, 1, frames))], 1).astype(np.float32),
+        "landmarks3D": np.concatenate([lm2d, rng.uniform(-5, 5, (landmarks, 1, frames))], 1).astype(np.float32),
         "headPose": rng.uniform(-30, 30, (3, frames)).astype(np.float32),
         "gazeVector": (gaze / np.linalg.norm(gaze, axis=0)).astype(np.float32),
     }

@@ -63,7 +63,9 @@ ERRORS = {
     "scalar label": (_set("headPose", lambda x: np.float32(0)), "headPose",
                      r"expected rank 2 \(3, N\), got shape \(\)"),
     "67 landmarks": (_set("landmarks3D", lambda x: x[:67]), "landmarks3D",
-                     r"expected shape \(68, 3, N\), got \(67, 3, 4\)"),
+                     r"has 67 points per frame, but landmarks2D has 68"),
+    "no landmarks": (lambda a: a.update(landmarks2D=a["landmarks2D"][:0], landmarks3D=a["landmarks3D"][:0]),
+                     "landmarks2D", "zero landmarks"),
     "frames first": (_set("boundingBox", lambda x: np.moveaxis(x, -1, 0)), "boundingBox",
                      r"expected shape \(4, 2, N\), got \(4, 4, 2\)"),
     "zero-size frames": (_set("colorImages", lambda x: x[:0]), "colorImages", "zero-size frames"),
@@ -73,7 +75,7 @@ ERRORS = {
 
 # name -> (spoil, skip kinds expected for frames 0..3 of the 4)
 SKIPS = {
-    "NaN landmark": (_put("landmarks3D", (7, 2, 1), np.nan), {1: "non-finite"}),
+    "inf landmark": (_put("landmarks3D", (7, 2, 1), np.inf), {1: "non-finite"}),
     "inf pose": (_put("headPose", (0, 3), -np.inf), {3: "non-finite"}),
     "beyond float32": (_set("gazeVector", lambda x: x.astype(np.float64) * np.array([1, 1e300, 1, 1])),
                        {1: "non-finite"}),

@@ -18,9 +18,9 @@ from gpuaug.sample import FaceSample
 CONFIG = AugmentConfig(out_size=24, grayscale_p=0.5)
 
 
-def _nan(t: torch.Tensor, i: int) -> torch.Tensor:
+def _nan(t: torch.Tensor, i: int, value: float = float("nan")) -> torch.Tensor:
     t = t.clone()
-    t[i].view(-1)[0] = float("nan")
+    t[i].view(-1)[0] = value
     return t
 
 
@@ -29,7 +29,7 @@ BAD_VALUES = {
     "inf bbox": lambda b: replace(b, bbox=b.bbox.index_fill(0, torch.tensor([2], device=b.device), float("inf"))),
     "zero-size bbox": lambda b: replace(b, bbox=torch.cat([b.bbox[:2], b.bbox[2:3, :2].repeat(1, 2), b.bbox[3:]])),
     "inverted bbox": lambda b: replace(b, bbox=torch.cat([b.bbox[:2], b.bbox[2:3].flip(-1), b.bbox[3:]])),
-    "nan landmarks": lambda b: replace(b, landmarks2d=_nan(b.landmarks2d, 2)),
+    "inf landmarks": lambda b: replace(b, landmarks2d=_nan(b.landmarks2d, 2, -float("inf"))),  # NaN: missing
     "nan head pose": lambda b: replace(b, head_pose=_nan(b.head_pose, 2)),
 }
 

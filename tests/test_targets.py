@@ -285,7 +285,7 @@ ALL_TARGETS = [HeatmapTarget(size=32, encoding="udp"), HeatmapTarget(size=(24, 3
 @pytest.mark.parametrize("device", DEVICES)
 def test_step_builds_the_targets_from_its_labels(face_batch, device) -> None:
     batch = face_batch.to(device)
-    batch.landmarks2d[3, 0] = float("nan")  # an invalid sample: zero weights and maps, no NaN
+    batch.landmarks2d[3, 0] = float("inf")  # an invalid sample: zero weights and maps, no NaN
     aug = FaceAugment(AugmentConfig(out_size=64, max_rotation=40), targets=ALL_TARGETS)
     out = aug(batch, torch.Generator().manual_seed(0))
     assert list(out.targets) == ["heatmap", "hm_dark", "simcc", "pose_bins", "gaze_bins"]

@@ -18,9 +18,11 @@ from gpuaug.linalg import matmul
 
 @dataclass
 class Labels:
-    """Output-space labels: landmarks2d (B, 68, 2) and landmarks3d (B, 68, 3) output pixels (z scaled by
-    the matrix's isotropic scale); bbox (B, 4) enclosing box of the transformed box; head_pose (B, 3)
-    degrees; gaze (B, 3); visible (B, 68) bool, landmark inside the output square."""
+    """Output-space labels: landmarks2d (B, K, 2) and landmarks3d (B, K, 3) output pixels (z scaled by
+    the matrix's isotropic scale; NaN where the input point was NaN: not annotated); bbox (B, 4) enclosing box of
+    the transformed box; head_pose (B, 3) degrees; gaze (B, 3); visible (B, K) bool, landmark inside the output
+    square; annotated (B, K) bool, the 2D landmark is a number (False for a point not annotated, and for every
+    point of an invalid sample, whose matrix is NaN)."""
 
     landmarks2d: torch.Tensor
     landmarks3d: torch.Tensor
@@ -28,6 +30,7 @@ class Labels:
     head_pose: torch.Tensor
     gaze: torch.Tensor
     visible: torch.Tensor
+    annotated: torch.Tensor
 
 
 def reindex(points: torch.Tensor, flipped: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -80,12 +83,13 @@ def transform_labels(
     head_pose: torch.Tensor,
     gaze: torch.Tensor,
 ) -> Labels:
-    """Move every label through ``matrix`` (B, 3, 3), re-indexing landmarks of mirrored samples."""
+    """Move every label through ``matrix`` (B, 3, 3), re-indexing landmarks of mirrored samples. A NaN point
+    comes out NaN in its (re-indexed) slot: the matrix product keeps each point's NaN to itself."""
     k, phi, flipped = decompose(matrix)
     lm2d = reindex(apply_points(matrix, landmarks2d), flipped, flip_table)
     xy3d = apply_points(matrix, landmarks3d[..., :2])
     lm3d = reindex(torch.cat([xy3d, landmarks3d[..., 2:] * k[:, None, None]], -1), flipped, flip_table)
-    visible = ((lm2d >= -0.5) & (lm2d <= out_size - 0.5)).all(-1)
+    visible = ((lm2d >= -0.5) & (lm2d <= out_size - 0.5)).all(-1)  # False for NaN
     return Labels(
         landmarks2d=lm2d,
         landmarks3d=lm3d,
@@ -93,10 +97,11 @@ def transform_labels(
         head_pose=transform_pose(head_pose, phi, flipped),
         gaze=transform_gaze(gaze, phi, flipped),
         visible=visible,
+        annotated=torch.isfinite(lm2d).all(-1),
     )
 
 
 def points_to_source(matrix: torch.Tensor, flip_table: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Output-space (B, N, 2) landmarks -> source-frame coordinates: un-flip re-index, inverse matrix."""
+    """Output-space (B, K, 2) landmarks -> source-frame coordinates: un-flip re-index, inverse matrix."""
     _, _, flipped = decompose(matrix)
     return apply_points(affine_inverse(matrix), reindex(points, flipped, flip_table))

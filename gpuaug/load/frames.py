@@ -113,6 +113,11 @@ class FaceFrames(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return int(self._starts[-1])
 
+    @property
+    def landmarks(self) -> int:
+        """Landmarks per frame (K; the same in every video): give the augmentation a flip table of K points."""
+        return self.videos[0].landmarks if self.videos else 68
+
     def _positions(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Dataset indices (B,) -> video numbers and usable-frame positions in those videos, (B,) int64."""
         bad = (indices < 0) | (indices >= len(self))

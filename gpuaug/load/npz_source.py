@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from gpuaug.errors import FaceDataError
-from gpuaug.load.sample import VideoIndex
+from gpuaug.load.sample import VideoIndex, check_layouts
 from gpuaug.load.video import (
     LABEL_FIELDS,
     SEED_FIELDS,
@@ -22,6 +22,7 @@ from gpuaug.load.video import (
     check_frame_counts,
     frame_problems,
     labels_to_frame_first,
+    landmark_count,
     read_video,
 )
 from gpuaug.sample import FaceSample
@@ -55,11 +56,12 @@ def index_video(path: str | Path) -> VideoIndex:
     for field, arr in labels.items():
         check_field(path, field, arr.shape, arr.dtype)
     n = check_frame_counts(path, {"colorImages": image_shape, **{f: a.shape for f, a in labels.items()}})
+    landmarks = landmark_count(path, {f: a.shape for f, a in labels.items()})
     frame_size = (int(image_shape[0]), int(image_shape[1]))
     problems = frame_problems(str(path), labels_to_frame_first(labels), frame_size)
     bad = {p.frame for p in problems}
     frames = np.array([i for i in range(n) if i not in bad], dtype=np.int64)
-    return VideoIndex(str(path), frame_size, frames, tuple(problems))
+    return VideoIndex(str(path), frame_size, frames, tuple(problems), landmarks)
 
 
 def list_videos(paths_or_directory: str | Path | Iterable[str | Path]) -> list[Path]:
@@ -88,6 +90,7 @@ class NpzSource:
 
     def __init__(self, files: Iterable[Path], cache_videos: int = 2) -> None:
         self.videos: list[VideoIndex] = [index_video(p) for p in files]
+        check_layouts(self.videos)
         self._cache: OrderedDict[int, FaceVideo] = OrderedDict()
         self._cache_videos = max(1, int(cache_videos))
 

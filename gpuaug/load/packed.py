@@ -6,7 +6,9 @@ Layout of a packed directory::
     journal.jsonl         one line per packed video, appended as packing goes (resume state)
     images_{H}x{W}.u8     every kept frame of that size, (n, H, W, 3) uint8 RGB back to back
     {label}.f32           every kept frame's label, frame-first float32: bbox (M, 4), landmarks2d
-                          (M, 68, 2), landmarks3d (M, 68, 3), head_pose (M, 3), gaze (M, 3)
+                          (M, K, 2), landmarks3d (M, K, 3), head_pose (M, 3), gaze (M, 3); K (the data
+                          set's landmark count, one for a whole pack) in the index's "labels" shapes and in
+                          each video's entry (NaN points, not annotated, are kept as NaN)
 
 Each video's entry (in both files) gives its source path (relative to the source directory), frame
 count, frame size, first row in its image shard and in the label files, skipped frames with their
@@ -33,14 +35,21 @@ from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import index_video, list_videos
 from gpuaug.load.sample import VideoIndex
 from gpuaug.load.video import FrameProblem, read_video
-from gpuaug.sample import FaceSample, label_shapes
+from gpuaug.sample import LABEL_FIELDS, FaceSample, label_shapes
 
 FORMAT = "gpuaug-packed"
 VERSION = 1
 INDEX = "index.json"
 JOURNAL = "journal.jsonl"
-#: Label name (as in FaceSample / FaceVideo) -> per-frame shape; stored as float32.
-LABEL_SHAPES: dict[str, tuple[int, ...]] = label_shapes(68)
+#: Landmarks per frame of a pack whose entries do not say (packed before other layouts were taken).
+SEED_LANDMARKS = 68
+#: Label name (as in FaceSample / FaceVideo) -> per-frame shape (float32) of a pack of K landmarks.
+LabelShapes = dict[str, tuple[int, ...]]
+
+
+def _landmarks(entry: dict) -> int:
+    """A video entry's landmark count."""
+    return int(entry.get("landmarks", SEED_LANDMARKS))
 
 
 def is_packed(path: str | Path) -> bool:
@@ -65,11 +74,11 @@ def _kept(entry: dict) -> int:
 
 def _needed_rows(entries: Sequence[dict]) -> dict[str, int]:
     """File name -> frames that ``entries`` put in it (every label file, even with none)."""
-    needed = {f"{k}.f32": 0 for k in LABEL_SHAPES}
+    needed = {f"{k}.f32": 0 for k in LABEL_FIELDS}
     for e in entries:
         shard = _shard(e["frame_size"])[0]
         needed[shard] = max(needed.get(shard, 0), e["shard_row"] + _kept(e))
-        for k in LABEL_SHAPES:
+        for k in LABEL_FIELDS:
             needed[f"{k}.f32"] = max(needed[f"{k}.f32"], e["row"] + _kept(e))
     return needed
 
@@ -149,7 +158,7 @@ def _video_index(source: str, entry: dict) -> VideoIndex:
     skipped = tuple(FrameProblem(path, f, kind, detail) for f, kind, detail in entry["skipped"])
     bad = {p.frame for p in skipped}
     frames = np.array([f for f in range(entry["count"]) if f not in bad], dtype=np.int64)
-    return VideoIndex(path, (entry["frame_size"][0], entry["frame_size"][1]), frames, skipped)
+    return VideoIndex(path, (entry["frame_size"][0], entry["frame_size"][1]), frames, skipped, _landmarks(entry))
 
 
 def read_index(directory: str | Path) -> dict:
@@ -197,6 +206,9 @@ class PackedSource:
         self._video_row = np.array([e["row"] for e in self.entries], dtype=np.int64)
         # File name -> frames the index says it holds (a shorter file is truncated, or not this index's).
         self._needed = _needed_rows(self.entries)
+        #: Label name -> per-frame shape, as the index says (K landmarks).
+        self.label_shapes: LabelShapes = {k: tuple(v) for k, v in index["labels"].items()}
+        self.landmarks = self.label_shapes["landmarks2d"][0]
         self._setup()
 
     def _setup(self) -> None:
@@ -220,7 +232,7 @@ class PackedSource:
         if self._files is None:
             with self._lock:
                 if self._files is None:
-                    self._files = {name: _PackedFile(self.directory / name, _row_bytes(name), rows)
+                    self._files = {name: _PackedFile(self.directory / name, _row_bytes(name, self.label_shapes), rows)
                                    for name, rows in self._needed.items() if rows > 0}
         return self._files
 
@@ -231,7 +243,7 @@ class PackedSource:
             with self._lock:
                 if self._label_arrays is None:
                     arrays = {k: np.empty((self._needed[f"{k}.f32"], *shape), dtype=np.float32)
-                              for k, shape in LABEL_SHAPES.items()}
+                              for k, shape in self.label_shapes.items()}
                     for k, array in arrays.items():
                         if len(array):
                             files[f"{k}.f32"].read_into(memoryview(array).cast("B"), 0)
@@ -249,7 +261,7 @@ class PackedSource:
         if self._label_arrays is not None:
             labels = {k: v[row].copy() for k, v in self._label_arrays.items()}
         else:  # one frame: its rows alone, not the whole files
-            labels = {k: np.empty(shape, dtype=np.float32) for k, shape in LABEL_SHAPES.items()}
+            labels = {k: np.empty(shape, dtype=np.float32) for k, shape in self.label_shapes.items()}
             for k, out in labels.items():
                 files[f"{k}.f32"].read_rows(np.array([row]), out)
         return FaceSample(image=image, key=(video, int(self.videos[video].frames[position])), **labels)
@@ -302,7 +314,7 @@ class PackedSource:
         sizes = self._shard_sizes[shard]  # (B, 2) (H, W)
         row = self._video_row[video] + position
         labels = {k: torch.empty((len(row), *shape), dtype=torch.float32, pin_memory=pin_memory)
-                  for k, shape in LABEL_SHAPES.items()}
+                  for k, shape in self.label_shapes.items()}
         for k, out in labels.items():
             _take(all_labels[k], row, out.numpy())
         order = np.lexsort((image_row, shard))  # buffer order: by shard, then by row
@@ -375,7 +387,7 @@ def _checksums(images: np.ndarray, labels: dict[str, np.ndarray]) -> dict[str, i
     return {k: zlib.crc32(np.ascontiguousarray(v)) for k, v in arrays.items()}
 
 
-def _verify(directory: Path, entries: Sequence[dict]) -> None:
+def _verify(directory: Path, entries: Sequence[dict], shapes: LabelShapes) -> None:
     """Re-read each video's bytes (with ``pread``, so a file truncated meanwhile is a FaceDataError, not a
     SIGBUS) and compare with the checksums taken from its source arrays."""
     needed = _needed_rows(entries)
@@ -384,7 +396,7 @@ def _verify(directory: Path, entries: Sequence[dict]) -> None:
     def crc(name: str, first: int, n: int) -> int:
         """CRC-32 of frames ``first .. first + n`` of file ``name``, read about 32 MB at a time."""
         if name not in files:  # opened once; FaceDataError if shorter than the entries need
-            files[name] = _PackedFile(directory / name, _row_bytes(name), needed[name])
+            files[name] = _PackedFile(directory / name, _row_bytes(name, shapes), needed[name])
         file, value = files[name], 0
         step = max(1, (32 << 20) // file.row_bytes)
         out = np.empty(min(n, step) * file.row_bytes, dtype=np.uint8)
@@ -399,7 +411,7 @@ def _verify(directory: Path, entries: Sequence[dict]) -> None:
         if n == 0:  # nothing was written (and maybe no file was made)
             continue
         written = {"images": crc(_shard(e["frame_size"])[0], e["shard_row"], n)}
-        for k in LABEL_SHAPES:
+        for k in LABEL_FIELDS:
             written[k] = crc(f"{k}.f32", e["row"], n)
         for name, value in written.items():
             if value != e["crc32"][name]:
@@ -408,7 +420,8 @@ def _verify(directory: Path, entries: Sequence[dict]) -> None:
 
 def verify_packed(directory: str | Path) -> None:
     """Check every video of a packed directory against its checksums; raise FaceDataError on a mismatch."""
-    _verify(Path(directory), read_index(directory)["videos"])
+    index = read_index(directory)
+    _verify(Path(directory), index["videos"], {k: tuple(v) for k, v in index["labels"].items()})
 
 
 def _read_journal(dst: Path) -> list[dict]:
@@ -427,12 +440,12 @@ def _read_journal(dst: Path) -> list[dict]:
 class _Writer:
     """Appends videos to the packed files; a video's data is on disk before its journal line is."""
 
-    def __init__(self, dst: Path, entries: Sequence[dict]) -> None:
-        self.dst = dst
+    def __init__(self, dst: Path, entries: Sequence[dict], shapes: LabelShapes) -> None:
+        self.dst, self.shapes = dst, shapes
         self.rows = _needed_rows(entries)  # file -> rows committed
         for name in os.listdir(dst):  # cut what a crash left after the last journalled video
             if name.endswith((".u8", ".f32")):
-                os.truncate(dst / name, self.rows.get(name, 0) * _row_bytes(name))
+                os.truncate(dst / name, self.rows.get(name, 0) * _row_bytes(name, shapes))
         # Rewrite the journal without a torn last line, so that new lines start on a line of their own.
         tmp = dst / (JOURNAL + ".tmp")
         tmp.write_text("".join(json.dumps(e) + "\n" for e in entries))
@@ -453,13 +466,17 @@ class _Writer:
 
     def add(self, rel: str, path: Path) -> dict:
         index = index_video(path)
+        if index.landmarks != self.shapes["landmarks2d"][0]:
+            raise FaceDataError(path, f"has {index.landmarks} landmarks per frame, but this pack holds "
+                                      f"{self.shapes['landmarks2d'][0]}: one pack holds one layout")
         video = read_video(path)
         images = video.images[index.frames]
-        labels = {k: getattr(video, k)[index.frames].astype(np.float32) for k in LABEL_SHAPES}
+        labels = {k: getattr(video, k)[index.frames].astype(np.float32) for k in LABEL_FIELDS}
         entry = {
             "path": rel,
             "count": len(video),
             "frame_size": list(index.frame_size),
+            "landmarks": index.landmarks,
             "skipped": [[p.frame, p.kind, p.detail] for p in index.skipped],
             "source_bytes": path.stat().st_size,
             "crc32": _checksums(images, labels),
@@ -476,12 +493,21 @@ class _Writer:
         self.journal.close()
 
 
-def _row_bytes(name: str) -> int:
-    """Bytes per frame of a packed data file, from its name."""
+def _row_bytes(name: str, shapes: LabelShapes) -> int:
+    """Bytes per frame of a packed data file, from its name (a label file: its ``shapes`` entry)."""
     if name.endswith(".f32"):
-        return 4 * int(np.prod(LABEL_SHAPES[name[:-4]]))
+        return 4 * int(np.prod(shapes[name[:-4]]))
     h, w = name[len("images_"):-len(".u8")].split("x")
     return int(h) * int(w) * 3
+
+
+def _pack_layout(files: Sequence[Path], done: dict[str, dict], dst: Path) -> int:
+    """The landmark count of a pack: its packed videos' (a resumed pack), else its first video's (read from its
+    labels); :meth:`_Writer.add` refuses a video of another count, naming it."""
+    counts = {_landmarks(e) for e in done.values()}
+    if len(counts) > 1:
+        raise FaceDataError(dst, f"holds videos of {sorted(counts)} landmarks; pack into a new directory")
+    return next(iter(counts)) if counts else index_video(files[0]).landmarks
 
 
 def pack(src: str | Path, dst: str | Path, progress: bool = True) -> dict:
@@ -505,7 +531,9 @@ def pack(src: str | Path, dst: str | Path, progress: bool = True) -> dict:
         if sizes.get(rel) != e["source_bytes"]:
             raise FaceDataError(src / rel, f"changed or gone since it was packed into {dst}; pack into a new "
                                            "directory")
-    writer = _Writer(dst, list(done.values()))
+    landmarks = _pack_layout(files, done, dst)
+    shapes = label_shapes(landmarks)
+    writer = _Writer(dst, list(done.values()), shapes)
     new = []
     with tqdm(total=len(files), initial=len(done), desc="packing", unit="video", disable=not progress) as bar:
         try:
@@ -516,10 +544,10 @@ def pack(src: str | Path, dst: str | Path, progress: bool = True) -> dict:
                     bar.update()
         finally:
             writer.close()
-    _verify(dst, new)
+    _verify(dst, new, shapes)
     videos = [done[rel] for rel in rels]
     index = {"format": FORMAT, "version": VERSION, "source": str(src), "frames": sum(map(_kept, videos)),
-             "labels": {k: list(v) for k, v in LABEL_SHAPES.items()}, "videos": videos}
+             "labels": {k: list(v) for k, v in shapes.items()}, "videos": videos}
     tmp = dst / (INDEX + ".tmp")
     tmp.write_text(json.dumps(index))
     os.replace(tmp, dst / INDEX)  # atomic: readers see the old index or the new one

@@ -14,10 +14,13 @@ from tqdm.auto import tqdm
 from gpuaug.batch import FaceBatch
 from gpuaug.distributed import rank_generator
 from gpuaug.load.frames import FaceFrames
-from gpuaug.load.packed import LABEL_SHAPES
+from gpuaug.sample import label_shapes
 
-#: Device bytes per frame besides its pixels: float32 labels; int64 offset, stride, size (2) and key (2).
-META_BYTES = 4 * sum(prod(shape) for shape in LABEL_SHAPES.values()) + 8 * 6
+
+def meta_bytes(landmarks: int) -> int:
+    """Device bytes per frame besides its pixels, for ``landmarks`` (K) points: float32 labels; int64 offset,
+    stride, size (2) and key (2)."""
+    return 4 * sum(prod(shape) for shape in label_shapes(landmarks).values()) + 8 * 6
 #: Host bytes read per loading step (a pinned staging buffer on CUDA).
 _CHUNK_BYTES = 256 * 2**20
 # Extra key of the epoch order's random stream: batch numbers (the other stream keys in use, besides the stream
@@ -36,14 +39,14 @@ def shard_indices(n: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
 
 def required_bytes(frames: FaceFrames, rank: int = 0, world_size: int = 1) -> int:
     """Device bytes :class:`ResidentFrames` needs for this rank's frames: H * W * 3 per frame plus
-    :data:`META_BYTES` (from the index; no pixels read)."""
+    :func:`meta_bytes` (from the index; no pixels read)."""
     return _held_bytes(frames, shard_indices(len(frames), rank, world_size))
 
 
 def _held_bytes(frames: FaceFrames, indices: np.ndarray) -> int:
     """Device bytes for holding the frames at ``indices`` (see :func:`required_bytes`)."""
     sizes = frames.frame_sizes(indices)
-    return int((sizes[:, 0] * sizes[:, 1] * 3).sum()) + len(sizes) * META_BYTES
+    return int((sizes[:, 0] * sizes[:, 1] * 3).sum()) + len(sizes) * meta_bytes(frames.landmarks)
 
 
 def epoch_order(n: int, epoch: int, seed: int, rank: int, device: torch.device) -> torch.Tensor:
@@ -73,7 +76,7 @@ class ResidentFrames:
     selects: nothing is copied per batch but the small per-sample fields, and on CUDA nothing waits for the
     device. Shards of the ranks are disjoint and together hold every frame.
 
-    Memory: :func:`required_bytes` on ``device`` (the frames' H * W * 3 bytes plus :data:`META_BYTES` per
+    Memory: :func:`required_bytes` on ``device`` (the frames' H * W * 3 bytes plus :func:`meta_bytes` per
     frame), checked against the free memory before loading on CUDA (``MemoryError``); on the CPU the
     allocation itself fails. Loading also stages up to about 256 MiB on the host (pinned for CUDA). On
     ``"cpu"`` the buffer is ordinary memory for CPU augmentation: do not ``.to("cuda")`` its batches (each

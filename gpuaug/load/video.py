@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from gpuaug.errors import FaceDataError
+from gpuaug.sample import bad_values
 
-#: npz field -> expected shape with ``N`` for the frame count (seed layout, frames last).
+#: npz field -> expected shape with ``N`` for the frame count (seed layout, frames last) and ``K`` for the
+#: landmark count (68 in the seed; any count, the same in both landmark fields and in every video of a directory).
 SEED_FIELDS: dict[str, tuple[int | str, ...]] = {
     "colorImages": ("H", "W", 3, "N"),
     "boundingBox": (4, 2, "N"),
-    "landmarks2D": (68, 2, "N"),
-    "landmarks3D": (68, 3, "N"),
+    "landmarks2D": ("K", 2, "N"),
+    "landmarks3D": ("K", 3, "N"),
     "headPose": (3, "N"),
     "gazeVector": (3, "N"),
 }
@@ -41,8 +43,8 @@ class FaceVideo:
     """One video, frame-first.
 
     images (N, H, W, 3) uint8 RGB; bbox (N, 4) float32 [x0, y0, x1, y1] pixels;
-    landmarks2d (N, 68, 2) float32 (x, y) pixels; landmarks3d (N, 68, 3) float32 (x, y pixels, z relative
-    depth in pixel units); head_pose (N, 3) float32 [yaw, pitch, roll] degrees; gaze (N, 3) float32
+    landmarks2d (N, K, 2) float32 (x, y) pixels (NaN: not annotated); landmarks3d (N, K, 3) float32 (x, y
+    pixels, z relative depth in pixel units); head_pose (N, 3) float32 [yaw, pitch, roll] degrees; gaze (N, 3) float32
     [x right, y up, z toward the camera]. Pixel centres are at integer coordinates.
     """
 
@@ -110,6 +112,17 @@ def check_field(path: str | Path, field: str, shape: tuple[int, ...], dtype: np.
         raise FaceDataError(path, f"expected a real numeric dtype, got {dtype}", field)
 
 
+def landmark_count(path: str | Path, shapes: dict[str, tuple[int, ...]]) -> int:
+    """K of a video's ``landmarks2D`` and ``landmarks3D`` (shapes as stored, frames last); FaceDataError when the
+    two disagree or K is 0."""
+    k2, k3 = shapes["landmarks2D"][0], shapes["landmarks3D"][0]
+    if k2 != k3:
+        raise FaceDataError(path, f"has {k3} points per frame, but landmarks2D has {k2}", "landmarks3D")
+    if k2 == 0:
+        raise FaceDataError(path, "zero landmarks per frame", "landmarks2D")
+    return int(k2)
+
+
 def check_frame_counts(path: str | Path, shapes: dict[str, tuple[int, ...]]) -> int:
     """The common frame count N (last axis) of all fields; raise if they disagree or N == 0."""
     counts = {field: shape[-1] for field, shape in shapes.items()}
@@ -139,14 +152,15 @@ def labels_to_frame_first(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray
 def frame_problems(
     path: str, labels: dict[str, np.ndarray], frame_size: tuple[int, int]
 ) -> list[FrameProblem]:
-    """Frames that cannot be used: non-finite labels, a degenerate box, or a box outside the frame.
+    """Frames that cannot be used: non-finite labels (a NaN point is a point not annotated, not a problem; an
+    inf is), a degenerate box, or a box outside the frame.
 
     ``labels`` are frame-first (see :func:`labels_to_frame_first`); ``frame_size`` is (H, W).
     """
     problems: list[FrameProblem] = []
     h, w = frame_size
     n = labels["bbox"].shape[0]
-    finite = {k: np.isfinite(v.reshape(n, -1)).all(axis=1) for k, v in labels.items()}
+    finite = {k: ~bad_values(k, v) for k, v in labels.items()}  # NaN points: not annotated, not a problem
     box = labels["bbox"]
     for i in range(n):
         bad = [k for k, ok in finite.items() if not ok[i]]
@@ -174,5 +188,6 @@ def read_video(path: str | Path) -> FaceVideo:
     for field, arr in arrays.items():
         check_field(path, field, arr.shape, arr.dtype)
     check_frame_counts(path, {f: a.shape for f, a in arrays.items()})
+    landmark_count(path, {f: a.shape for f, a in arrays.items()})
     images = np.ascontiguousarray(np.moveaxis(arrays["colorImages"], -1, 0))
     return FaceVideo(path=str(path), images=images, **labels_to_frame_first(arrays))

@@ -6,10 +6,10 @@ by ``torch.compile(fullgraph=True)``, captured by ``CapturedAugment``). ``out.ta
 result; clips get a T axis (:meth:`~gpuaug.targets.fields.TensorFields.unflatten`).
 
 Weights: ``weight_by="visible"`` (default) uses a landmark where it is inside the output image and its sample is
-valid; ``"valid"`` uses every landmark of a valid sample, so one just outside the crop still draws the part of its
-Gaussian that falls inside (mmpose's behaviour for a keypoint labelled visible). ``occluded="keep"`` (default)
-trains a landmark hidden by an occluder (``out.occluded``) like any other (its position is exact); ``"drop"``
-gives it weight 0 and no map.
+valid; ``"valid"`` uses every annotated landmark (``out.annotated``: not NaN in the input) of a valid sample, so
+one just outside the crop still draws the part of its Gaussian that falls inside (mmpose's behaviour for a
+keypoint labelled visible). ``occluded="keep"`` (default) trains a landmark hidden by an occluder
+(``out.occluded``) like any other (its position is exact); ``"drop"`` gives it weight 0 and no map.
 """
 
 from __future__ import annotations
@@ -95,9 +95,10 @@ def _check_map_options(name: str, dtype: str, weight_by: str, occluded: str) -> 
 
 def landmark_weights(labels: Labels, valid: torch.Tensor, occluded: torch.Tensor, weight_by: WeightBy,
                      occluded_rule: Occluded) -> torch.Tensor:
-    """(B, K) float32 weights: visible (never true on an invalid sample, whose labels are NaN), or valid alone;
-    without the occluded landmarks for ``occluded_rule="drop"`` (module docstring)."""
-    use = labels.visible if weight_by == "visible" else valid[:, None].expand_as(labels.visible)
+    """(B, K) float32 weights: visible (never true on an invalid sample, whose labels are NaN, nor for a point not
+    annotated), or valid and annotated; without the occluded landmarks for ``occluded_rule="drop"`` (module
+    docstring)."""
+    use = labels.visible if weight_by == "visible" else valid[:, None] & labels.annotated
     return (use & ~occluded if occluded_rule == "drop" else use).float()
 
 
