@@ -12,14 +12,17 @@ from gpuaug.batch import FaceBatch
 from gpuaug.camera.chain import camera_stage
 from gpuaug.camera.occluders import occluded
 from gpuaug.camera.ops import camera_ops
+from gpuaug.camera.sample import check_sources
 from gpuaug.checks import check_matrix, check_params, check_structure, sample_validity
 from gpuaug.config import AugmentConfig
 from gpuaug.device_constants import constant
+from gpuaug.errors import BatchError
 from gpuaug.labels.flip_tables import resolve_flip_table
 from gpuaug.labels.matrix import crop_matrix, decompose
 from gpuaug.labels.transform import points_to_source, transform_labels
 from gpuaug.output import finish, render_config
 from gpuaug.params import AugmentParams, sample_params
+from gpuaug.sample import POINT_FIELDS
 from gpuaug.targets.fields import TensorFields
 from gpuaug.targets.spec import TargetSpec, build_targets, check_targets
 from gpuaug.transfer import move
@@ -29,49 +32,61 @@ from gpuaug.transfer import move
 class AugmentedBatch:
     """Augmented images and labels, all in output space.
 
-    images (B, C, S, S) in the configured dtype (float32 [0, 1] by default) and memory format; bbox (B, 4);
-    landmarks2d (B, K, 2) and landmarks3d (B, K, 3) output pixels (pixel centres at integers; K points of the
-    config's flip table, NaN where the input point was NaN: not annotated); head_pose (B, 3) degrees; gaze (B, 3);
-    visible (B, K) bool; occluded (B, K) bool: the landmark's output pixel is covered by an occluder
-    (:mod:`gpuaug.camera.occluders`; all False when occlusion is off); annotated (B, K) bool: the landmark is a
-    number (False for a point not annotated, in its mirrored slot on a flip, and for an invalid sample; mask it
-    out of a landmark loss, as the targets do); matrix (B, 3, 3) source -> output; flipped (B,) bool; keys (B, 2)
-    (video, frame); params the draws that made it; flip_table (K,) the re-index used for mirrored samples; valid
-    (B,) bool: False for a sample whose input had non-finite labels (NaN points aside), a box without positive
-    size or an empty frame: its image is fill (0 before normalisation) and its labels and matrix are NaN, so
-    mask it out of the loss (``out.valid``). targets: the
-    training targets asked for with ``FaceAugment(config, targets=[...])``, by name (:mod:`gpuaug.targets`);
-    empty when none.
+    images (B, C, S, S) in the configured dtype (float32 [0, 1] by default) and memory format. The labels the
+    batch had, each None when it had none of that kind: bbox (B, 4); landmarks2d (B, K, 2) and landmarks3d
+    (B, K, 3) output pixels (pixel centres at integers; K points of the config's flip table, NaN where the input
+    point was NaN: not annotated); head_pose (B, 3) degrees; gaze (B, 3); with 2D landmarks, visible (B, K) bool,
+    occluded (B, K) bool: the landmark's output pixel is covered by an occluder (:mod:`gpuaug.camera.occluders`;
+    all False when occlusion is off), and annotated (B, K) bool: the landmark is a number (False for a point not
+    annotated, in its mirrored slot on a flip, and for an invalid sample; mask it out of a landmark loss, as the
+    targets do). has: for each label kind the batch had, (B,) bool: the sample has that label (a finite box, pose
+    or gaze; at least one annotated landmark): a loss on that kind masks with it. matrix (B, 3, 3) source ->
+    output; flipped (B,) bool; keys (B, 2) (video, frame); params the draws that made it; flip_table (K,) the
+    re-index used for mirrored samples; valid (B,) bool: False for a sample with an inf in a label, nothing to
+    crop around (:func:`~gpuaug.crop.crop_boxes`) or an empty frame: its image is fill (0 before normalisation)
+    and its labels and matrix are NaN, so mask it out of the loss (``out.valid``). A missing label (NaN in: no
+    box, pose or gaze for that sample) comes out NaN in a valid sample. targets: the training targets asked for
+    with ``FaceAugment(config, targets=[...])``, by name (:mod:`gpuaug.targets`); empty when none.
     """
 
     images: torch.Tensor
-    bbox: torch.Tensor
-    landmarks2d: torch.Tensor
-    landmarks3d: torch.Tensor
-    head_pose: torch.Tensor
-    gaze: torch.Tensor
-    visible: torch.Tensor
-    occluded: torch.Tensor
-    annotated: torch.Tensor
     matrix: torch.Tensor
     flipped: torch.Tensor
     keys: torch.Tensor
     params: AugmentParams
     flip_table: torch.Tensor
     valid: torch.Tensor
+    bbox: torch.Tensor | None = None
+    landmarks2d: torch.Tensor | None = None
+    landmarks3d: torch.Tensor | None = None
+    head_pose: torch.Tensor | None = None
+    gaze: torch.Tensor | None = None
+    visible: torch.Tensor | None = None
+    occluded: torch.Tensor | None = None
+    annotated: torch.Tensor | None = None
+    has: dict[str, torch.Tensor] = field(default_factory=dict)
     targets: dict[str, TensorFields] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> AugmentedBatch:
-        moved = {f.name: move(getattr(self, f.name), device, non_blocking) for f in fields(self) if f.name != "targets"}
+        moved = {f.name: move(getattr(self, f.name), device, non_blocking) for f in fields(self)
+                 if f.name not in ("targets", "has") and getattr(self, f.name) is not None}
         targets = {name: t.to(device, non_blocking) for name, t in self.targets.items()}
-        return replace(self, targets=targets, **moved)
+        has = {name: move(t, device, non_blocking) for name, t in self.has.items()}
+        return replace(self, targets=targets, has=has, **moved)
 
     def to_source(self, points: torch.Tensor) -> torch.Tensor:
         """Output-space landmarks (B, K, 2), e.g. a network's predictions -> source-frame pixels."""
         return points_to_source(self.matrix, self.flip_table, points)
+
+
+def present(kind: str, value: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: the sample has label ``kind`` in output space ``value`` (B, ...): a finite box, pose, gaze;
+    at least one annotated (finite) point. False for an invalid sample (NaN labels)."""
+    finite = torch.isfinite(value)
+    return finite.all(-1).any(-1) if kind in POINT_FIELDS else finite.flatten(1).all(1)
 
 
 def mask_invalid(batch: FaceBatch, matrix: torch.Tensor) -> torch.Tensor:
@@ -109,6 +124,8 @@ class FaceAugment(torch.nn.Module):
         self.backend_name = backend
         self.backend = get_backend(backend, warp)
         self.flip_table = tuple(resolve_flip_table(self.config.flip_table).tolist())
+        #: The label kinds of the batches this augmentation takes: those of the first batch it sees.
+        self.kinds: tuple[str, ...] | None = None
         self.targets = tuple(targets)
         check_targets(self.targets, self.config.out_size)
 
@@ -122,10 +139,11 @@ class FaceAugment(torch.nn.Module):
 
     def matrix(self, batch: FaceBatch, params: AugmentParams, bbox: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 3, 3) source -> output pixel matrix for these params, cropping around ``bbox`` (B, 4) (default:
-        each sample's own box; a clip passes its clip-wide box)."""
+        each sample's crop box, :meth:`FaceBatch.crop_boxes`; a clip passes its clip-wide box)."""
+        check_structure(batch, len(self.flip_table))
         check_params(batch, params)
         p = params
-        box = batch.bbox if bbox is None else bbox
+        box = batch.crop_boxes() if bbox is None else bbox
         return crop_matrix(box, p.margin, p.shift, p.angle, p.scale, p.flip, self.config.out_size)
 
     def apply(self, batch: FaceBatch, params: AugmentParams) -> AugmentedBatch:
@@ -135,13 +153,29 @@ class FaceAugment(torch.nn.Module):
     def apply_matrix(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> AugmentedBatch:
         """Warp and relabel with any per-sample similarity ``matrix`` (B, 3, 3); colour from ``params``."""
         check_structure(batch, len(self.flip_table))
+        self._check_kinds(batch)
         check_matrix(batch, matrix)
         check_params(batch, params)
+        check_sources(params.occluders, len(batch))
         # A caller's autocast must not reach the step: labels stay float32 and exact, images come out in the
         # configured dtype (the render and label maths use no autocast-listed op either: gpuaug.linalg).
         with torch.autocast(batch.device.type, enabled=False):
             matrix = mask_invalid(batch, matrix.float())
-            return self.with_labels(batch, matrix, params, self.render(batch, matrix, params))
+            images = self.render(batch, matrix, params)
+        return self.with_labels(batch, matrix, params, images)
+
+    def _check_kinds(self, batch: FaceBatch) -> None:
+        """BatchError unless ``batch`` has the label kinds of the first batch this augmentation saw (recorded
+        then, outside a caller's compiled graph): one set of kinds is one compiled graph, so a data set with
+        fewer kinds (a validation set without gaze, say) gets its own FaceAugment."""
+        if torch.compiler.is_compiling():
+            return
+        if self.kinds is None:
+            self.kinds = batch.kinds
+        elif batch.kinds != self.kinds:
+            raise BatchError("labels", f"this FaceAugment augments batches with {', '.join(self.kinds) or 'no labels'}"
+                                       f"; this batch has {', '.join(batch.kinds) or 'none'}: give batches of "
+                                       "other label kinds a FaceAugment of their own (same config)")
 
     def render(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> torch.Tensor:
         """The backend's pixels; with camera ops on, the ops the backend applies itself (its ``fused_ops``, see
@@ -163,25 +197,28 @@ class FaceAugment(torch.nn.Module):
     ) -> AugmentedBatch:
         """``images`` (B, C, S, S) already rendered with ``matrix`` and ``params`` (e.g. inside a DALI
         pipeline) plus ``batch``'s labels under ``matrix``; ``batch.images`` is not read. ``matrix`` comes
-        through :func:`mask_invalid`, so a sample is valid exactly where its matrix is finite."""
+        through :func:`mask_invalid`, so a sample is valid exactly where its matrix is finite. The label maths
+        runs outside a caller's autocast here too (float32, exact), whoever calls it."""
         size, table = self.config.out_size, constant(self.flip_table, batch.device, torch.int64)
-        labels = transform_labels(
-            matrix, table, size, batch.bbox, batch.landmarks2d, batch.landmarks3d, batch.head_pose, batch.gaze
-        )
-        valid = torch.isfinite(matrix).flatten(1).all(1)
-        hidden = occluded(params.occluders, labels.landmarks2d, size)
-        return AugmentedBatch(
-            images=images,
-            matrix=matrix,
-            flipped=decompose(matrix)[2],
-            keys=batch.keys,
-            params=params,
-            flip_table=table,
-            valid=valid,
-            occluded=hidden,
-            targets=build_targets(self.targets, labels, valid, hidden, size),
-            **vars(labels),
-        )
+        with torch.autocast(batch.device.type, enabled=False):
+            matrix = matrix.float()
+            labels = transform_labels(matrix, table, size, **{k: getattr(batch, k) for k in batch.kinds})
+            valid = torch.isfinite(matrix).flatten(1).all(1)
+            hidden = None if labels.landmarks2d is None else occluded(params.occluders, labels.landmarks2d, size)
+            has = {k: present(k, getattr(labels, k)) for k in batch.kinds}
+            return AugmentedBatch(
+                images=images,
+                matrix=matrix,
+                flipped=decompose(matrix)[2],
+                keys=batch.keys,
+                params=params,
+                flip_table=table,
+                valid=valid,
+                occluded=hidden,
+                has=has,
+                targets=build_targets(self.targets, labels, valid, hidden, size),
+                **vars(labels),
+            )
 
     def forward(self, batch: FaceBatch, generator: torch.Generator | None = None) -> AugmentedBatch:
         return self.apply(batch, self.sample_params(batch, generator))

@@ -15,7 +15,7 @@ A :class:`WindowedBatch` holds only a window of each frame (:mod:`gpuaug.window`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
 import numpy as np
@@ -23,24 +23,26 @@ import torch
 
 from gpuaug.buffers import pixel_buffer
 from gpuaug.checks import check_samples
-from gpuaug.sample import LABEL_FIELDS, FaceSample
+from gpuaug.crop import crop_boxes
+from gpuaug.sample import FaceSample, label_kinds
 from gpuaug.transfer import move
 
 Layout = Literal["ragged", "padded"]
 #: What a loader reads of each frame: (B, 4) int64 windows [top, left, height, width], or a callable that makes
-#: them from the batch's (B, 4) float32 boxes and (B, 2) int64 frame sizes (:class:`~gpuaug.window.ReadWindow`).
+#: them from the batch's (B, 4) float32 crop boxes (:func:`~gpuaug.crop.crop_boxes`) and (B, 2) int64 frame sizes
+#: (:class:`~gpuaug.window.ReadWindow`).
 Window = np.ndarray | Callable[[torch.Tensor, np.ndarray], np.ndarray]
 
 
-def batch_windows(window: Window, bbox: torch.Tensor, sizes: np.ndarray) -> np.ndarray:
-    """(B, 4) int64 windows of a batch with (B, 4) boxes ``bbox`` and (B, 2) int64 frame sizes (H, W) ``sizes``:
-    ``window`` itself when it is the windows, else ``window(bbox, sizes)``.
+def batch_windows(window: Window, boxes: torch.Tensor, sizes: np.ndarray) -> np.ndarray:
+    """(B, 4) int64 windows of a batch with (B, 4) crop boxes ``boxes`` and (B, 2) int64 frame sizes (H, W)
+    ``sizes``: ``window`` itself when it is the windows, else ``window(boxes, sizes)``.
 
     Given windows are checked, since a copy and the offsets computed from a window outside its frame would read
     the wrong bytes without an error: ValueError unless they are (B, 4) integers, each at least 1 x 1 and inside
     its frame."""
     if not isinstance(window, np.ndarray):
-        return window(bbox, sizes)
+        return window(boxes, sizes)
     if window.shape != (len(sizes), 4) or not np.issubdtype(window.dtype, np.integer):
         raise ValueError(f"windows must be ({len(sizes)}, 4) integers [top, left, height, width], one per frame; got "
                          f"{window.dtype} of shape {window.shape}")
@@ -55,25 +57,28 @@ def batch_windows(window: Window, bbox: torch.Tensor, sizes: np.ndarray) -> np.n
 
 @dataclass
 class FaceBatch:
-    """A batch of raw frames and labels.
+    """A batch of raw frames and the labels its data set has.
 
     pixels (N,) uint8: the frames' RGB bytes; offsets (B,) int64: index in ``pixels`` of each frame's
     pixel (0, 0); strides (B,) int64: bytes per row (3 W ragged, 3 Wmax padded); sizes (B, 2) int64 true
-    (H, W). Labels, float32 in source-pixel coordinates (pixel centres at integers): bbox (B, 4) [x0, y0, x1,
-    y1]; landmarks2d (B, L, 2); landmarks3d (B, L, 3); head_pose (B, 3) [yaw, pitch, roll] degrees; gaze
-    (B, 3). keys (B, 2) int64 (video, frame).
+    (H, W). keys (B, 2) int64 (video, frame). Labels (by keyword; None when the data set does not have that
+    kind: it costs nothing in the step and comes out None), float32 in source-pixel coordinates (pixel centres
+    at integers): bbox (B, 4) [x0, y0, x1, y1]; landmarks2d (B, K, 2); landmarks3d (B, K, 3); head_pose (B, 3)
+    [yaw, pitch, roll] degrees; gaze (B, 3). A NaN marks a missing label (a point not annotated, a sample
+    without its box, pose or gaze); the crop frames the box, else the annotated landmarks, else the whole frame
+    (:func:`~gpuaug.crop.crop_boxes`).
     """
 
     pixels: torch.Tensor
     offsets: torch.Tensor
     strides: torch.Tensor
     sizes: torch.Tensor
-    bbox: torch.Tensor
-    landmarks2d: torch.Tensor
-    landmarks3d: torch.Tensor
-    head_pose: torch.Tensor
-    gaze: torch.Tensor
-    keys: torch.Tensor
+    keys: torch.Tensor = field(kw_only=True)
+    bbox: torch.Tensor | None = field(default=None, kw_only=True)
+    landmarks2d: torch.Tensor | None = field(default=None, kw_only=True)
+    landmarks3d: torch.Tensor | None = field(default=None, kw_only=True)
+    head_pose: torch.Tensor | None = field(default=None, kw_only=True)
+    gaze: torch.Tensor | None = field(default=None, kw_only=True)
 
     def __len__(self) -> int:
         return int(self.offsets.shape[0])
@@ -82,10 +87,19 @@ class FaceBatch:
     def device(self) -> torch.device:
         return self.pixels.device
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The label fields this batch has (not None), in :data:`~gpuaug.sample.LABEL_FIELDS` order."""
+        return label_kinds(self)
+
+    def crop_boxes(self) -> torch.Tensor:
+        """(B, 4) float32: the box each sample is cropped around (:func:`~gpuaug.crop.crop_boxes`)."""
+        return crop_boxes(self.sizes, self.bbox, self.landmarks2d)
+
     @classmethod
     def from_padded(cls, images: torch.Tensor, sizes: torch.Tensor, **labels: torch.Tensor) -> FaceBatch:
         """A batch over a dense (B, Hmax, Wmax, 3) uint8 tensor (no copy when it is contiguous); frame i is
-        ``images[i, :sizes[i, 0], :sizes[i, 1]]``. ``labels``: the label fields and ``keys``."""
+        ``images[i, :sizes[i, 0], :sizes[i, 1]]``. ``labels``: ``keys`` and the label fields the data set has."""
         b, h, w, _ = images.shape
         slot = torch.arange(b, dtype=torch.int64, device=images.device)
         return cls(pixels=images.contiguous().reshape(-1), offsets=slot * (h * w * 3),
@@ -118,10 +132,12 @@ class FaceBatch:
 
     def select(self, index: torch.Tensor | slice | Sequence[int]) -> FaceBatch:
         """The samples at ``index`` (in that order), sharing this batch's pixel buffer (no pixel copy)."""
-        return replace(self, **{f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "pixels"})
+        return self._map(lambda t: t[index], skip=("pixels",))
 
-    def _map(self, fn) -> FaceBatch:
-        return replace(self, **{f.name: fn(getattr(self, f.name)) for f in fields(self)})
+    def _map(self, fn, skip: tuple[str, ...] = ()) -> FaceBatch:
+        """``fn`` of every tensor field but those in ``skip`` (absent labels stay None)."""
+        return replace(self, **{f.name: fn(getattr(self, f.name)) for f in fields(self)
+                                if f.name not in skip and getattr(self, f.name) is not None})
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> FaceBatch:
         """Every tensor moved to ``device`` (``non_blocking`` only for copies to an accelerator: see
@@ -219,17 +235,18 @@ def collate(
                              "FaceFrames.batch(indices, window=...) or gpuaug.StreamLoader")
         if layout == "ragged":
             return samples
-        labels = {name: getattr(samples, name) for name in (*LABEL_FIELDS, "keys")}
+        labels = {name: getattr(samples, name) for name in (*samples.kinds, "keys")}
         return FaceBatch.from_padded(samples.images, samples.sizes, **labels)
     check_samples(samples)
     labels = {name: torch.from_numpy(np.stack([getattr(s, name) for s in samples]).astype(np.float32))
-              for name in LABEL_FIELDS}
+              for name in label_kinds(samples[0])}
     keys = torch.tensor([s.key for s in samples], dtype=torch.int64).reshape(-1, 2)
     if window is not None:
         if layout != "ragged":
             raise ValueError(f"window reads are ragged; got layout={layout!r}")
         sizes = np.array([s.image.shape[:2] for s in samples], dtype=np.int64)
-        windows = batch_windows(window, labels["bbox"], sizes)
+        windows = batch_windows(window, crop_boxes(torch.from_numpy(sizes), labels.get("bbox"),
+                                                   labels.get("landmarks2d")), sizes)
         starts, strides, offsets, total = window_layout(windows)
         pixels = pixel_buffer(word_bytes(total), pin_memory)
         flat = pixels.numpy()

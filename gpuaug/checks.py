@@ -1,8 +1,9 @@
 """Input checks: a batch's structure (always, from metadata alone) and its values (per sample).
 
-Structure (dtypes, shapes, one device, landmark count) is read from tensor metadata, so checking it never
-waits for a GPU; :func:`check_structure` raises :class:`~gpuaug.errors.BatchError` naming the field.
-Values (finite labels, a box of positive size, a frame of at least 1 x 1 pixels) need the data:
+Structure (dtypes, shapes, one device, landmark count; only the label kinds a batch has) is read from tensor
+metadata, so checking it never waits for a GPU; :func:`check_structure` raises :class:`~gpuaug.errors.BatchError`
+naming the field. Values (no inf in a label, something to crop around of positive size: :mod:`gpuaug.crop`, a
+frame of at least 1 x 1 pixels; a NaN is a missing label, not a bad value) need the data:
 :func:`sample_validity` computes a per-sample mask on the batch's device without a host sync (what
 :class:`~gpuaug.FaceAugment` uses), :func:`check_values` and :func:`check_samples` raise on the host, naming
 the sample (what ``collate`` uses on the CPU copy a loader builds).
@@ -15,9 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from gpuaug.camera.sample import OCC
+from gpuaug.crop import crop_boxes
 from gpuaug.errors import BatchError
-from gpuaug.sample import POINT_FIELDS, bad_values, label_shapes
+from gpuaug.sample import POINT_FIELDS, bad_values, label_kinds, label_shapes
 
 
 def check_structure(batch, n_landmarks: int) -> None:
@@ -25,7 +26,7 @@ def check_structure(batch, n_landmarks: int) -> None:
 
     pixels 1-D uint8 (float images are refused: their range is ambiguous); offsets, strides (B,) and sizes
     (B, 2), keys (B, 2) int64 (and windows (B, 4) int64 of a windowed batch); float32 labels of the shapes
-    in :func:`label_shapes`; one device for all.
+    in :func:`label_shapes`, for the kinds the batch has (None fields are absent); one device for all.
     """
     if batch.pixels.dtype != torch.uint8:
         raise BatchError("pixels", f"expected uint8 RGB bytes, found {batch.pixels.dtype}; convert float images "
@@ -35,7 +36,7 @@ def check_structure(batch, n_landmarks: int) -> None:
                                    "batches with gpuaug.collate or FaceBatch.from_padded")
     if batch.offsets.dim() != 1:
         raise BatchError("offsets", f"expected shape (B,), found {tuple(batch.offsets.shape)}")
-    points = batch.landmarks2d.shape
+    points = batch.landmarks2d.shape if batch.landmarks2d is not None else ()
     if len(points) == 3 and points[2] == 2 and points[1] != n_landmarks:
         raise BatchError("landmarks2d", f"has {points[1]} landmarks per sample, but the flip table has "
                                         f"{n_landmarks}: give AugmentConfig(flip_table=...) the table of this layout "
@@ -44,7 +45,8 @@ def check_structure(batch, n_landmarks: int) -> None:
     expected = {"offsets": ((b,), torch.int64), "strides": ((b,), torch.int64), "sizes": ((b, 2), torch.int64),
                 "keys": ((b, 2), torch.int64),
                 **({"windows": ((b, 4), torch.int64)} if hasattr(batch, "windows") else {}),
-                **{k: ((b, *s), torch.float32) for k, s in label_shapes(n_landmarks).items()}}
+                **{k: ((b, *s), torch.float32) for k, s in label_shapes(n_landmarks).items()
+                   if getattr(batch, k) is not None}}
     for name, (shape, dtype) in expected.items():
         t = getattr(batch, name)
         if tuple(t.shape) != shape:
@@ -78,41 +80,36 @@ def check_params(batch, params) -> None:
         if value.device != device:
             raise BatchError(f"params.{name}", f"on {value.device}, but the batch is on {device}; "
                                                "use params.to(batch.device)")
-    # A texture occluder's source is a row number of the batch. Out of range it would make the gather raise
-    # deep inside, or abort the process in compiled code; CPU params are read without a sync (on a device
-    # they are not read, and not inside a caller's compiled graph, which a data-dependent raise would break).
-    source = params.occluders[..., OCC["source"]]
-    if source.device.type == "cpu" and source.numel() and not torch.compiler.is_compiling():
-        bad = (source < 0) | (source > b - 1)
-        if bad.any():
-            row = int(bad.any(1).nonzero()[0, 0])
-            raise BatchError("params.occluders", f"row {row} has a texture source {int(source[bad][0])} outside the "
-                                                 f"batch's rows 0..{b - 1}: slice params with params.rows(start, "
-                                                 "stop), which re-numbers the sources")
 
 
 def sample_validity(batch) -> torch.Tensor:
-    """(B,) bool on the batch's device, no host sync: finite labels (a point may be NaN: not annotated; an inf
-    is a bad value anywhere), a box of positive width and height, and a frame of at least 1 x 1 pixels."""
-    finite = torch.ones(len(batch), dtype=torch.bool, device=batch.pixels.device)
-    for name in label_shapes(batch.landmarks2d.shape[1]):
-        value = getattr(batch, name).flatten(1)
-        finite &= ~torch.isinf(value).any(1) if name in POINT_FIELDS else torch.isfinite(value).all(1)
-    box = batch.bbox
-    return finite & (box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1]) & (batch.sizes > 0).all(1)
+    """(B,) bool on the batch's device, no host sync: no inf in any label (a NaN is a missing label), something to
+    crop around with positive width and height (:func:`~gpuaug.crop.crop_boxes`: the box, else the annotated
+    landmarks' extent, else with neither kind the whole frame), and a frame of at least 1 x 1 pixels."""
+    ok = (batch.sizes > 0).all(1)
+    for name in label_kinds(batch):
+        ok &= ~torch.isinf(getattr(batch, name)).flatten(1).any(1)
+    box = crop_boxes(batch.sizes, batch.bbox, batch.landmarks2d)
+    return ok & (box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])  # False for NaN
 
 
 def _bad_value(labels: dict[str, np.ndarray], size: Sequence[int]) -> tuple[str, str] | None:
-    """The first value problem of one sample's labels (field, message), or None."""
+    """The first value problem of one sample's labels (those its data set has; field, message), or None."""
     for name, value in labels.items():
         if bad_values(name, value[None])[0]:
-            return name, "contains inf" if name in POINT_FIELDS else "contains NaN or inf"
-    x0, y0, x1, y1 = labels["bbox"]
-    if not (x1 > x0 and y1 > y0):
-        return "bbox", f"{[float(v) for v in labels['bbox']]} has no positive width and height"
+            return name, "contains inf (a missing label is NaN)"
     if min(size) < 1:
         return "pixels", f"frame size {tuple(int(v) for v in size)} is empty"
-    return None
+    lift = {k: torch.from_numpy(np.asarray(labels[k], dtype=np.float32))[None] if k in labels else None
+            for k in ("bbox", "landmarks2d")}
+    x0, y0, x1, y1 = crop_boxes(torch.tensor([list(size)]), lift["bbox"], lift["landmarks2d"])[0].tolist()
+    if x1 > x0 and y1 > y0:
+        return None
+    if "bbox" in labels and np.isfinite(labels["bbox"]).all():
+        return "bbox", f"{[float(v) for v in labels['bbox']]} has no positive width and height"
+    if "landmarks2d" in labels and np.isfinite(labels["landmarks2d"]).all(-1).any():
+        return "landmarks2d", "the annotated landmarks' extent (the crop, without a box) has no positive size"
+    return ("bbox" if "bbox" in labels else "landmarks2d"), "nothing to crop around: no box and no annotated landmark"
 
 
 def check_values(batch) -> None:
@@ -122,22 +119,30 @@ def check_values(batch) -> None:
     if bool(valid.all()):
         return
     i = int((~valid).nonzero()[0])
-    labels = {k: getattr(batch, k)[i].cpu().numpy() for k in label_shapes(batch.landmarks2d.shape[1])}
+    labels = {k: getattr(batch, k)[i].cpu().numpy() for k in label_kinds(batch)}
     field, message = _bad_value(labels, batch.sizes[i].tolist()) or ("?", "rejected")
     raise BatchError(field, message, sample=i, key=tuple(batch.keys[i].tolist()))
 
 
 def check_samples(samples: Sequence) -> None:
-    """Raise :class:`BatchError` for the first malformed :class:`~gpuaug.FaceSample` (image (H, W, 3) uint8,
-    label shapes as the first sample's landmark count, finite values, a box of positive size)."""
+    """Raise :class:`BatchError` for the first malformed :class:`~gpuaug.FaceSample` (image (H, W, 3) uint8; the
+    label kinds of the first sample, each of its shape for the first sample's landmark count; no inf, something
+    to crop around)."""
     if not samples:
         raise ValueError("collate needs at least one sample")
-    n_landmarks = np.shape(samples[0].landmarks2d)[0]
-    shapes = label_shapes(n_landmarks)
+    kinds = label_kinds(samples[0])
+    n_landmarks = next((len(getattr(samples[0], k)) for k in POINT_FIELDS if getattr(samples[0], k) is not None), 0)
+    shapes = {k: v for k, v in label_shapes(n_landmarks).items() if k in kinds}
     for i, s in enumerate(samples):
         image = np.asarray(s.image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise BatchError("image", f"expected (H, W, 3) uint8, found {image.shape} {image.dtype}", i, s.key)
+        if label_kinds(s) != kinds:
+            name = next(k for k in set(kinds) ^ set(label_kinds(s)))
+            have = "has" if getattr(s, name) is not None else "lacks"
+            raise BatchError(name, f"this sample {have} it but sample 0 does not: the samples of a batch have the same "
+                                   f"label kinds (sample 0: {', '.join(kinds) or 'none'}); mark a missing label of one "
+                                   "sample with NaN", i, s.key)
         labels = {k: np.asarray(getattr(s, k)) for k in shapes}
         for name, shape in shapes.items():
             if labels[name].shape != shape:

@@ -7,6 +7,7 @@ import importlib
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ import torch
 from gpuaug.augment import FaceAugment
 from gpuaug.batch import collate
 from gpuaug.config import AugmentConfig
+from gpuaug.labels.flip_tables import FLIP_TABLES, builtin_table
 from gpuaug.load.frames import FaceFrames
 from gpuaug.preview import preview_augmented, preview_clips, preview_frames
 from gpuaug.recipes import RECIPES
@@ -32,10 +34,23 @@ def _spread(n: int, count: int) -> list[int]:
     return sorted({round(i * (n - 1) / max(count - 1, 1)) for i in range(min(count, n))})
 
 
-def _augment_spread(frames: FaceFrames, count: int, seed: int, device: str, backend: str, recipe: str = "seed"):
+def _config(frames: FaceFrames, recipe: str, flip_table: str | None) -> AugmentConfig:
+    """A :mod:`gpuaug.recipes` config with the flip table of the data set's layout: ``flip_table`` if given,
+    else the built-in table of its landmark count (the recipe's own without landmarks)."""
+    config = RECIPES[recipe]()
+    if flip_table is None and frames.landmarks:
+        flip_table = builtin_table(frames.landmarks)
+        if flip_table is None:
+            raise SystemExit(f"{frames.landmarks} landmarks per frame: no built-in flip table has that many points "
+                             f"(known: {', '.join(FLIP_TABLES)}); give --flip-table")
+    return config if flip_table is None else replace(config, flip_table=flip_table)
+
+
+def _augment_spread(frames: FaceFrames, count: int, seed: int, device: str, backend: str, recipe: str = "seed",
+                    flip_table: str | None = None):
     """Augment ``count`` frames spread evenly over the data set with a :mod:`gpuaug.recipes` config."""
     batch = collate([frames[i] for i in _spread(len(frames), count)])
-    aug = FaceAugment(RECIPES[recipe](), backend=backend)
+    aug = FaceAugment(_config(frames, recipe, flip_table), backend=backend)
     return batch, aug(batch.to(device), torch.Generator().manual_seed(seed))
 
 
@@ -47,7 +62,8 @@ def _augment_clips(frames: FaceFrames, args: argparse.Namespace):
     clips = FaceClips(frames, args.clips, args.step)
     print(clips.skip_report())
     batch = clips.batch(_spread(len(clips), args.count))
-    aug = ClipAugment(FaceAugment(RECIPES[args.recipe](), backend=args.backend), args.clips, drift=args.drift)
+    aug = ClipAugment(FaceAugment(_config(frames, args.recipe, args.flip_table), backend=args.backend), args.clips,
+                      drift=args.drift)
     return batch, aug(batch, torch.Generator().manual_seed(args.seed))
 
 
@@ -60,11 +76,14 @@ def _preview(args: argparse.Namespace) -> None:
         batch, augmented = _augment_clips(frames, args)
         preview_clips(augmented, out, limit=args.count)
     else:
-        batch, augmented = _augment_spread(frames, args.count or 16, args.seed, "cpu", args.backend, args.recipe)
+        batch, augmented = _augment_spread(frames, args.count or 16, args.seed, "cpu", args.backend, args.recipe,
+                                           args.flip_table)
         preview_augmented(augmented, out)
     images = [batch.frame(i).numpy() for i in range(len(batch))]
-    preview_frames(images, batch.landmarks2d.numpy(), batch.head_pose.numpy(), batch.gaze.numpy(),
-                   batch.bbox.numpy(), out.with_name(out.stem + "_source.png"), columns=args.clips or 4)
+    labels = [None if getattr(batch, k) is None else getattr(batch, k).numpy()
+              for k in ("landmarks2d", "head_pose", "gaze", "bbox")]
+    table = (augmented.frames if args.clips else augmented).flip_table.tolist()
+    preview_frames(images, *labels, out.with_name(out.stem + "_source.png"), columns=args.clips or 4, table=table)
     print(f"wrote {out} and {out.with_name(out.stem + '_source.png')}")
 
 
@@ -116,6 +135,8 @@ def _add_preview_args(p: argparse.ArgumentParser) -> None:
                    help="with --clips: camera params move this far (0-1) toward a second draw across each clip")
     p.add_argument("--recipe", default="seed", choices=sorted(RECIPES),
                    help="the config, from gpuaug.recipes (default: seed, today's default chain)")
+    p.add_argument("--flip-table", default=None, choices=sorted(FLIP_TABLES),
+                   help="the landmark layout's flip table (default: the built-in one with the data's landmark count)")
 
 
 TOOLS = {

@@ -90,7 +90,8 @@ def _per_frame_camera(frames: AugmentParams, config: AugmentConfig, length: int,
 
 
 def clip_boxes(bbox: torch.Tensor, length: int, crop: CropMode = "mean") -> torch.Tensor:
-    """(B * T, 4) [x0, y0, x1, y1] frame boxes -> (B * T, 4) the box each frame is cropped around (``crop``: see
+    """(B * T, 4) [x0, y0, x1, y1] frame crop boxes (:func:`~gpuaug.crop.crop_boxes`) -> (B * T, 4) the box each
+    frame is cropped around (``crop``: see
     :data:`CropMode`); "mean" and "union" give every frame of a clip the same box, so the face's own motion
     inside the clip survives the crop. A clip with a non-finite box gets a non-finite clip box (its frames come
     out invalid)."""

@@ -8,7 +8,7 @@ backend and device, with no per-clip loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import torch
 
@@ -24,23 +24,15 @@ from gpuaug.targets.fields import TensorFields
 class AugmentedClips:
     """An :class:`~gpuaug.AugmentedBatch` of B * T clip-major frames seen as B clips (views, no copy).
 
-    images (B, T, C, S, S); bbox (B, T, 4); landmarks2d (B, T, K, 2); landmarks3d (B, T, K, 3); head_pose
-    (B, T, 3) degrees; gaze (B, T, 3); visible, occluded and annotated (B, T, K) bool; matrix (B, T, 3, 3)
-    source -> output; flipped (B, T) bool; keys (B, T, 2) (video, frame); valid (B, T) bool: conventions as in
-    AugmentedBatch. targets: each training target with a T axis after B (heatmaps (B, T, K, h, w), ...).
-    params: the (B * T) per-frame draws, for replay; frames: the flat AugmentedBatch itself (e.g. for a
-    per-frame loss).
+    images (B, T, C, S, S); the labels the frames had (None for a kind they had not): bbox (B, T, 4);
+    landmarks2d (B, T, K, 2); landmarks3d (B, T, K, 3); head_pose (B, T, 3) degrees; gaze (B, T, 3); visible,
+    occluded and annotated (B, T, K) bool; has: per label kind (B, T) bool; matrix (B, T, 3, 3) source -> output;
+    flipped (B, T) bool; keys (B, T, 2) (video, frame); valid (B, T) bool: conventions as in AugmentedBatch.
+    targets: each training target with a T axis after B (heatmaps (B, T, K, h, w), ...). params: the (B * T)
+    per-frame draws, for replay; frames: the flat AugmentedBatch itself (e.g. for a per-frame loss).
     """
 
     images: torch.Tensor
-    bbox: torch.Tensor
-    landmarks2d: torch.Tensor
-    landmarks3d: torch.Tensor
-    head_pose: torch.Tensor
-    gaze: torch.Tensor
-    visible: torch.Tensor
-    occluded: torch.Tensor
-    annotated: torch.Tensor
     matrix: torch.Tensor
     flipped: torch.Tensor
     keys: torch.Tensor
@@ -48,6 +40,15 @@ class AugmentedClips:
     targets: dict[str, TensorFields]
     params: AugmentParams
     frames: AugmentedBatch
+    bbox: torch.Tensor | None = None
+    landmarks2d: torch.Tensor | None = None
+    landmarks3d: torch.Tensor | None = None
+    head_pose: torch.Tensor | None = None
+    gaze: torch.Tensor | None = None
+    visible: torch.Tensor | None = None
+    occluded: torch.Tensor | None = None
+    annotated: torch.Tensor | None = None
+    has: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         """Clips (B)."""
@@ -56,10 +57,12 @@ class AugmentedClips:
     @classmethod
     def of(cls, frames: AugmentedBatch, length: int) -> AugmentedClips:
         """View the clip-major ``frames`` (B * T samples) as clips of ``length`` (T)."""
-        per_frame = {f.name for f in fields(cls)} - {"params", "frames", "targets"}
+        per_frame = {f.name for f in fields(cls)} - {"params", "frames", "targets", "has"}
         targets = {name: t.unflatten(length) for name, t in frames.targets.items()}
-        return cls(params=frames.params, frames=frames, targets=targets,
-                   **{name: getattr(frames, name).unflatten(0, (-1, length)) for name in per_frame})
+        has = {name: t.unflatten(0, (-1, length)) for name, t in frames.has.items()}
+        return cls(params=frames.params, frames=frames, targets=targets, has=has,
+                   **{name: getattr(frames, name).unflatten(0, (-1, length)) for name in per_frame
+                      if getattr(frames, name) is not None})
 
 
 def clip_count(batch: FaceBatch, length: int) -> int:
@@ -104,7 +107,7 @@ class ClipAugment(torch.nn.Module):
     def matrix(self, batch: FaceBatch, params: AugmentParams) -> torch.Tensor:
         """(B * T, 3, 3) source -> output matrices: each frame's params around its clip's crop box."""
         clip_count(batch, self.length)
-        return self.aug.matrix(batch, params, clip_boxes(batch.bbox, self.length, self.crop))
+        return self.aug.matrix(batch, params, clip_boxes(batch.crop_boxes(), self.length, self.crop))
 
     def apply(self, batch: FaceBatch, params: AugmentParams) -> AugmentedClips:
         """Replay ``params`` on ``batch`` (deterministic): one step over all B * T frames."""

@@ -44,9 +44,14 @@ from gpuaug.batch import FaceBatch
 from gpuaug.config import CAMERA_PROBABILITIES, AugmentConfig
 from gpuaug.distributed import rank_generator
 from gpuaug.load.frames import FaceFrames
+from gpuaug.sample import LABEL_FIELDS
 
-#: FaceBatch fields that pass through the pipeline untouched (everything but the pixel buffer's layout).
-PASSTHROUGH_FIELDS = tuple(f.name for f in fields(FaceBatch) if f.name not in ("pixels", "offsets", "strides"))
+
+def passthrough_fields(kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """FaceBatch fields that pass through the pipeline untouched: everything but the pixel buffer's layout, with
+    only the label ``kinds`` the data set has (``external_source`` cannot carry None)."""
+    return tuple(f.name for f in fields(FaceBatch) if f.name not in ("pixels", "offsets", "strides")
+                 and (f.name not in LABEL_FIELDS or f.name in kinds))
 
 
 @functools.lru_cache(maxsize=2)
@@ -111,6 +116,7 @@ class _BatchSource:
     frames: FaceFrames
     plan: ShardPlan
     aug: FaceAugment
+    passthrough: tuple[str, ...]
 
     def __call__(self, info) -> tuple[np.ndarray, ...]:
         # One torch thread per worker (the workers are the parallelism); also, libgomp's thread pool
@@ -124,7 +130,7 @@ class _BatchSource:
         c = self.aug.config
         matrix = mask_invalid(batch, self.aug.matrix(batch, params))
         render = host_copy(*render_inputs(matrix, batch.sizes, params, c.out_size, c.channels))
-        return (frame_views(batch), *render, *(getattr(batch, f).numpy() for f in PASSTHROUGH_FIELDS))
+        return (frame_views(batch), *render, *(getattr(batch, f).numpy() for f in self.passthrough))
 
 
 class DaliFaceLoader:
@@ -171,6 +177,7 @@ class DaliFaceLoader:
         self.plan = ShardPlan(len(frames), batch_size, seed, rank, world_size, shuffle)
         self.aug = FaceAugment(config, backend="dali").train(train)
         self._step = 0
+        self._passthrough = passthrough_fields(frames.kinds)
         cuda = self.device.type == "cuda"
         self._pipe = Pipeline(
             batch_size=batch_size, num_threads=num_threads or default_threads(),
@@ -180,9 +187,11 @@ class DaliFaceLoader:
         with self._pipe:
             config = self.aug.config
             n_render = len(RENDER_INPUTS[config.channels])
+            passthrough = self._passthrough
             frames_node, *outputs = fn.external_source(
-                source=_BatchSource(frames, self.plan, self.aug), num_outputs=1 + n_render + len(PASSTHROUGH_FIELDS),
-                layout=["HWC"] + [""] * (n_render + len(PASSTHROUGH_FIELDS)), parallel=True, batch=True,
+                source=_BatchSource(frames, self.plan, self.aug, passthrough),
+                num_outputs=1 + n_render + len(passthrough), layout=["HWC"] + [""] * (n_render + len(passthrough)),
+                parallel=True, batch=True,
                 batch_info=True,
             )
             images = render_graph(frames_node.gpu() if cuda else frames_node, outputs[:n_render], config.out_size,
@@ -207,7 +216,7 @@ class DaliFaceLoader:
     def _next(self) -> AugmentedBatch:
         step, self._step = self._step, self._step + 1
         images, *labels = self._pipe.run()
-        raw = {f: torch.from_numpy(np.array(t.as_tensor())) for f, t in zip(PASSTHROUGH_FIELDS, labels, strict=True)}
+        raw = {f: torch.from_numpy(np.array(t.as_tensor())) for f, t in zip(self._passthrough, labels, strict=True)}
         # The raw pixels never leave DALI; the label code reads everything but them.
         layout = torch.zeros(len(raw["keys"]), dtype=torch.int64)
         batch = FaceBatch(pixels=torch.empty(0, dtype=torch.uint8), offsets=layout, strides=layout, **raw)

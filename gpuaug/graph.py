@@ -51,7 +51,8 @@ class CapturedAugment:
             raise ValueError(f"only the torch backend can be captured, not {aug.backend_name!r}")
         self.aug, self.train = aug, aug.training
         self.share_pixels = share_pixels
-        owned = [f.name for f in fields(FaceBatch) if not (share_pixels and f.name == "pixels")]
+        owned = [f.name for f in fields(FaceBatch)  # the labels the batch has: absent ones stay None
+                 if not (share_pixels and f.name == "pixels") and getattr(example, f.name) is not None]
         self.batch = replace(example, **{name: getattr(example, name).clone() for name in owned})  # static inputs
         n = len(example)
         # Static packed params, as wide as this config's draws (its occluder slots).
@@ -81,8 +82,13 @@ class CapturedAugment:
         if batch.pixels.numel() > self.batch.pixels.numel():
             raise ValueError(f"pixel buffer of {batch.pixels.numel()} bytes exceeds the captured capacity "
                              f"{self.batch.pixels.numel()}; capture with the largest batch layout")
+        if batch.kinds != self.batch.kinds:
+            raise ValueError(f"captured for batches with {', '.join(self.batch.kinds) or 'no labels'}, got one with "
+                             f"{', '.join(batch.kinds) or 'none'}")
         for f in fields(FaceBatch):
             src, dst = getattr(batch, f.name), getattr(self.batch, f.name)
+            if src is None:
+                continue
             if f.name == "pixels":
                 if self.share_pixels:
                     continue

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from gpuaug.labels.flip_tables import FLIP_TABLES, flip_side
+from gpuaug.labels.flip_tables import FLIP_TABLES, builtin_table, flip_side
 from gpuaug.labels.rotation import pose_to_matrix
 
 SIDE_COLOUR = {-1: (255, 60, 60), 0: (255, 230, 0), 1: (60, 140, 255)}
@@ -27,10 +27,11 @@ _IBUG68 = FLIP_TABLES["ibug68"]
 
 def layout_table(n_points: int, table: Sequence[int] | None = None) -> tuple[int, ...] | None:
     """The flip table to colour ``n_points`` landmarks by: ``table`` when given, else the built-in table of that
-    many points (each built-in layout has its own count), else None (every point drawn as midline)."""
+    many points (:func:`~gpuaug.labels.flip_tables.builtin_table`), else None (every point drawn as midline)."""
     if table is not None:
         return tuple(int(i) for i in table)
-    return next((t for t in FLIP_TABLES.values() if len(t) == n_points), None)
+    name = builtin_table(n_points)
+    return None if name is None else FLIP_TABLES[name]
 
 
 def _anchors(lm: np.ndarray, table: tuple[int, ...] | None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -49,36 +50,40 @@ def _anchors(lm: np.ndarray, table: tuple[int, ...] | None) -> tuple[np.ndarray,
 
 def draw_labels(
     img: Image.Image,
-    landmarks: np.ndarray,
-    head_pose: np.ndarray,
-    gaze: np.ndarray,
+    landmarks: np.ndarray | None,
+    head_pose: np.ndarray | None = None,
+    gaze: np.ndarray | None = None,
     bbox: np.ndarray | None = None,
     zoom: float = 1.0,
     occluded: np.ndarray | None = None,
     table: Sequence[int] | None = None,
 ) -> None:
-    """Draw on ``img`` (already ``zoom`` times the label's pixel grid). landmarks (K, 2) pixels (NaN: not
-    annotated, not drawn), head_pose (3,) degrees, gaze (3,) [x right, y up, z toward camera], bbox (4,)
-    [x0, y0, x1, y1], occluded (K,) bool: those landmarks drawn as rings; table: the layout's flip table
-    (default: :func:`layout_table`)."""
+    """Draw on ``img`` (already ``zoom`` times the label's pixel grid) the labels given (None: the data set has
+    none of that kind; NaN: that sample's label is missing; either way nothing is drawn for it). landmarks (K, 2)
+    pixels, head_pose (3,) degrees, gaze (3,) [x right, y up, z toward camera], bbox (4,) [x0, y0, x1, y1],
+    occluded (K,) bool: those landmarks drawn as rings; table: the layout's flip table (default:
+    :func:`layout_table`). Without landmarks the pose axes and the gaze start at the image's centre."""
     draw = ImageDraw.Draw(img)
     # Pixel centres sit at integers, so pixel i spans [i - 0.5, i + 0.5]: shift by 0.5 before zooming.
-    lm = (np.asarray(landmarks, dtype=np.float64).reshape(-1, 2) + 0.5) * zoom
-    table = layout_table(len(lm), table)
+    lm = (np.asarray(landmarks if landmarks is not None else np.zeros((0, 2)), dtype=np.float64).reshape(-1, 2)
+          + 0.5) * zoom
+    table = layout_table(len(lm), table) if len(lm) else None
     side = flip_side(table) if table is not None else (0,) * len(lm)
     annotated = np.isfinite(lm).all(1)
-    spread = float(np.ptp(lm[annotated, 1])) if annotated.any() else 0.0
+    # Arrows 0.6 of the face's height; without landmarks 0.3 of the image's shorter side (from its centre).
+    spread = float(np.ptp(lm[annotated, 1])) if annotated.any() else 0.5 * min(img.size) if landmarks is None else 0.0
     length = 0.6 * (spread or zoom * 10)
     if bbox is not None and np.isfinite(bbox).all():
         x0, y0, x1, y1 = ((np.asarray(bbox, dtype=np.float64) + 0.5) * zoom).tolist()
         draw.rectangle((x0, y0, x1, y1), outline=(0, 255, 120))
-    anchors = _anchors(lm, table)
-    if anchors is not None and np.isfinite(head_pose).all() and np.isfinite(gaze).all():
-        nose, eyes = anchors
+    centre = np.array(img.size, dtype=np.float64) / 2
+    nose, eyes = _anchors(lm, table) or ((centre, centre) if landmarks is None else (None, None))
+    if nose is not None and head_pose is not None and np.isfinite(head_pose).all():
         rot = pose_to_matrix(torch.as_tensor(head_pose, dtype=torch.float64)).numpy()
         for axis, colour in ((rot[:, 0], (255, 0, 0)), (rot[:, 1], (0, 220, 0)), (-rot[:, 2], (0, 90, 255))):
             tip = nose + length * axis[:2]
             draw.line((*nose, *tip), fill=colour, width=2)
+    if eyes is not None and gaze is not None and np.isfinite(gaze).all():
         g = np.asarray(gaze, dtype=np.float64)
         tip = eyes + length * np.array([g[0], -g[1]]) / max(float(np.linalg.norm(g)), 1e-6)
         draw.line((*eyes, *tip), fill=(0, 255, 255), width=2)
@@ -92,11 +97,15 @@ def draw_labels(
             draw.ellipse((x - r, y - r, x + r, y + r), fill=SIDE_COLOUR[side[i]])
 
 
+def _row(labels: np.ndarray | None, i: int) -> np.ndarray | None:
+    return None if labels is None else labels[i]
+
+
 def tile(
     images: Sequence[np.ndarray],
-    landmarks: np.ndarray,
-    head_pose: np.ndarray,
-    gaze: np.ndarray,
+    landmarks: np.ndarray | None,
+    head_pose: np.ndarray | None = None,
+    gaze: np.ndarray | None = None,
     bbox: np.ndarray | None = None,
     captions: Sequence[str] | None = None,
     zoom: float = 2.0,
@@ -104,16 +113,17 @@ def tile(
     occluded: np.ndarray | None = None,
     table: Sequence[int] | None = None,
 ) -> Image.Image:
-    """Grid of annotated frames. images: (H, W, 3) or (H, W, 1) uint8 each; labels (B, ...) numpy; occluded
-    (B, K) bool (drawn hollow) or None; table: the layout's flip table (see :func:`draw_labels`)."""
+    """Grid of annotated frames. images: (H, W, 3) or (H, W, 1) uint8 each; labels (B, ...) numpy or None (the
+    data set has none of that kind); occluded (B, K) bool (drawn hollow) or None; table: the layout's flip table
+    (see :func:`draw_labels`)."""
     tiles = []
     for i, frame in enumerate(images):
         frame = np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame
         pic = Image.fromarray(frame).resize(
             (round(frame.shape[1] * zoom), round(frame.shape[0] * zoom)), Image.Resampling.NEAREST
         )
-        draw_labels(pic, landmarks[i], head_pose[i], gaze[i], None if bbox is None else bbox[i], zoom,
-                    None if occluded is None else occluded[i], table)
+        draw_labels(pic, _row(landmarks, i), _row(head_pose, i), _row(gaze, i), _row(bbox, i), zoom,
+                    _row(occluded, i), table)
         if captions:
             ImageDraw.Draw(pic).text((4, 4), captions[i], fill=(255, 255, 255))
         tiles.append(pic)
@@ -126,19 +136,21 @@ def tile(
     return sheet
 
 
-def pose_caption(pose: np.ndarray, flipped: bool = False) -> str:
-    yaw, pitch, roll = (float(a) for a in pose)
-    return f"y{yaw:+.0f} p{pitch:+.0f} r{roll:+.0f}" + (" flip" if flipped else "")
+def pose_caption(pose: np.ndarray | None, flipped: bool = False) -> str:
+    """"y+12 p-3 r+5" (yaw, pitch, roll degrees; nothing without a pose), then " flip" for a mirrored sample."""
+    text = "" if pose is None or not np.isfinite(pose).all() else "y{:+.0f} p{:+.0f} r{:+.0f}".format(*map(float, pose))
+    return (text + " flip" if flipped else text).strip()
 
 
 def preview_augmented(batch, path: str | Path, limit: int = 16, columns: int = 8) -> Path:
-    """Save an :class:`~gpuaug.AugmentedBatch` (first ``limit`` samples, ``columns`` a row) as a PNG sheet."""
+    """Save an :class:`~gpuaug.AugmentedBatch` (first ``limit`` samples, ``columns`` a row) as a PNG sheet, with
+    the labels it has."""
     n = min(limit, len(batch))
     images = (batch.images[:n].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     names = ("landmarks2d", "head_pose", "gaze", "bbox", "occluded")
-    labels = {k: getattr(batch, k)[:n].detach().cpu().numpy() for k in names}
+    labels = {k: None if getattr(batch, k) is None else getattr(batch, k)[:n].detach().cpu().numpy() for k in names}
     flips = batch.flipped[:n].cpu().tolist()
-    captions = [pose_caption(labels["head_pose"][i], flips[i]) for i in range(n)]
+    captions = [pose_caption(_row(labels["head_pose"], i), flips[i]) for i in range(n)]
     sheet = tile(list(images), labels["landmarks2d"], labels["head_pose"], labels["gaze"], labels["bbox"],
                  captions, zoom=2.0, columns=columns, occluded=labels["occluded"], table=batch.flip_table.tolist())
     sheet.save(path)
@@ -154,16 +166,16 @@ def preview_clips(clips, path: str | Path, limit: int = 4) -> Path:
 
 def preview_frames(
     images: Sequence[np.ndarray],
-    landmarks: np.ndarray,
-    head_pose: np.ndarray,
-    gaze: np.ndarray,
-    bbox: np.ndarray,
+    landmarks: np.ndarray | None,
+    head_pose: np.ndarray | None,
+    gaze: np.ndarray | None,
+    bbox: np.ndarray | None,
     path: str | Path,
     columns: int = 4,
     table: Sequence[int] | None = None,
 ) -> Path:
-    """Save raw frames (each (H, W, 3) uint8) with their source-space labels as a PNG sheet (``table``: the
-    layout's flip table, see :func:`draw_labels`)."""
-    captions = [pose_caption(p) for p in head_pose]
+    """Save raw frames (each (H, W, 3) uint8) with their source-space labels (None: the data set has none of that
+    kind) as a PNG sheet (``table``: the layout's flip table, see :func:`draw_labels`)."""
+    captions = [pose_caption(_row(head_pose, i)) for i in range(len(images))]
     tile(images, landmarks, head_pose, gaze, bbox, captions, zoom=1.0, columns=columns, table=table).save(path)
     return Path(path)

@@ -18,31 +18,37 @@ def label_shapes(n_landmarks: int = 68) -> dict[str, tuple[int, ...]]:
 
 #: The label fields of a sample (and of a batch), in declaration order.
 LABEL_FIELDS = tuple(label_shapes())
-#: The point fields: a NaN point (any coordinate) is a point not annotated, not a bad value (other fields must be
-#: finite, and no point may hold an inf).
+#: The point fields: a NaN point (any coordinate) is a point not annotated.
 POINT_FIELDS = ("landmarks2d", "landmarks3d")
 
 
 def bad_values(name: str, value: np.ndarray) -> np.ndarray:
-    """(N, ...) values of label field ``name`` -> (N,) bool: the rows that hold a bad value (an inf anywhere, or
-    a NaN outside the point fields, where NaN marks a missing point)."""
-    flat = value.reshape(len(value), -1)
-    return np.isinf(flat).any(1) if name in POINT_FIELDS else ~np.isfinite(flat).all(1)
+    """(N, ...) values of label field ``name`` -> (N,) bool: the rows that hold a bad value, an inf. A NaN is not
+    bad: it marks a missing label (a point not annotated, a sample without that label)."""
+    return np.isinf(value.reshape(len(value), -1)).any(1)
+
+
+def label_kinds(obj: object) -> tuple[str, ...]:
+    """The label fields ``obj`` (a sample, a batch, a video) has, i.e. that are not None, in
+    :data:`LABEL_FIELDS` order."""
+    return tuple(name for name in LABEL_FIELDS if getattr(obj, name, None) is not None)
 
 
 @dataclass(frozen=True)
 class FaceSample:
-    """One frame and its labels (frame-first numpy, see :class:`~gpuaug.load.video.FaceVideo`).
+    """One frame and the labels its data set has (frame-first numpy, see :class:`~gpuaug.load.video.FaceVideo`).
 
-    landmarks2d (K, 2) and landmarks3d (K, 3): K points of the layout the augmentation's flip table names
-    (68 for ``"ibug68"``); a point with a NaN coordinate is not annotated (it stays NaN through the step).
-    ``key`` is (video number, frame number in that video) for tracing a sample back to its file.
+    image (H, W, 3) uint8 RGB. Labels, float32, None when the data set does not have that kind: bbox (4,)
+    [x0, y0, x1, y1] pixels; landmarks2d (K, 2) and landmarks3d (K, 3): K points of the layout the augmentation's
+    flip table names (68 for ``"ibug68"``); head_pose (3,) degrees; gaze (3,). A NaN marks a missing label: a
+    point not annotated, or a sample without its box, pose or gaze; it stays NaN through the step. An inf is a bad
+    value. ``key`` is (video number, frame number in that video) for tracing a sample back to its file.
     """
 
     image: np.ndarray
-    bbox: np.ndarray
-    landmarks2d: np.ndarray
-    landmarks3d: np.ndarray
-    head_pose: np.ndarray
-    gaze: np.ndarray
-    key: tuple[int, int]
+    bbox: np.ndarray | None = None
+    landmarks2d: np.ndarray | None = None
+    landmarks3d: np.ndarray | None = None
+    head_pose: np.ndarray | None = None
+    gaze: np.ndarray | None = None
+    key: tuple[int, int] = (0, 0)

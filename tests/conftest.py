@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,21 @@ from gpuaug.synth.face_model import project
 #: Marks a test as needing CUDA: ``-m cuda`` selects it, and it skips cleanly without a device.
 CUDA_ONLY = (pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA_ONLY)]
+
+
+def assert_same_output(a, b, skip: tuple[str, ...] = ()) -> None:
+    """Every field of two AugmentedBatch results equal but params, targets and ``skip``: tensors exactly, ``has``
+    kind by kind, None exactly where the other is None."""
+    for f in fields(a):
+        if f.name in ("params", "targets", *skip):
+            continue
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, dict):
+            assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x), f.name
+        elif x is None or y is None:
+            assert x is y, f.name
+        else:
+            assert torch.equal(x, y), f.name
 
 
 def cuda_only(test):

@@ -36,13 +36,13 @@ def write_video(path: Path, arrays: dict[str, np.ndarray]) -> Path:
 
 
 def write_dataset(out: Path, sizes: list[tuple[int, int]], frames: int = 4, seed: int = 0) -> list[Path]:
-    """One video per frame size; video ``i`` gets frame 1 made non-finite and frame 2 a degenerate box
+    """One video per frame size; video ``i`` gets frame 1 an inf pose and frame 2 a degenerate box
     when ``i`` is odd, so every data set has counted skips."""
     paths = []
     for i, size in enumerate(sizes):
         arrays = seed_arrays(frames, size, seed + i)
         if i % 2 and frames > 2:
-            arrays["headPose"][0, 1] = np.nan
+            arrays["headPose"][0, 1] = np.inf  # (a NaN is a missing pose, kept)
             arrays["boundingBox"][:, :, 2] = 5.0  # every corner the same point
         paths.append(write_video(out / f"v{i:03d}.npz", arrays))
     return paths

@@ -18,6 +18,11 @@ from gpuaug.sample import FaceSample
 CONFIG = AugmentConfig(out_size=24, grayscale_p=0.5)
 
 
+def _nan_rows(t: torch.Tensor, i: int) -> torch.Tensor:
+    """Sample ``i`` of ``t`` all NaN (every label of that kind missing)."""
+    return t.index_fill(0, torch.tensor([i], device=t.device), float("nan"))
+
+
 def _nan(t: torch.Tensor, i: int, value: float = float("nan")) -> torch.Tensor:
     t = t.clone()
     t[i].view(-1)[0] = value
@@ -25,12 +30,12 @@ def _nan(t: torch.Tensor, i: int, value: float = float("nan")) -> torch.Tensor:
 
 
 BAD_VALUES = {
-    "nan bbox": lambda b: replace(b, bbox=_nan(b.bbox, 2)),
+    "nan bbox and landmarks": lambda b: replace(b, bbox=_nan(b.bbox, 2), landmarks2d=_nan_rows(b.landmarks2d, 2)),
     "inf bbox": lambda b: replace(b, bbox=b.bbox.index_fill(0, torch.tensor([2], device=b.device), float("inf"))),
     "zero-size bbox": lambda b: replace(b, bbox=torch.cat([b.bbox[:2], b.bbox[2:3, :2].repeat(1, 2), b.bbox[3:]])),
     "inverted bbox": lambda b: replace(b, bbox=torch.cat([b.bbox[:2], b.bbox[2:3].flip(-1), b.bbox[3:]])),
     "inf landmarks": lambda b: replace(b, landmarks2d=_nan(b.landmarks2d, 2, -float("inf"))),  # NaN: missing
-    "nan head pose": lambda b: replace(b, head_pose=_nan(b.head_pose, 2)),
+    "inf head pose": lambda b: replace(b, head_pose=_nan(b.head_pose, 2, float("inf"))),  # NaN: a missing pose
 }
 
 
@@ -114,7 +119,7 @@ def _sample(key: int, image: np.ndarray | None = None, **labels: np.ndarray) -> 
 
 @pytest.mark.parametrize(("sample", "field"), [
     (_sample(3, bbox=np.array([4, 4, 4, 20], np.float32)), "bbox"),
-    (_sample(3, head_pose=np.array([0, np.nan, 0], np.float32)), "head_pose"),
+    (_sample(3, head_pose=np.array([0, np.inf, 0], np.float32)), "head_pose"),  # (NaN: a missing pose)
     (_sample(3, image=np.zeros((30, 30, 3), np.float32)), "image"),
     (_sample(3, image=np.zeros((30, 30), np.uint8)), "image"),
     (_sample(3, landmarks3d=np.zeros((68, 2), np.float32)), "landmarks3d"),

@@ -25,9 +25,9 @@ WORLD = 3
 
 
 def _gap_videos(root: Path) -> None:
-    """Video 0: 10 frames, frame 4 skipped (non-finite pose); video 1: 6 frames; video 2: 2 frames."""
+    """Video 0: 10 frames, frame 4 skipped (an inf pose); video 1: 6 frames; video 2: 2 frames."""
     spoiled = seed_arrays(10, seed=0)
-    spoiled["headPose"][0, 4] = np.nan
+    spoiled["headPose"][0, 4] = np.inf  # (a NaN pose is a missing pose: the frame is kept)
     write_video(root / "v0.npz", spoiled)
     write_video(root / "v1.npz", seed_arrays(6, size=(20, 24), seed=1))
     write_video(root / "v2.npz", seed_arrays(2, seed=2))

@@ -46,7 +46,7 @@ def test_npz_round_trip_in_seed_layout(tmp_path, save):
 
 def test_frames_index_lazily_and_count_skips(tmp_path, monkeypatch, caplog):
     a = _seed_arrays(4, seed=1)
-    a["headPose"][1, 2] = np.nan
+    a["headPose"][1, 2] = np.inf  # (a NaN is a missing pose: kept)
     a["boundingBox"][:, 0, 3] = 5.0  # zero-width box
     np.savez(tmp_path / "a.npz", **a)
     np.savez_compressed(tmp_path / "b.npz", **_seed_arrays(3, h=30, w=20, seed=2))

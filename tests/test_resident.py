@@ -9,7 +9,7 @@ from conftest import cuda_only
 from test_ragged import assert_same_batch, write_sources
 
 from gpuaug import AugmentConfig, FaceAugment, FaceFrames
-from gpuaug.load.resident import ResidentFrames, meta_bytes, required_bytes
+from gpuaug.load.resident import ResidentFrames, required_bytes
 
 WORLD = 3
 
@@ -37,7 +37,7 @@ def test_batches_equal_loader_batches(sources: tuple[FaceFrames, FaceFrames], ki
     assert resident.data.pixels.device.type == device
     expected = sum(f.image.nbytes for f in map(packed.__getitem__, resident.indices.tolist()))
     assert resident.data.pixels.numel() == expected
-    assert required_bytes(packed, 1, WORLD) == expected + len(resident) * meta_bytes(68)
+    assert required_bytes(packed, 1, WORLD) == expected + len(resident) * (4 * (4 + 68 * 2 + 68 * 3 + 3 + 3) + 8 * 6)
 
 
 def test_epochs_partition_the_data_set(sources: tuple[FaceFrames, FaceFrames]) -> None:

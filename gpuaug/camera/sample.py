@@ -11,6 +11,7 @@ import math
 import torch
 
 from gpuaug.config import OCCLUDER_FILLS, AugmentConfig
+from gpuaug.errors import BatchError
 
 #: Columns of one occluder in ``AugmentParams.occluders`` (B, slots, len(OCCLUDER_COLUMNS)) float32: active
 #: (0/1), ellipse (0/1, else rectangle), centre x and y (output pixels), half width and half height (output
@@ -82,6 +83,22 @@ def sources_of_rows(occluders: torch.Tensor, start: int, stop: int, length: int 
     moved = (local + 1 + (ahead - 1) % max(items - 1, 1)) % items if items > 1 else torch.zeros_like(local)
     out[..., OCC["source"]] = (moved * length + source % length).float()
     return out
+
+
+def check_sources(occluders: torch.Tensor, batch_size: int) -> None:
+    """BatchError unless every "texture" source of (B, slots, 12) CPU ``occluders`` is a row of a batch of
+    ``batch_size``: out of range the gather would raise deep inside, or abort the process in compiled code. Params
+    on a device are not read (that would wait for it), nor inside a caller's compiled graph (a data-dependent
+    raise would break it)."""
+    source = occluders[..., OCC["source"]]
+    if source.device.type != "cpu" or not source.numel() or torch.compiler.is_compiling():
+        return
+    bad = (source < 0) | (source > batch_size - 1)
+    if bad.any():
+        row = int(bad.any(1).nonzero()[0, 0])
+        raise BatchError("params.occluders", f"row {row} has a texture source {int(source[bad][0])} outside the "
+                                             f"batch's rows 0..{batch_size - 1}: slice params with params.rows(start, "
+                                             "stop), which re-numbers the sources")
 
 
 def sample_camera(config: AugmentConfig, n: int, g: torch.Generator | None) -> dict[str, torch.Tensor]:

@@ -133,6 +133,11 @@ def _as_index_list(spec: Sequence[int]) -> list[int]:
     return out
 
 
+def builtin_table(n_points: int) -> str | None:
+    """The name of the built-in table of ``n_points`` landmarks (each built-in layout has its own count), or None."""
+    return next((name for name, table in FLIP_TABLES.items() if len(table) == n_points), None)
+
+
 def resolve_flip_table(spec: str | Sequence[int]) -> torch.Tensor:
     """A built-in table's name, or a user index sequence -> (K,) int64 tensor; the table decides K.
 

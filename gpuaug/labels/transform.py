@@ -18,19 +18,20 @@ from gpuaug.linalg import matmul
 
 @dataclass
 class Labels:
-    """Output-space labels: landmarks2d (B, K, 2) and landmarks3d (B, K, 3) output pixels (z scaled by
-    the matrix's isotropic scale; NaN where the input point was NaN: not annotated); bbox (B, 4) enclosing box of
-    the transformed box; head_pose (B, 3) degrees; gaze (B, 3); visible (B, K) bool, landmark inside the output
-    square; annotated (B, K) bool, the 2D landmark is a number (False for a point not annotated, and for every
-    point of an invalid sample, whose matrix is NaN)."""
+    """Output-space labels, None for a kind the batch does not have: landmarks2d (B, K, 2) and landmarks3d
+    (B, K, 3) output pixels (z scaled by the matrix's isotropic scale; NaN where the input point was NaN: not
+    annotated); bbox (B, 4) enclosing box of the transformed box; head_pose (B, 3) degrees; gaze (B, 3); with 2D
+    landmarks, visible (B, K) bool, landmark inside the output square, and annotated (B, K) bool, the 2D landmark
+    is a number (False for a point not annotated, and for every point of an invalid sample, whose matrix is
+    NaN). A missing label (NaN in) comes out NaN."""
 
-    landmarks2d: torch.Tensor
-    landmarks3d: torch.Tensor
-    bbox: torch.Tensor
-    head_pose: torch.Tensor
-    gaze: torch.Tensor
-    visible: torch.Tensor
-    annotated: torch.Tensor
+    landmarks2d: torch.Tensor | None
+    landmarks3d: torch.Tensor | None
+    bbox: torch.Tensor | None
+    head_pose: torch.Tensor | None
+    gaze: torch.Tensor | None
+    visible: torch.Tensor | None
+    annotated: torch.Tensor | None
 
 
 def reindex(points: torch.Tensor, flipped: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -77,27 +78,32 @@ def transform_labels(
     matrix: torch.Tensor,
     flip_table: torch.Tensor,
     out_size: int,
-    bbox: torch.Tensor,
-    landmarks2d: torch.Tensor,
-    landmarks3d: torch.Tensor,
-    head_pose: torch.Tensor,
-    gaze: torch.Tensor,
+    bbox: torch.Tensor | None = None,
+    landmarks2d: torch.Tensor | None = None,
+    landmarks3d: torch.Tensor | None = None,
+    head_pose: torch.Tensor | None = None,
+    gaze: torch.Tensor | None = None,
 ) -> Labels:
-    """Move every label through ``matrix`` (B, 3, 3), re-indexing landmarks of mirrored samples. A NaN point
-    comes out NaN in its (re-indexed) slot: the matrix product keeps each point's NaN to itself."""
+    """Move every label the batch has (None: that kind is absent, and nothing is computed for it) through
+    ``matrix`` (B, 3, 3), re-indexing landmarks of mirrored samples. A NaN point comes out NaN in its
+    (re-indexed) slot: the matrix product keeps each point's NaN to itself."""
     k, phi, flipped = decompose(matrix)
-    lm2d = reindex(apply_points(matrix, landmarks2d), flipped, flip_table)
-    xy3d = apply_points(matrix, landmarks3d[..., :2])
-    lm3d = reindex(torch.cat([xy3d, landmarks3d[..., 2:] * k[:, None, None]], -1), flipped, flip_table)
-    visible = ((lm2d >= -0.5) & (lm2d <= out_size - 0.5)).all(-1)  # False for NaN
+    lm2d = lm3d = visible = annotated = None
+    if landmarks2d is not None:
+        lm2d = reindex(apply_points(matrix, landmarks2d), flipped, flip_table)
+        visible = ((lm2d >= -0.5) & (lm2d <= out_size - 0.5)).all(-1)  # False for NaN
+        annotated = torch.isfinite(lm2d).all(-1)
+    if landmarks3d is not None:
+        xy3d = apply_points(matrix, landmarks3d[..., :2])
+        lm3d = reindex(torch.cat([xy3d, landmarks3d[..., 2:] * k[:, None, None]], -1), flipped, flip_table)
     return Labels(
         landmarks2d=lm2d,
         landmarks3d=lm3d,
-        bbox=transform_bbox(matrix, bbox),
-        head_pose=transform_pose(head_pose, phi, flipped),
-        gaze=transform_gaze(gaze, phi, flipped),
+        bbox=None if bbox is None else transform_bbox(matrix, bbox),
+        head_pose=None if head_pose is None else transform_pose(head_pose, phi, flipped),
+        gaze=None if gaze is None else transform_gaze(gaze, phi, flipped),
         visible=visible,
-        annotated=torch.isfinite(lm2d).all(-1),
+        annotated=annotated,
     )
 
 

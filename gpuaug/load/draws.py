@@ -45,12 +45,12 @@ def frame_augment(augment: Augment) -> FaceAugment:
 
 def boxes_only(bbox: torch.Tensor, sizes: np.ndarray) -> FaceBatch:
     """A CPU :class:`~gpuaug.FaceBatch` of B samples holding only what drawing params and computing matrices
-    read: the (B, 4) boxes and (B, 2) frame sizes; no pixels, no landmarks (L = 0), zero pose, gaze and keys."""
+    read: the (B, 4) crop boxes (:func:`~gpuaug.crop.crop_boxes`, as its ``bbox``) and (B, 2) frame sizes; no
+    pixels, no other label, zero keys."""
     b = len(bbox)
     return FaceBatch(pixels=torch.empty(0, dtype=torch.uint8), offsets=torch.zeros(b, dtype=torch.int64),
                      strides=torch.zeros(b, dtype=torch.int64), sizes=torch.as_tensor(sizes), bbox=bbox.cpu(),
-                     landmarks2d=torch.zeros(b, 0, 2), landmarks3d=torch.zeros(b, 0, 3), head_pose=torch.zeros(b, 3),
-                     gaze=torch.zeros(b, 3), keys=torch.zeros(b, 2, dtype=torch.int64))
+                     keys=torch.zeros(b, 2, dtype=torch.int64))
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class Draws:
 
 def draw(augment: Augment, bbox: torch.Tensor, sizes: np.ndarray, generator: torch.Generator,
          train: bool = True) -> Draws:
-    """Draw ``augment``'s params for frames of (n, 4) float32 boxes and (n, 2) int64 sizes (H, W) (clips: whole
+    """Draw ``augment``'s params for frames of (n, 4) float32 crop boxes and (n, 2) int64 sizes (H, W) (clips: whole
     clips, clip-major) from ``generator``, training draws or the eval framing (``train``), as
     ``augment.sample_params`` would for a batch of those frames, and each frame's window for its draw."""
     boxes = boxes_only(bbox, sizes)

@@ -115,8 +115,15 @@ class FaceFrames(torch.utils.data.Dataset):
 
     @property
     def landmarks(self) -> int:
-        """Landmarks per frame (K; the same in every video): give the augmentation a flip table of K points."""
-        return self.videos[0].landmarks if self.videos else 68
+        """Landmarks per frame (K; the same in every video; 0 without landmarks): give the augmentation a flip
+        table of K points."""
+        return self.videos[0].landmarks if self.videos else 0
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The label kinds of the data set (FaceSample field names; the same in every video), in
+        :data:`~gpuaug.sample.LABEL_FIELDS` order."""
+        return self.videos[0].kinds if self.videos else ()
 
     def _positions(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Dataset indices (B,) -> video numbers and usable-frame positions in those videos, (B,) int64."""
@@ -142,10 +149,12 @@ class FaceFrames(torch.utils.data.Dataset):
         return self._video_sizes[video]
 
     def boxes(self, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
-        """Packed data: the (B, 4) float32 boxes and (B, 2) int64 frame sizes (H, W) of the frames at ``indices``,
-        from the label file and the index alone (no pixels read): what deciding each frame's read window needs."""
+        """Packed data: the (B, 4) float32 crop boxes (:func:`~gpuaug.crop.crop_boxes`: the box, else the annotated
+        landmarks' extent, else the whole frame) and (B, 2) int64 frame sizes (H, W) of the frames at ``indices``,
+        from the labels and the index alone (no pixels read): what deciding each frame's read window needs."""
         if not isinstance(self.source, PackedSource):
-            raise TypeError("boxes alone need packed data (`python -m gpuaug pack`); use self.batch(indices).bbox")
+            raise TypeError("boxes alone need packed data (`python -m gpuaug pack`); use "
+                            "self.batch(indices).crop_boxes()")
         video, position = self._positions(np.asarray(indices, dtype=np.int64).reshape(-1))
         return torch.from_numpy(self.source.boxes(video, position)), self._video_sizes[video]
 

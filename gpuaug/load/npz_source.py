@@ -13,8 +13,8 @@ import numpy as np
 from gpuaug.errors import FaceDataError
 from gpuaug.load.sample import VideoIndex, check_layouts
 from gpuaug.load.video import (
+    KIND_OF_FIELD,
     LABEL_FIELDS,
-    SEED_FIELDS,
     FaceVideo,
     _open_npz,
     _read_field,
@@ -25,7 +25,7 @@ from gpuaug.load.video import (
     landmark_count,
     read_video,
 )
-from gpuaug.sample import FaceSample
+from gpuaug.sample import FaceSample, label_kinds
 
 
 def _image_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
@@ -44,13 +44,12 @@ def _image_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
 
 
 def index_video(path: str | Path) -> VideoIndex:
-    """Validate one file from its image header and its (small) label arrays; list usable frames."""
+    """Validate one file from its image header and its (small) label arrays, those it has; list usable frames."""
     path = Path(path)
     with _open_npz(path) as npz:
-        missing = [f for f in SEED_FIELDS if f not in npz.files]
-        if missing:
-            raise FaceDataError(path, f"missing (the file has {sorted(npz.files)})", missing[0])
-        labels = {field: _read_field(npz, path, field) for field in LABEL_FIELDS}
+        if "colorImages" not in npz.files:
+            raise FaceDataError(path, f"missing (the file has {sorted(npz.files)})", "colorImages")
+        labels = {field: _read_field(npz, path, field) for field in LABEL_FIELDS if field in npz.files}
     image_shape, image_dtype = _image_header(path)
     check_field(path, "colorImages", image_shape, image_dtype)
     for field, arr in labels.items():
@@ -58,10 +57,12 @@ def index_video(path: str | Path) -> VideoIndex:
     n = check_frame_counts(path, {"colorImages": image_shape, **{f: a.shape for f, a in labels.items()}})
     landmarks = landmark_count(path, {f: a.shape for f, a in labels.items()})
     frame_size = (int(image_shape[0]), int(image_shape[1]))
-    problems = frame_problems(str(path), labels_to_frame_first(labels), frame_size)
+    frame_first = labels_to_frame_first(labels)
+    problems = frame_problems(str(path), frame_first, frame_size, n)
     bad = {p.frame for p in problems}
     frames = np.array([i for i in range(n) if i not in bad], dtype=np.int64)
-    return VideoIndex(str(path), frame_size, frames, tuple(problems), landmarks)
+    kinds = tuple(KIND_OF_FIELD[f] for f in LABEL_FIELDS if f in labels)
+    return VideoIndex(str(path), frame_size, frames, tuple(problems), landmarks, kinds)
 
 
 def list_videos(paths_or_directory: str | Path | Iterable[str | Path]) -> list[Path]:
@@ -112,12 +113,5 @@ class NpzSource:
         """Usable frame number ``position`` (0-based, skipped frames not counted) of video ``video``."""
         f = int(self.videos[video].frames[position])
         data = self._video(video)
-        return FaceSample(
-            image=data.images[f],
-            bbox=data.bbox[f],
-            landmarks2d=data.landmarks2d[f],
-            landmarks3d=data.landmarks3d[f],
-            head_pose=data.head_pose[f],
-            gaze=data.gaze[f],
-            key=(video, f),
-        )
+        return FaceSample(image=data.images[f], key=(video, f),
+                          **{k: getattr(data, k)[f] for k in label_kinds(data)})

@@ -5,10 +5,10 @@ Layout of a packed directory::
     index.json            the finished index (written last; its presence marks a packed directory)
     journal.jsonl         one line per packed video, appended as packing goes (resume state)
     images_{H}x{W}.u8     every kept frame of that size, (n, H, W, 3) uint8 RGB back to back
-    {label}.f32           every kept frame's label, frame-first float32: bbox (M, 4), landmarks2d
-                          (M, K, 2), landmarks3d (M, K, 3), head_pose (M, 3), gaze (M, 3); K (the data
-                          set's landmark count, one for a whole pack) in the index's "labels" shapes and in
-                          each video's entry (NaN points, not annotated, are kept as NaN)
+    {label}.f32           every kept frame's label, frame-first float32, for the label kinds the data set
+                          has: bbox (M, 4), landmarks2d (M, K, 2), landmarks3d (M, K, 3), head_pose (M, 3),
+                          gaze (M, 3); the kinds and K (one for a whole pack) in the index's "labels" shapes
+                          and in each video's entry (missing labels, NaN, are kept as NaN)
 
 Each video's entry (in both files) gives its source path (relative to the source directory), frame
 count, frame size, first row in its image shard and in the label files, skipped frames with their
@@ -31,6 +31,7 @@ import torch
 
 from gpuaug.batch import Window, batch_windows, copy_windows, window_layout, word_bytes
 from gpuaug.buffers import pixel_buffer, scratch
+from gpuaug.crop import crop_boxes
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import index_video, list_videos
 from gpuaug.load.sample import VideoIndex
@@ -38,7 +39,9 @@ from gpuaug.load.video import FrameProblem, read_video
 from gpuaug.sample import LABEL_FIELDS, FaceSample, label_shapes
 
 FORMAT = "gpuaug-packed"
-VERSION = 1
+#: v2: the label files of the kinds a data set has (v1 packs, read as they are, hold all five, 68 points).
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 INDEX = "index.json"
 JOURNAL = "journal.jsonl"
 #: Landmarks per frame of a pack whose entries do not say (packed before other layouts were taken).
@@ -50,6 +53,16 @@ LabelShapes = dict[str, tuple[int, ...]]
 def _landmarks(entry: dict) -> int:
     """A video entry's landmark count."""
     return int(entry.get("landmarks", SEED_LANDMARKS))
+
+
+def _kinds(entry: dict) -> tuple[str, ...]:
+    """A video entry's label kinds (an entry packed before kinds were optional has them all)."""
+    return tuple(entry.get("kinds", LABEL_FIELDS))
+
+
+def pack_shapes(kinds: Sequence[str], landmarks: int) -> LabelShapes:
+    """The label files of a pack of these kinds and K: name -> per-frame shape."""
+    return {k: v for k, v in label_shapes(landmarks).items() if k in kinds}
 
 
 def is_packed(path: str | Path) -> bool:
@@ -72,13 +85,13 @@ def _kept(entry: dict) -> int:
     return entry["count"] - len(entry["skipped"])
 
 
-def _needed_rows(entries: Sequence[dict]) -> dict[str, int]:
+def _needed_rows(entries: Sequence[dict], kinds: Sequence[str]) -> dict[str, int]:
     """File name -> frames that ``entries`` put in it (every label file, even with none)."""
-    needed = {f"{k}.f32": 0 for k in LABEL_FIELDS}
+    needed = {f"{k}.f32": 0 for k in kinds}
     for e in entries:
         shard = _shard(e["frame_size"])[0]
         needed[shard] = max(needed.get(shard, 0), e["shard_row"] + _kept(e))
-        for k in LABEL_FIELDS:
+        for k in kinds:
             needed[f"{k}.f32"] = max(needed[f"{k}.f32"], e["row"] + _kept(e))
     return needed
 
@@ -153,21 +166,22 @@ def _pread_fallback(fd: int, buffers: Sequence[memoryview], offset: int) -> int:
 _preadv: Callable[[int, Sequence[memoryview], int], int] = getattr(os, "preadv", _pread_fallback)
 
 
-def _video_index(source: str, entry: dict) -> VideoIndex:
+def _video_index(source: str, entry: dict, kinds: tuple[str, ...]) -> VideoIndex:
     path = str(Path(source) / entry["path"])
     skipped = tuple(FrameProblem(path, f, kind, detail) for f, kind, detail in entry["skipped"])
     bad = {p.frame for p in skipped}
     frames = np.array([f for f in range(entry["count"]) if f not in bad], dtype=np.int64)
-    return VideoIndex(path, (entry["frame_size"][0], entry["frame_size"][1]), frames, skipped, _landmarks(entry))
+    return VideoIndex(path, (entry["frame_size"][0], entry["frame_size"][1]), frames, skipped,
+                      _landmarks(entry) if any(k in kinds for k in ("landmarks2d", "landmarks3d")) else 0, kinds)
 
 
 def read_index(directory: str | Path) -> dict:
     """The ``index.json`` of a packed directory, checked for format and version."""
     path = Path(directory) / INDEX
     index = json.loads(path.read_text())
-    if index.get("format") != FORMAT or index.get("version") != VERSION:
-        raise FaceDataError(path, f"expected a {FORMAT} v{VERSION} index, got {index.get('format')} "
-                                  f"v{index.get('version')}")
+    if index.get("format") != FORMAT or index.get("version") not in READABLE_VERSIONS:
+        raise FaceDataError(path, f"expected a {FORMAT} index of version {' or '.join(map(str, READABLE_VERSIONS))}, "
+                                  f"got {index.get('format')} v{index.get('version')}")
     return index
 
 
@@ -194,7 +208,8 @@ class PackedSource:
         self.mapped = mapped
         index = read_index(self.directory)
         self.entries: list[dict] = index["videos"]
-        self.videos: list[VideoIndex] = [_video_index(index["source"], e) for e in self.entries]
+        kinds = tuple(k for k in LABEL_FIELDS if k in index["labels"])
+        self.videos: list[VideoIndex] = [_video_index(index["source"], e, kinds) for e in self.entries]
         # (S, 2) int64 (H, W) of each image shard; per video (V,) int64: its shard (a row of _shard_sizes),
         # its first row in that shard and its first row in the label files.
         shards = sorted({tuple(e["frame_size"]) for e in self.entries})
@@ -205,10 +220,10 @@ class PackedSource:
         self._video_shard_row = np.array([e["shard_row"] for e in self.entries], dtype=np.int64)
         self._video_row = np.array([e["row"] for e in self.entries], dtype=np.int64)
         # File name -> frames the index says it holds (a shorter file is truncated, or not this index's).
-        self._needed = _needed_rows(self.entries)
-        #: Label name -> per-frame shape, as the index says (K landmarks).
-        self.label_shapes: LabelShapes = {k: tuple(v) for k, v in index["labels"].items()}
-        self.landmarks = self.label_shapes["landmarks2d"][0]
+        #: Label name -> per-frame shape, as the index says: the kinds the data set has, K landmarks.
+        self.label_shapes: LabelShapes = {k: tuple(index["labels"][k]) for k in LABEL_FIELDS if k in index["labels"]}
+        self.kinds = tuple(self.label_shapes)
+        self._needed = _needed_rows(self.entries, self.kinds)
         self._setup()
 
     def _setup(self) -> None:
@@ -285,11 +300,16 @@ class PackedSource:
         return self._maps[name]
 
     def boxes(self, video: np.ndarray, position: np.ndarray) -> np.ndarray:
-        """(B, 4) float32 boxes of samples (``video[i]``, ``position[i]``), (B,) int64 each, from the labels
+        """(B, 4) float32 crop boxes (:func:`~gpuaug.crop.crop_boxes`: the box, else the annotated landmarks'
+        extent, else the whole frame) of samples (``video[i]``, ``position[i]``), (B,) int64 each, from the labels
         alone (no pixels read)."""
-        out = np.empty((len(video), 4), dtype=np.float32)
-        _take(self._labels()["bbox"], self._video_row[video] + position, out)
-        return out
+        labels, row = self._labels(), self._video_row[video] + position
+        read = {}
+        for k in ("bbox", "landmarks2d"):
+            if k in labels:
+                read[k] = torch.empty((len(row), *self.label_shapes[k]), dtype=torch.float32)
+                _take(labels[k], row, read[k].numpy())
+        return crop_boxes(torch.from_numpy(self._shard_sizes[self._video_shard[video]]), **read).numpy()
 
     def gather(
         self, video: np.ndarray, position: np.ndarray, pin_memory: bool = False, window: Window | None = None,
@@ -333,7 +353,8 @@ class PackedSource:
                 else:
                     files[self._shard_names[shard[group[0]]]].read_rows(image_row[group], out)
         else:
-            fields["windows"] = windows = batch_windows(window, labels["bbox"], sizes)
+            boxes = crop_boxes(torch.from_numpy(sizes), labels.get("bbox"), labels.get("landmarks2d"))
+            fields["windows"] = windows = batch_windows(window, boxes, sizes)
             starts, fields["strides"], fields["offsets"], total = window_layout(windows, order)
             pixels = allocate(word_bytes(total))
             if self.mapped:
@@ -390,7 +411,7 @@ def _checksums(images: np.ndarray, labels: dict[str, np.ndarray]) -> dict[str, i
 def _verify(directory: Path, entries: Sequence[dict], shapes: LabelShapes) -> None:
     """Re-read each video's bytes (with ``pread``, so a file truncated meanwhile is a FaceDataError, not a
     SIGBUS) and compare with the checksums taken from its source arrays."""
-    needed = _needed_rows(entries)
+    needed = _needed_rows(entries, tuple(shapes))
     files: dict[str, _PackedFile] = {}
 
     def crc(name: str, first: int, n: int) -> int:
@@ -411,7 +432,7 @@ def _verify(directory: Path, entries: Sequence[dict], shapes: LabelShapes) -> No
         if n == 0:  # nothing was written (and maybe no file was made)
             continue
         written = {"images": crc(_shard(e["frame_size"])[0], e["shard_row"], n)}
-        for k in LABEL_FIELDS:
+        for k in shapes:
             written[k] = crc(f"{k}.f32", e["row"], n)
         for name, value in written.items():
             if value != e["crc32"][name]:
@@ -442,7 +463,8 @@ class _Writer:
 
     def __init__(self, dst: Path, entries: Sequence[dict], shapes: LabelShapes) -> None:
         self.dst, self.shapes = dst, shapes
-        self.rows = _needed_rows(entries)  # file -> rows committed
+        self.rows = _needed_rows(entries, tuple(shapes))  # file -> rows committed
+        self.frames = sum(map(_kept, entries))  # frames committed: the next video's first label row
         for name in os.listdir(dst):  # cut what a crash left after the last journalled video
             if name.endswith((".u8", ".f32")):
                 os.truncate(dst / name, self.rows.get(name, 0) * _row_bytes(name, shapes))
@@ -466,24 +488,30 @@ class _Writer:
 
     def add(self, rel: str, path: Path) -> dict:
         index = index_video(path)
-        if index.landmarks != self.shapes["landmarks2d"][0]:
+        kinds, landmarks = tuple(self.shapes), _shape_landmarks(self.shapes)
+        if index.kinds != kinds:
+            raise FaceDataError(path, f"has the labels {', '.join(index.kinds) or 'none'}, but this pack holds "
+                                      f"{', '.join(kinds) or 'none'}: one pack holds one set of label kinds")
+        if index.landmarks != landmarks:
             raise FaceDataError(path, f"has {index.landmarks} landmarks per frame, but this pack holds "
-                                      f"{self.shapes['landmarks2d'][0]}: one pack holds one layout")
+                                      f"{landmarks}: one pack holds one layout")
         video = read_video(path)
         images = video.images[index.frames]
-        labels = {k: getattr(video, k)[index.frames].astype(np.float32) for k in LABEL_FIELDS}
+        labels = {k: getattr(video, k)[index.frames].astype(np.float32) for k in kinds}
         entry = {
             "path": rel,
             "count": len(video),
             "frame_size": list(index.frame_size),
             "landmarks": index.landmarks,
+            "kinds": list(kinds),
             "skipped": [[p.frame, p.kind, p.detail] for p in index.skipped],
             "source_bytes": path.stat().st_size,
             "crc32": _checksums(images, labels),
             "shard_row": self._append(_shard(index.frame_size)[0], images),
         }
-        first_rows = [self._append(f"{k}.f32", v) for k, v in labels.items()]
-        entry["row"] = first_rows[0]  # every label file holds the same rows
+        for k, v in labels.items():  # every label file holds the same rows, one per kept frame
+            self._append(f"{k}.f32", v)
+        entry["row"], self.frames = self.frames, self.frames + len(images)
         self.journal.write(json.dumps(entry) + "\n")
         self.journal.flush()
         os.fsync(self.journal.fileno())
@@ -501,13 +529,23 @@ def _row_bytes(name: str, shapes: LabelShapes) -> int:
     return int(h) * int(w) * 3
 
 
-def _pack_layout(files: Sequence[Path], done: dict[str, dict], dst: Path) -> int:
-    """The landmark count of a pack: its packed videos' (a resumed pack), else its first video's (read from its
-    labels); :meth:`_Writer.add` refuses a video of another count, naming it."""
-    counts = {_landmarks(e) for e in done.values()}
-    if len(counts) > 1:
-        raise FaceDataError(dst, f"holds videos of {sorted(counts)} landmarks; pack into a new directory")
-    return next(iter(counts)) if counts else index_video(files[0]).landmarks
+def _shape_landmarks(shapes: LabelShapes) -> int:
+    """K of a pack's label shapes (0 without landmarks)."""
+    return next((shapes[k][0] for k in ("landmarks2d", "landmarks3d") if k in shapes), 0)
+
+
+def _pack_layout(files: Sequence[Path], done: dict[str, dict], dst: Path) -> LabelShapes:
+    """The label files of a pack: the kinds and K of its packed videos (a resumed pack), else of its first video
+    (read from its labels); :meth:`_Writer.add` refuses a video of other kinds or another K, naming it."""
+    layouts = {(_kinds(e), _landmarks(e)) for e in done.values()}
+    if len(layouts) > 1:
+        raise FaceDataError(dst, f"holds videos of several label layouts {sorted(layouts)}; pack into a new directory")
+    if layouts:
+        kinds, landmarks = next(iter(layouts))
+    else:
+        first = index_video(files[0])
+        kinds, landmarks = first.kinds, first.landmarks
+    return pack_shapes(kinds, landmarks)
 
 
 def pack(src: str | Path, dst: str | Path, progress: bool = True) -> dict:
@@ -531,8 +569,7 @@ def pack(src: str | Path, dst: str | Path, progress: bool = True) -> dict:
         if sizes.get(rel) != e["source_bytes"]:
             raise FaceDataError(src / rel, f"changed or gone since it was packed into {dst}; pack into a new "
                                            "directory")
-    landmarks = _pack_layout(files, done, dst)
-    shapes = label_shapes(landmarks)
+    shapes = _pack_layout(files, done, dst)
     writer = _Writer(dst, list(done.values()), shapes)
     new = []
     with tqdm(total=len(files), initial=len(done), desc="packing", unit="video", disable=not progress) as bar:

@@ -14,13 +14,13 @@ from tqdm.auto import tqdm
 from gpuaug.batch import FaceBatch
 from gpuaug.distributed import rank_generator
 from gpuaug.load.frames import FaceFrames
-from gpuaug.sample import label_shapes
+from gpuaug.sample import LABEL_FIELDS, label_shapes
 
 
-def meta_bytes(landmarks: int) -> int:
-    """Device bytes per frame besides its pixels, for ``landmarks`` (K) points: float32 labels; int64 offset,
-    stride, size (2) and key (2)."""
-    return 4 * sum(prod(shape) for shape in label_shapes(landmarks).values()) + 8 * 6
+def meta_bytes(kinds: Sequence[str], landmarks: int) -> int:
+    """Device bytes per frame besides its pixels, for the label ``kinds`` a data set has and its ``landmarks`` (K)
+    points: float32 labels; int64 offset, stride, size (2) and key (2)."""
+    return 4 * sum(prod(shape) for kind, shape in label_shapes(landmarks).items() if kind in kinds) + 8 * 6
 #: Host bytes read per loading step (a pinned staging buffer on CUDA).
 _CHUNK_BYTES = 256 * 2**20
 # Extra key of the epoch order's random stream: batch numbers (the other stream keys in use, besides the stream
@@ -46,7 +46,7 @@ def required_bytes(frames: FaceFrames, rank: int = 0, world_size: int = 1) -> in
 def _held_bytes(frames: FaceFrames, indices: np.ndarray) -> int:
     """Device bytes for holding the frames at ``indices`` (see :func:`required_bytes`)."""
     sizes = frames.frame_sizes(indices)
-    return int((sizes[:, 0] * sizes[:, 1] * 3).sum()) + len(sizes) * meta_bytes(frames.landmarks)
+    return int((sizes[:, 0] * sizes[:, 1] * 3).sum()) + len(sizes) * meta_bytes(frames.kinds, frames.landmarks)
 
 
 def epoch_order(n: int, epoch: int, seed: int, rank: int, device: torch.device) -> torch.Tensor:
@@ -162,7 +162,8 @@ def _load(frames: FaceFrames, indices: np.ndarray, device: torch.device, progres
     pixels = torch.empty(int(nbytes.sum()), dtype=torch.uint8, device=device)
     pin = device.type == "cuda"
     chunks = np.split(np.arange(len(indices)), np.flatnonzero(np.diff(starts // _CHUNK_BYTES)) + 1)
-    names = [f.name for f in fields(FaceBatch) if f.name != "pixels"]
+    names = [f.name for f in fields(FaceBatch)
+             if f.name != "pixels" and (f.name not in LABEL_FIELDS or f.name in frames.kinds)]  # labels it has
     parts: list[dict[str, torch.Tensor]] = []  # per-sample fields only: each chunk's pixels are freed after use
     with tqdm(total=pixels.numel(), unit="B", unit_scale=True, desc=f"loading frames to {device}",
               disable=None if progress is None else not progress) as bar:

@@ -13,19 +13,26 @@ from gpuaug.load.video import FrameProblem
 
 @dataclass(frozen=True)
 class VideoIndex:
-    """What indexing one file found: its usable frame numbers, the frames it skipped and its landmark count."""
+    """What indexing one file found: its usable frame numbers, the frames it skipped, its landmark count (0 without
+    landmarks) and the label kinds it has (FaceSample field names)."""
 
     path: str
     frame_size: tuple[int, int]
     frames: np.ndarray  # (n_usable,) int64
     skipped: tuple[FrameProblem, ...]
     landmarks: int
+    kinds: tuple[str, ...]
 
 
 def check_layouts(videos: Sequence[VideoIndex]) -> None:
-    """FaceDataError naming the first video whose landmark count differs from the first video's: a data set
-    holds one landmark layout."""
+    """FaceDataError naming the first video whose label kinds or landmark count differ from the first video's: a
+    data set holds one set of label kinds and one landmark layout."""
+    first = videos[0] if videos else None
     for v in videos[1:]:
-        if v.landmarks != videos[0].landmarks:
-            raise FaceDataError(v.path, f"has {v.landmarks} landmarks per frame, but {videos[0].path} has "
-                                        f"{videos[0].landmarks}: a data set holds one landmark layout")
+        if v.kinds != first.kinds:
+            raise FaceDataError(v.path, f"has the labels {', '.join(v.kinds) or 'none'}, but {first.path} has "
+                                        f"{', '.join(first.kinds) or 'none'}: the videos of a data set have the same "
+                                        "label fields (mark a missing label of a frame with NaN)")
+        if v.landmarks != first.landmarks:
+            raise FaceDataError(v.path, f"has {v.landmarks} landmarks per frame, but {first.path} has "
+                                        f"{first.landmarks}: a data set holds one landmark layout")

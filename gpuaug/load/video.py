@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from gpuaug.crop import crop_boxes
 from gpuaug.errors import FaceDataError
 from gpuaug.sample import bad_values
 
 #: npz field -> expected shape with ``N`` for the frame count (seed layout, frames last) and ``K`` for the
 #: landmark count (68 in the seed; any count, the same in both landmark fields and in every video of a directory).
+#: ``colorImages`` is required; a video has any subset of the label fields (the same in every video of a directory).
 SEED_FIELDS: dict[str, tuple[int | str, ...]] = {
     "colorImages": ("H", "W", 3, "N"),
     "boundingBox": (4, 2, "N"),
@@ -22,6 +25,8 @@ SEED_FIELDS: dict[str, tuple[int | str, ...]] = {
     "gazeVector": (3, "N"),
 }
 LABEL_FIELDS = ("boundingBox", "landmarks2D", "landmarks3D", "headPose", "gazeVector")
+#: npz label field -> the FaceVideo / FaceSample field it loads into.
+KIND_OF_FIELD = dict(zip(LABEL_FIELDS, ("bbox", "landmarks2d", "landmarks3d", "head_pose", "gaze"), strict=True))
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ class FrameProblem:
 
     path: str
     frame: int
-    kind: str  # "non-finite", "degenerate-bbox" or "bbox-outside-frame"
+    kind: str  # "non-finite", "degenerate-bbox", "bbox-outside-frame" or "no-crop"
     detail: str
 
     @property
@@ -40,21 +45,22 @@ class FrameProblem:
 
 @dataclass
 class FaceVideo:
-    """One video, frame-first.
+    """One video, frame-first, with the labels its file has (None for a field it lacks).
 
     images (N, H, W, 3) uint8 RGB; bbox (N, 4) float32 [x0, y0, x1, y1] pixels;
-    landmarks2d (N, K, 2) float32 (x, y) pixels (NaN: not annotated); landmarks3d (N, K, 3) float32 (x, y
-    pixels, z relative depth in pixel units); head_pose (N, 3) float32 [yaw, pitch, roll] degrees; gaze (N, 3) float32
-    [x right, y up, z toward the camera]. Pixel centres are at integer coordinates.
+    landmarks2d (N, K, 2) float32 (x, y) pixels; landmarks3d (N, K, 3) float32 (x, y pixels, z relative depth
+    in pixel units); head_pose (N, 3) float32 [yaw, pitch, roll] degrees; gaze (N, 3) float32 [x right, y up,
+    z toward the camera]. Pixel centres are at integer coordinates. NaN: a missing label (a point not
+    annotated, a frame without its box, pose or gaze).
     """
 
     path: str
     images: np.ndarray
-    bbox: np.ndarray
-    landmarks2d: np.ndarray
-    landmarks3d: np.ndarray
-    head_pose: np.ndarray
-    gaze: np.ndarray
+    bbox: np.ndarray | None = None
+    landmarks2d: np.ndarray | None = None
+    landmarks3d: np.ndarray | None = None
+    head_pose: np.ndarray | None = None
+    gaze: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -113,14 +119,16 @@ def check_field(path: str | Path, field: str, shape: tuple[int, ...], dtype: np.
 
 
 def landmark_count(path: str | Path, shapes: dict[str, tuple[int, ...]]) -> int:
-    """K of a video's ``landmarks2D`` and ``landmarks3D`` (shapes as stored, frames last); FaceDataError when the
-    two disagree or K is 0."""
-    k2, k3 = shapes["landmarks2D"][0], shapes["landmarks3D"][0]
-    if k2 != k3:
-        raise FaceDataError(path, f"has {k3} points per frame, but landmarks2D has {k2}", "landmarks3D")
-    if k2 == 0:
-        raise FaceDataError(path, "zero landmarks per frame", "landmarks2D")
-    return int(k2)
+    """K of a video's ``landmarks2D`` and ``landmarks3D`` (shapes as stored, frames last; those it has), 0 with
+    neither; FaceDataError when the two disagree or K is 0."""
+    counts = {f: shapes[f][0] for f in ("landmarks2D", "landmarks3D") if f in shapes}
+    if len(set(counts.values())) > 1:
+        raise FaceDataError(path, f"has {counts['landmarks3D']} points per frame, but landmarks2D has "
+                                  f"{counts['landmarks2D']}", "landmarks3D")
+    for field, k in counts.items():
+        if k == 0:
+            raise FaceDataError(path, "zero landmarks per frame", field)
+    return int(next(iter(counts.values()), 0))
 
 
 def check_frame_counts(path: str | Path, shapes: dict[str, tuple[int, ...]]) -> int:
@@ -135,56 +143,65 @@ def check_frame_counts(path: str | Path, shapes: dict[str, tuple[int, ...]]) -> 
 
 
 def labels_to_frame_first(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Seed label arrays (frames last) -> frame-first float32 arrays keyed by FaceVideo field names."""
+    """Seed label arrays (frames last; those a video has) -> frame-first float32 arrays keyed by FaceVideo field
+    names."""
+    out = {}
     # Values beyond float32's range become inf (no warning): frame_problems then skips them as non-finite.
     with np.errstate(over="ignore"):
-        corners = np.moveaxis(arrays["boundingBox"], -1, 0).astype(np.float32)  # (N, 4, 2)
-        bbox = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)  # (N, 4) x0 y0 x1 y1
-        return {
-            "bbox": bbox,
-            "landmarks2d": np.moveaxis(arrays["landmarks2D"], -1, 0).astype(np.float32),
-            "landmarks3d": np.moveaxis(arrays["landmarks3D"], -1, 0).astype(np.float32),
-            "head_pose": np.moveaxis(arrays["headPose"], -1, 0).astype(np.float32),
-            "gaze": np.moveaxis(arrays["gazeVector"], -1, 0).astype(np.float32),
-        }
+        for field, kind in KIND_OF_FIELD.items():
+            if field in arrays:
+                out[kind] = np.moveaxis(arrays[field], -1, 0).astype(np.float32)
+        if "bbox" in out:  # (N, 4, 2) corners -> (N, 4) x0 y0 x1 y1 (a NaN corner: a NaN box)
+            corners = out["bbox"]
+            out["bbox"] = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
+    return out
 
 
 def frame_problems(
-    path: str, labels: dict[str, np.ndarray], frame_size: tuple[int, int]
+    path: str, labels: dict[str, np.ndarray], frame_size: tuple[int, int], frames: int
 ) -> list[FrameProblem]:
-    """Frames that cannot be used: non-finite labels (a NaN point is a point not annotated, not a problem; an
-    inf is), a degenerate box, or a box outside the frame.
+    """Frames that cannot be used: an inf in a label (a NaN is a missing label, not a problem), nothing to crop
+    around (no box and no annotated landmark, in a video with either kind), a crop box (the box, else the
+    annotated landmarks' extent: :func:`~gpuaug.crop.crop_boxes`) under 1 px wide or high, or one outside the
+    frame.
 
-    ``labels`` are frame-first (see :func:`labels_to_frame_first`); ``frame_size`` is (H, W).
+    ``labels`` are frame-first (see :func:`labels_to_frame_first`; the fields the video has); ``frame_size`` is
+    (H, W); ``frames`` is N.
     """
     problems: list[FrameProblem] = []
     h, w = frame_size
-    n = labels["bbox"].shape[0]
-    finite = {k: ~bad_values(k, v) for k, v in labels.items()}  # NaN points: not annotated, not a problem
-    box = labels["bbox"]
-    for i in range(n):
-        bad = [k for k, ok in finite.items() if not ok[i]]
+    inf = {k: bad_values(k, v) for k, v in labels.items()}
+    lift = {k: torch.from_numpy(labels[k]) if k in labels else None for k in ("bbox", "landmarks2d")}
+    crops = crop_boxes(torch.tensor([[h, w]]).expand(frames, 2), lift["bbox"], lift["landmarks2d"]).numpy()
+    boxed = np.isfinite(labels["bbox"]).all(1) if "bbox" in labels else np.zeros(frames, bool)
+    for i in range(frames):
+        bad = [k for k, rows in inf.items() if rows[i]]
         if bad:
-            problems.append(FrameProblem(path, i, "non-finite", f"NaN/inf in {', '.join(bad)}"))
+            problems.append(FrameProblem(path, i, "non-finite", f"inf in {', '.join(bad)} (a missing label is NaN)"))
             continue
-        x0, y0, x1, y1 = box[i]
-        if x1 - x0 < 1.0 or y1 - y0 < 1.0:
-            problems.append(FrameProblem(path, i, "degenerate-bbox", f"{box[i].tolist()} is under 1 px wide or high"))
+        x0, y0, x1, y1 = crops[i]
+        what = f"{labels['bbox'][i].tolist()}" if boxed[i] else f"the annotated landmarks' extent {crops[i].tolist()}"
+        if not np.isfinite(crops[i]).all():
+            problems.append(FrameProblem(path, i, "no-crop", "no box and no annotated landmark to crop around"))
+        elif x1 - x0 < 1.0 or y1 - y0 < 1.0:
+            problems.append(FrameProblem(path, i, "degenerate-bbox", f"{what} is under 1 px wide or high"))
         elif x1 < -0.5 or y1 < -0.5 or x0 > w - 0.5 or y0 > h - 0.5:
-            problems.append(FrameProblem(path, i, "bbox-outside-frame", f"{box[i].tolist()} vs a {w}x{h} frame"))
+            problems.append(FrameProblem(path, i, "bbox-outside-frame", f"{what} vs a {w}x{h} frame"))
     return problems
 
 
 def read_video(path: str | Path) -> FaceVideo:
     """Read one seed-layout npz into a frame-first :class:`FaceVideo` (all frames, unfiltered).
 
-    Raises :class:`FaceDataError` naming the file and field for a missing field, a wrong rank, shape or
-    dtype, disagreeing frame counts, zero frames, or a truncated / non-zip file. Frame-level problems
-    (non-finite labels, degenerate boxes) are not errors here: see :func:`frame_problems`.
+    Any subset of the label fields (``colorImages`` is required); the labels it lacks are None. Raises
+    :class:`FaceDataError` naming the file and field for a missing ``colorImages``, a wrong rank, shape or
+    dtype, disagreeing frame counts, zero frames, or a truncated / non-zip file. Frame-level problems (an inf,
+    degenerate boxes) are not errors here: see :func:`frame_problems`.
     """
     path = Path(path)
     with _open_npz(path) as npz:
-        arrays = {field: _read_field(npz, path, field) for field in SEED_FIELDS}
+        fields = ["colorImages", *(f for f in LABEL_FIELDS if f in npz.files)]
+        arrays = {field: _read_field(npz, path, field) for field in fields}
     for field, arr in arrays.items():
         check_field(path, field, arr.shape, arr.dtype)
     check_frame_counts(path, {f: a.shape for f, a in arrays.items()})

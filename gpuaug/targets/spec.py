@@ -15,7 +15,7 @@ keypoint labelled visible). ``occluded="keep"`` (default) trains a landmark hidd
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 import torch
 
@@ -67,9 +67,11 @@ class AngleBinLabels(TensorFields):
 
 
 class TargetSpec(Protocol):
-    """A training target :class:`~gpuaug.FaceAugment` builds: a name, a check and a build."""
+    """A training target :class:`~gpuaug.FaceAugment` builds: a name, the label kind it is built from
+    (``source``: "landmarks2d", "head_pose" or "gaze"), a check and a build."""
 
     name: str
+    source: str
 
     def check(self, out_size: int) -> None:
         """ValueError if this spec cannot be built for ``out_size`` x ``out_size`` crops."""
@@ -124,6 +126,8 @@ class HeatmapTarget:
     weight_by: WeightBy = "visible"
     occluded: Occluded = "keep"
     name: str = "heatmap"
+    #: The label kind this target is built from.
+    source: ClassVar[str] = "landmarks2d"
 
     def __post_init__(self) -> None:
         _check_map_options(self.name, self.dtype, self.weight_by, self.occluded)
@@ -154,6 +158,8 @@ class SimCCTarget:
     weight_by: WeightBy = "visible"
     occluded: Occluded = "keep"
     name: str = "simcc"
+    #: The label kind this target is built from.
+    source: ClassVar[str] = "landmarks2d"
 
     def __post_init__(self) -> None:
         _check_map_options(self.name, self.dtype, self.weight_by, self.occluded)
@@ -207,6 +213,8 @@ class PoseBinTarget(_AngleBinTarget):
 
     bins: AngleBins = HOPENET_POSE
     name: str = "pose_bins"
+    #: The label kind this target is built from.
+    source: ClassVar[str] = "head_pose"
 
     def angles(self, labels: Labels) -> torch.Tensor:
         return labels.head_pose
@@ -220,6 +228,8 @@ class GazeBinTarget(_AngleBinTarget):
 
     bins: AngleBins = L2CS_GAZE360
     name: str = "gaze_bins"
+    #: The label kind this target is built from.
+    source: ClassVar[str] = "gaze"
 
     def angles(self, labels: Labels) -> torch.Tensor:
         return gaze_to_pitch_yaw(labels.gaze)
@@ -234,7 +244,12 @@ def check_targets(targets: tuple[TargetSpec, ...], out_size: int) -> None:
         t.check(out_size)
 
 
-def build_targets(targets: tuple[TargetSpec, ...], labels: Labels, valid: torch.Tensor, occluded: torch.Tensor,
-                  out_size: int) -> dict[str, TensorFields]:
-    """``{spec.name: spec.build(...)}`` for every spec, in order."""
+def build_targets(targets: tuple[TargetSpec, ...], labels: Labels, valid: torch.Tensor,
+                  occluded: torch.Tensor | None, out_size: int) -> dict[str, TensorFields]:
+    """``{spec.name: spec.build(...)}`` for every spec, in order; ValueError naming a spec whose label kind the
+    batch does not have."""
+    for t in targets:
+        if getattr(labels, t.source) is None:
+            raise ValueError(f"target {t.name!r} ({type(t).__name__}) is built from {t.source}, which this batch does "
+                             "not have: drop the target, or give batches with that label")
     return {t.name: t.build(labels, valid, occluded, out_size) for t in targets}

@@ -1,0 +1,34 @@
+"""The box each sample is cropped around, from the labels its data set has.
+
+A data set with boxes crops around them; one without (or a sample whose box is missing, NaN) crops around the
+extent of its annotated landmarks; one with neither (a head-pose set of face crops) around the whole frame. The
+crop matrix (:func:`~gpuaug.labels.matrix.crop_matrix`), the windows the loaders read
+(:mod:`gpuaug.window`) and the params drawn in a loader (:mod:`gpuaug.load.draws`) all take this box, so they
+agree on every sample. It sits at the bottom of the data flow with :mod:`gpuaug.sample`, so the input checks
+can name the samples that have nothing to crop around.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def crop_boxes(sizes: torch.Tensor, bbox: torch.Tensor | None = None,
+               landmarks2d: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 2) int64 frame sizes (H, W), the (B, 4) boxes and (B, K, 2) landmarks a batch has (None: the data set
+    has no such label) -> (B, 4) float32 [x0, y0, x1, y1] source pixels: the sample's box where it is finite;
+    else the extent of its annotated (finite) landmarks; with neither kind in the batch, the whole frame
+    [-0.5, -0.5, W - 0.5, H - 0.5] (pixel centres at integers). NaN where nothing is left: the sample is invalid.
+    No host sync."""
+    whole = torch.cat([torch.full_like(sizes, -0.5, dtype=torch.float32), sizes.flip(1).float() - 0.5], 1)
+    if bbox is None and landmarks2d is None:
+        return whole
+    out = torch.full_like(whole, torch.nan)
+    if landmarks2d is not None:
+        annotated = torch.isfinite(landmarks2d).all(-1, keepdim=True)
+        lo = torch.where(annotated, landmarks2d, torch.inf).amin(1)
+        hi = torch.where(annotated, landmarks2d, -torch.inf).amax(1)
+        out = torch.where(annotated.any(1), torch.cat([lo, hi], 1), out)  # (B, 1) broadcast: none -> NaN
+    if bbox is not None:
+        out = torch.where(torch.isfinite(bbox).all(1, keepdim=True), bbox.float(), out)
+    return out
