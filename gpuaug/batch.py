@@ -24,7 +24,9 @@ import torch
 from gpuaug.buffers import pixel_buffer
 from gpuaug.checks import check_samples
 from gpuaug.crop import crop_boxes
-from gpuaug.sample import FaceSample, label_kinds
+from gpuaug.errors import BatchError
+from gpuaug.inputs import ArrayLike, BoxFormat, Channels, boxes_xyxy, frames_hwc, warn_normalised
+from gpuaug.sample import LABEL_FIELDS, FaceSample, label_kinds
 from gpuaug.transfer import move
 
 Layout = Literal["ragged", "padded"]
@@ -99,11 +101,66 @@ class FaceBatch:
     @classmethod
     def from_padded(cls, images: torch.Tensor, sizes: torch.Tensor, **labels: torch.Tensor) -> FaceBatch:
         """A batch over a dense (B, Hmax, Wmax, 3) uint8 tensor (no copy when it is contiguous); frame i is
-        ``images[i, :sizes[i, 0], :sizes[i, 1]]``. ``labels``: ``keys`` and the label fields the data set has."""
+        ``images[i, :sizes[i, 0], :sizes[i, 1]]``. ``labels``: ``keys`` and the label fields the data set has.
+        Other shapes, channel orders, float images and box formats: :meth:`from_images`."""
+        if images.dim() != 4 or images.shape[3] != 3 or images.dtype != torch.uint8:
+            raise BatchError("images", f"from_padded takes (B, H, W, 3) uint8, found {tuple(images.shape)} "
+                                       f"{images.dtype}; FaceBatch.from_images takes (B, 3, H, W) with "
+                                       "channels='chw', float images in [0, 1] and lists of frames")
         b, h, w, _ = images.shape
         slot = torch.arange(b, dtype=torch.int64, device=images.device)
         return cls(pixels=images.contiguous().reshape(-1), offsets=slot * (h * w * 3),
                    strides=torch.full((b,), 3 * w, dtype=torch.int64, device=images.device), sizes=sizes, **labels)
+
+    @classmethod
+    def from_images(
+        cls,
+        images: ArrayLike | Sequence[ArrayLike],
+        *,
+        channels: Channels = "hwc",
+        box_format: BoxFormat = "xyxy",
+        keys: ArrayLike | None = None,
+        **labels: ArrayLike | None,
+    ) -> FaceBatch:
+        """A batch from frames as users hold them: a list of (H, W, 3) or (H, W) frames (numpy or torch, sizes
+        may differ: a ragged batch), or one dense (B, H, W, 3) or (B, 3, H, W) tensor; ``channels`` names the
+        order, "hwc" (default) or "chw" (torch's), and a shape that does not fit it raises naming the shape and
+        the order. uint8 frames are taken as they are; float frames must lie in [0, 1] and become
+        ``round(x * 255)`` (the inverse of ``x / 255``); grey frames get their one channel repeated.
+
+        ``labels``: the label fields the data set has (``bbox``, ``landmarks2d``, ``landmarks3d``, ``head_pose``,
+        ``gaze``; (B, ...) arrays, pixels of the frame as given), on the frames' device as float32; ``bbox`` in
+        ``box_format``: "xyxy" [x0, y0, x1, y1], "xywh" [x0, y0, width, height] or "cxcywh" [centre x, centre
+        y, width, height]. Boxes or 2D landmarks whose coordinates all lie in [0, 1] on frames larger than a few
+        pixels get a warning (normalised coordinates? pass pixels). ``keys`` (B, 2) (default (0, i)).
+        """
+        unknown = set(labels) - set(LABEL_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown label fields {sorted(unknown)}; the kinds are {LABEL_FIELDS}")
+        frames = frames_hwc(images, channels)
+        if isinstance(frames, torch.Tensor):  # dense: every frame the tensor's size
+            b, h, w, _ = frames.shape
+            sizes = torch.tensor([[h, w]] * b, dtype=torch.int64)
+            pixels, strides = frames.contiguous().reshape(-1), torch.full((b,), 3 * w, dtype=torch.int64)
+            offsets = torch.arange(b, dtype=torch.int64) * (h * w * 3)
+        else:
+            b = len(frames)
+            sizes = torch.tensor([tuple(f.shape[:2]) for f in frames], dtype=torch.int64)
+            pixels = torch.cat([f.contiguous().reshape(-1) for f in frames])
+            nbytes = sizes[:, 0] * sizes[:, 1] * 3
+            offsets, strides = nbytes.cumsum(0) - nbytes, 3 * sizes[:, 1]
+        device = pixels.device
+        given = {k: v for k, v in labels.items() if v is not None}
+        if "bbox" in given:
+            given["bbox"] = boxes_xyxy(given["bbox"], box_format)
+        fields = {k: torch.as_tensor(v, dtype=torch.float32).to(device) for k, v in given.items()}
+        for name in ("bbox", "landmarks2d"):
+            if name in fields:
+                warn_normalised(name, fields[name], sizes)
+        keys = (torch.stack([torch.zeros(b, dtype=torch.int64), torch.arange(b)], 1) if keys is None
+                else torch.as_tensor(keys, dtype=torch.int64))
+        return cls(pixels=pixels, offsets=offsets.to(device), strides=strides.to(device), sizes=sizes.to(device),
+                   keys=keys.to(device), **fields)
 
     def held(self) -> torch.Tensor:
         """(B, 4) int64 [top, left, height, width] of the part of each frame the buffer holds: all of it."""
