@@ -5,6 +5,7 @@ from gpuaug.batch import FaceBatch, collate
 from gpuaug.clips import AugmentedClips, ClipAugment
 from gpuaug.config import AugmentConfig
 from gpuaug.errors import BatchError, FaceDataError
+from gpuaug.labels.custom import ARKIT52, ClassLabel, FlipVector, PointFlags
 from gpuaug.load.clips import FaceClips
 from gpuaug.load.frames import FaceFrames
 from gpuaug.load.resident import ResidentFrames
@@ -16,11 +17,13 @@ from gpuaug.sample import FaceSample
 from gpuaug.window import ReadWindow
 
 __all__ = [
+    "ARKIT52",
     "AugmentConfig",
     "AugmentParams",
     "AugmentedBatch",
     "AugmentedClips",
     "BatchError",
+    "ClassLabel",
     "ClipAugment",
     "FaceAugment",
     "FaceBatch",
@@ -29,7 +32,9 @@ __all__ = [
     "FaceFrames",
     "FaceSample",
     "FaceVideo",
+    "FlipVector",
     "FrameProblem",
+    "PointFlags",
     "ReadWindow",
     "ResidentClips",
     "ResidentFrames",

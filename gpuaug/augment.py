@@ -17,6 +17,14 @@ from gpuaug.checks import check_matrix, check_params, check_structure, sample_va
 from gpuaug.config import AugmentConfig
 from gpuaug.device_constants import constant
 from gpuaug.errors import BatchError
+from gpuaug.labels.custom import (
+    CustomLabel,
+    apply_flips,
+    check_custom,
+    custom_validity,
+    for_layout,
+    shipped_occlusion,
+)
 from gpuaug.labels.flip_tables import resolve_flip_table
 from gpuaug.labels.matrix import crop_matrix, decompose
 from gpuaug.labels.transform import points_to_source, transform_labels
@@ -37,7 +45,8 @@ class AugmentedBatch:
     (B, K, 3) output pixels (pixel centres at integers; K points of the config's flip table, NaN where the input
     point was NaN: not annotated); head_pose (B, 3) degrees; gaze (B, 3); with 2D landmarks, visible (B, K) bool,
     occluded (B, K) bool: the landmark's output pixel is covered by an occluder (:mod:`gpuaug.camera.occluders`;
-    all False when occlusion is off), and annotated (B, K) bool: the landmark is a number (False for a point not
+    all False when occlusion is off) or the data set flags it occluded (:class:`~gpuaug.labels.custom.PointFlags`),
+    and annotated (B, K) bool: the landmark is a number (False for a point not
     annotated, in its mirrored slot on a flip, and for an invalid sample; mask it out of a landmark loss, as the
     targets do). has: for each label kind the batch had, (B,) bool: the sample has that label (a finite box, pose
     or gaze; at least one annotated landmark): a loss on that kind masks with it. matrix (B, 3, 3) source ->
@@ -45,8 +54,10 @@ class AugmentedBatch:
     re-index used for mirrored samples; valid (B,) bool: False for a sample with an inf in a label, nothing to
     crop around (:func:`~gpuaug.crop.crop_boxes`) or an empty frame: its image is fill (0 before normalisation)
     and its labels and matrix are NaN, so mask it out of the loss (``out.valid``). A missing label (NaN in: no
-    box, pose or gaze for that sample) comes out NaN in a valid sample. targets: the training targets asked for
-    with ``FaceAugment(config, targets=[...])``, by name (:mod:`gpuaug.targets`); empty when none.
+    box, pose or gaze for that sample) comes out NaN in a valid sample. labels: the labels of your own declared
+    with ``FaceAugment(config, labels=[...])``, by name, re-indexed on mirrored samples
+    (:mod:`gpuaug.labels.custom`; an invalid sample's are NaN, or class -1). targets: the training targets asked
+    for with ``FaceAugment(config, targets=[...])``, by name (:mod:`gpuaug.targets`); empty when none.
     """
 
     images: torch.Tensor
@@ -65,6 +76,7 @@ class AugmentedBatch:
     occluded: torch.Tensor | None = None
     annotated: torch.Tensor | None = None
     has: dict[str, torch.Tensor] = field(default_factory=dict)
+    labels: dict[str, torch.Tensor] = field(default_factory=dict)
     targets: dict[str, TensorFields] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -72,10 +84,11 @@ class AugmentedBatch:
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> AugmentedBatch:
         moved = {f.name: move(getattr(self, f.name), device, non_blocking) for f in fields(self)
-                 if f.name not in ("targets", "has") and getattr(self, f.name) is not None}
+                 if f.name not in ("targets", "has", "labels") and getattr(self, f.name) is not None}
         targets = {name: t.to(device, non_blocking) for name, t in self.targets.items()}
-        has = {name: move(t, device, non_blocking) for name, t in self.has.items()}
-        return replace(self, targets=targets, has=has, **moved)
+        dicts = {name: {k: move(t, device, non_blocking) for k, t in getattr(self, name).items()}
+                 for name in ("has", "labels")}
+        return replace(self, targets=targets, **dicts, **moved)
 
     def to_source(self, points: torch.Tensor) -> torch.Tensor:
         """Output-space landmarks (B, K, 2), e.g. a network's predictions -> source-frame pixels."""
@@ -89,10 +102,13 @@ def present(kind: str, value: torch.Tensor) -> torch.Tensor:
     return finite.all(-1).any(-1) if kind in POINT_FIELDS else finite.flatten(1).all(1)
 
 
-def mask_invalid(batch: FaceBatch, matrix: torch.Tensor) -> torch.Tensor:
-    """(B, 3, 3) ``matrix`` with NaN for every sample that :func:`~gpuaug.checks.sample_validity` rejects: such
-    a sample renders as fill and gets NaN labels, so a bad sample cannot look like a good one (no host sync)."""
-    return torch.where(sample_validity(batch)[:, None, None], matrix, torch.nan)
+def mask_invalid(batch: FaceBatch, matrix: torch.Tensor, labels: Sequence[CustomLabel] = ()) -> torch.Tensor:
+    """(B, 3, 3) ``matrix`` with NaN for every sample that :func:`~gpuaug.checks.sample_validity` rejects, or
+    whose declared labels of your own (``labels``) hold a bad value: such a sample renders as fill and gets NaN
+    labels, so a bad sample cannot look like a good one (no host sync)."""
+    valid = sample_validity(batch)
+    custom = custom_validity(labels, batch.labels)
+    return torch.where((valid if custom is None else valid & custom)[:, None, None], matrix, torch.nan)
 
 
 class FaceAugment(torch.nn.Module):
@@ -112,13 +128,17 @@ class FaceAugment(torch.nn.Module):
     ``[gpuaug.targets.HeatmapTarget(size=64, sigma=2, encoding="udp", dtype="bfloat16")]``; they land in
     ``out.targets`` by name (:mod:`gpuaug.targets`). Checked here against ``config.out_size``.
 
+    ``labels``: labels of your own the batches carry in ``batch.labels``, each declared with its flip rule
+    (:class:`~gpuaug.labels.custom.FlipVector`, e.g. ARKit blendshapes, or
+    :class:`~gpuaug.labels.custom.ClassLabel`); they come out in ``out.labels``, re-indexed on mirrored samples.
+
     ``warp``: the torch backend's warp (:func:`~gpuaug.backends.torch_backend.render`), e.g. ``"triton"`` for the
     Triton kernel on any device (interpreted on CPU tensors); where that kernel renders, it applies the leading
     scene ops (gamma, occluders without a "texture" fill) itself.
     """
 
     def __init__(self, config: AugmentConfig | None = None, backend: str = "torch",
-                 targets: Sequence[TargetSpec] = (), warp: str = "auto") -> None:
+                 targets: Sequence[TargetSpec] = (), warp: str = "auto", labels: Sequence[CustomLabel] = ()) -> None:
         super().__init__()
         self.config = config or AugmentConfig()
         self.backend_name = backend
@@ -126,6 +146,10 @@ class FaceAugment(torch.nn.Module):
         self.flip_table = tuple(resolve_flip_table(self.config.flip_table).tolist())
         #: The label kinds of the batches this augmentation takes: those of the first batch it sees.
         self.kinds: tuple[str, ...] | None = None
+        self.labels = for_layout(labels, self.flip_table)
+        names = [s.name for s in self.labels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"labels of your own need distinct names, got {names}")
         self.targets = tuple(targets)
         check_targets(self.targets, self.config.out_size)
 
@@ -153,6 +177,7 @@ class FaceAugment(torch.nn.Module):
     def apply_matrix(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> AugmentedBatch:
         """Warp and relabel with any per-sample similarity ``matrix`` (B, 3, 3); colour from ``params``."""
         check_structure(batch, len(self.flip_table))
+        check_custom(self.labels, batch.labels, len(batch), batch.device)
         self._check_kinds(batch)
         check_matrix(batch, matrix)
         check_params(batch, params)
@@ -160,7 +185,7 @@ class FaceAugment(torch.nn.Module):
         # A caller's autocast must not reach the step: labels stay float32 and exact, images come out in the
         # configured dtype (the render and label maths use no autocast-listed op either: gpuaug.linalg).
         with torch.autocast(batch.device.type, enabled=False):
-            matrix = mask_invalid(batch, matrix.float())
+            matrix = mask_invalid(batch, matrix.float(), self.labels)
             images = self.render(batch, matrix, params)
         return self.with_labels(batch, matrix, params, images)
 
@@ -204,18 +229,24 @@ class FaceAugment(torch.nn.Module):
             matrix = matrix.float()
             labels = transform_labels(matrix, table, size, **{k: getattr(batch, k) for k in batch.kinds})
             valid = torch.isfinite(matrix).flatten(1).all(1)
+            flipped = decompose(matrix)[2]
+            custom = apply_flips(self.labels, batch.labels, flipped, valid)
             hidden = None if labels.landmarks2d is None else occluded(params.occluders, labels.landmarks2d, size)
+            shipped = shipped_occlusion(self.labels, custom)
+            if hidden is not None and shipped is not None:  # the data set's own flags, for annotated points only
+                hidden = hidden | (shipped & labels.annotated)
             has = {k: present(k, getattr(labels, k)) for k in batch.kinds}
             return AugmentedBatch(
                 images=images,
                 matrix=matrix,
-                flipped=decompose(matrix)[2],
+                flipped=flipped,
                 keys=batch.keys,
                 params=params,
                 flip_table=table,
                 valid=valid,
                 occluded=hidden,
                 has=has,
+                labels=custom,
                 targets=build_targets(self.targets, labels, valid, hidden, size),
                 **vars(labels),
             )

@@ -68,7 +68,8 @@ class FaceBatch:
     at integers): bbox (B, 4) [x0, y0, x1, y1]; landmarks2d (B, K, 2); landmarks3d (B, K, 3); head_pose (B, 3)
     [yaw, pitch, roll] degrees; gaze (B, 3). A NaN marks a missing label (a point not annotated, a sample
     without its box, pose or gaze); the crop frames the box, else the annotated landmarks, else the whole frame
-    (:func:`~gpuaug.crop.crop_boxes`).
+    (:func:`~gpuaug.crop.crop_boxes`). labels: labels of your own by name, (B, D) float32 or (B,) int64
+    (:mod:`gpuaug.labels.custom`).
     """
 
     pixels: torch.Tensor
@@ -81,6 +82,7 @@ class FaceBatch:
     landmarks3d: torch.Tensor | None = field(default=None, kw_only=True)
     head_pose: torch.Tensor | None = field(default=None, kw_only=True)
     gaze: torch.Tensor | None = field(default=None, kw_only=True)
+    labels: dict[str, torch.Tensor] = field(default_factory=dict, kw_only=True)
 
     def __len__(self) -> int:
         return int(self.offsets.shape[0])
@@ -120,7 +122,8 @@ class FaceBatch:
         channels: Channels = "hwc",
         box_format: BoxFormat = "xyxy",
         keys: ArrayLike | None = None,
-        **labels: ArrayLike | None,
+        labels: dict[str, ArrayLike] | None = None,
+        **kinds: ArrayLike | None,
     ) -> FaceBatch:
         """A batch from frames as users hold them: a list of (H, W, 3) or (H, W) frames (numpy or torch, sizes
         may differ: a ragged batch), or one dense (B, H, W, 3) or (B, 3, H, W) tensor; ``channels`` names the
@@ -128,13 +131,14 @@ class FaceBatch:
         the order. uint8 frames are taken as they are; float frames must lie in [0, 1] and become
         ``round(x * 255)`` (the inverse of ``x / 255``); grey frames get their one channel repeated.
 
-        ``labels``: the label fields the data set has (``bbox``, ``landmarks2d``, ``landmarks3d``, ``head_pose``,
+        ``kinds``: the label fields the data set has (``bbox``, ``landmarks2d``, ``landmarks3d``, ``head_pose``,
         ``gaze``; (B, ...) arrays, pixels of the frame as given), on the frames' device as float32; ``bbox`` in
         ``box_format``: "xyxy" [x0, y0, x1, y1], "xywh" [x0, y0, width, height] or "cxcywh" [centre x, centre
         y, width, height]. Boxes or 2D landmarks whose coordinates all lie in [0, 1] on frames larger than a few
-        pixels get a warning (normalised coordinates? pass pixels). ``keys`` (B, 2) (default (0, i)).
+        pixels get a warning (normalised coordinates? pass pixels). ``keys`` (B, 2) (default (0, i)). ``labels``:
+        labels of your own by name, (B, ...): float32, or int64 for integer and bool arrays.
         """
-        unknown = set(labels) - set(LABEL_FIELDS)
+        unknown = set(kinds) - set(LABEL_FIELDS)
         if unknown:
             raise TypeError(f"unknown label fields {sorted(unknown)}; the kinds are {LABEL_FIELDS}")
         frames = frames_hwc(images, channels)
@@ -150,7 +154,7 @@ class FaceBatch:
             nbytes = sizes[:, 0] * sizes[:, 1] * 3
             offsets, strides = nbytes.cumsum(0) - nbytes, 3 * sizes[:, 1]
         device = pixels.device
-        given = {k: v for k, v in labels.items() if v is not None}
+        given = {k: v for k, v in kinds.items() if v is not None}
         if "bbox" in given:
             given["bbox"] = boxes_xyxy(given["bbox"], box_format)
         fields = {k: torch.as_tensor(v, dtype=torch.float32).to(device) for k, v in given.items()}
@@ -159,8 +163,9 @@ class FaceBatch:
                 warn_normalised(name, fields[name], sizes)
         keys = (torch.stack([torch.zeros(b, dtype=torch.int64), torch.arange(b)], 1) if keys is None
                 else torch.as_tensor(keys, dtype=torch.int64))
+        own = {k: own_label(torch.as_tensor(v)).to(device) for k, v in (labels or {}).items()}
         return cls(pixels=pixels, offsets=offsets.to(device), strides=strides.to(device), sizes=sizes.to(device),
-                   keys=keys.to(device), **fields)
+                   keys=keys.to(device), labels=own, **fields)
 
     def held(self) -> torch.Tensor:
         """(B, 4) int64 [top, left, height, width] of the part of each frame the buffer holds: all of it."""
@@ -192,9 +197,11 @@ class FaceBatch:
         return self._map(lambda t: t[index], skip=("pixels",))
 
     def _map(self, fn, skip: tuple[str, ...] = ()) -> FaceBatch:
-        """``fn`` of every tensor field but those in ``skip`` (absent labels stay None)."""
-        return replace(self, **{f.name: fn(getattr(self, f.name)) for f in fields(self)
-                                if f.name not in skip and getattr(self, f.name) is not None})
+        """``fn`` of every tensor field but those in ``skip`` (absent labels stay None), and of each label of your
+        own."""
+        out = {f.name: fn(getattr(self, f.name)) for f in fields(self)
+               if f.name not in (*skip, "labels") and getattr(self, f.name) is not None}
+        return replace(self, labels={k: fn(v) for k, v in self.labels.items()}, **out)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> FaceBatch:
         """Every tensor moved to ``device`` (``non_blocking`` only for copies to an accelerator: see
@@ -273,6 +280,17 @@ def copy_windows(images: Sequence[np.ndarray], windows: np.ndarray, flat: np.nda
         np.copyto(flat[start:start + h * w * 3].reshape(h, w, 3), image[top:top + h, left:left + w])
 
 
+def own_label(value: torch.Tensor) -> torch.Tensor:
+    """A label of your own as a batch holds it: float32 for floats, int64 for integers and bools (a class index
+    is never rounded through a float)."""
+    return value.to(torch.float32 if value.is_floating_point() else torch.int64)
+
+
+def stack_label(values: Sequence[np.ndarray]) -> torch.Tensor:
+    """The values of one label of your own, one per sample -> (B, ...) tensor (:func:`own_label`)."""
+    return own_label(torch.from_numpy(np.stack([np.asarray(v) for v in values])))
+
+
 def collate(
     samples: Sequence[FaceSample] | FaceBatch, layout: Layout = "ragged", pin_memory: bool = False,
     window: Window | None = None,
@@ -292,11 +310,12 @@ def collate(
                              "FaceFrames.batch(indices, window=...) or gpuaug.StreamLoader")
         if layout == "ragged":
             return samples
-        labels = {name: getattr(samples, name) for name in (*samples.kinds, "keys")}
+        labels = {name: getattr(samples, name) for name in (*samples.kinds, "keys", "labels")}
         return FaceBatch.from_padded(samples.images, samples.sizes, **labels)
     check_samples(samples)
     labels = {name: torch.from_numpy(np.stack([getattr(s, name) for s in samples]).astype(np.float32))
               for name in label_kinds(samples[0])}
+    labels["labels"] = {name: stack_label([s.labels[name] for s in samples]) for name in samples[0].labels}
     keys = torch.tensor([s.key for s in samples], dtype=torch.int64).reshape(-1, 2)
     if window is not None:
         if layout != "ragged":

@@ -143,6 +143,18 @@ def check_samples(samples: Sequence) -> None:
             raise BatchError(name, f"this sample {have} it but sample 0 does not: the samples of a batch have the same "
                                    f"label kinds (sample 0: {', '.join(kinds) or 'none'}); mark a missing label of one "
                                    "sample with NaN", i, s.key)
+        if s.labels.keys() != samples[0].labels.keys():
+            raise BatchError("labels", f"this sample has labels of its own {sorted(s.labels)}, sample 0 has "
+                                       f"{sorted(samples[0].labels)}: the samples of a batch have the same labels",
+                             i, s.key)
+        for name, value in s.labels.items():
+            first = np.asarray(samples[0].labels[name])
+            if np.shape(value) != first.shape or np.asarray(value).dtype.kind != first.dtype.kind:
+                raise BatchError(f"labels.{name}", f"expected {first.dtype.kind}-kind values of shape {first.shape} "
+                                                   f"(as sample 0), found {np.asarray(value).dtype} "
+                                                   f"{np.shape(value)}", i, s.key)
+            if np.isinf(np.asarray(value, dtype=np.float64)).any():
+                raise BatchError(f"labels.{name}", "contains inf (a missing value is NaN)", i, s.key)
         labels = {k: np.asarray(getattr(s, k)) for k in shapes}
         for name, shape in shapes.items():
             if labels[name].shape != shape:

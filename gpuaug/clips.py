@@ -26,10 +26,11 @@ class AugmentedClips:
 
     images (B, T, C, S, S); the labels the frames had (None for a kind they had not): bbox (B, T, 4);
     landmarks2d (B, T, K, 2); landmarks3d (B, T, K, 3); head_pose (B, T, 3) degrees; gaze (B, T, 3); visible,
-    occluded and annotated (B, T, K) bool; has: per label kind (B, T) bool; matrix (B, T, 3, 3) source -> output;
-    flipped (B, T) bool; keys (B, T, 2) (video, frame); valid (B, T) bool: conventions as in AugmentedBatch.
-    targets: each training target with a T axis after B (heatmaps (B, T, K, h, w), ...). params: the (B * T)
-    per-frame draws, for replay; frames: the flat AugmentedBatch itself (e.g. for a per-frame loss).
+    occluded and annotated (B, T, K) bool; has: per label kind (B, T) bool; labels: your own, (B, T, ...);
+    matrix (B, T, 3, 3) source -> output; flipped (B, T) bool; keys (B, T, 2) (video, frame); valid (B, T) bool:
+    conventions as in AugmentedBatch. targets: each training target with a T axis after B (heatmaps
+    (B, T, K, h, w), ...). params: the (B * T) per-frame draws, for replay; frames: the flat AugmentedBatch
+    itself (e.g. for a per-frame loss).
     """
 
     images: torch.Tensor
@@ -49,6 +50,7 @@ class AugmentedClips:
     occluded: torch.Tensor | None = None
     annotated: torch.Tensor | None = None
     has: dict[str, torch.Tensor] = field(default_factory=dict)
+    labels: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         """Clips (B)."""
@@ -57,10 +59,11 @@ class AugmentedClips:
     @classmethod
     def of(cls, frames: AugmentedBatch, length: int) -> AugmentedClips:
         """View the clip-major ``frames`` (B * T samples) as clips of ``length`` (T)."""
-        per_frame = {f.name for f in fields(cls)} - {"params", "frames", "targets", "has"}
+        per_frame = {f.name for f in fields(cls)} - {"params", "frames", "targets", "has", "labels"}
         targets = {name: t.unflatten(length) for name, t in frames.targets.items()}
-        has = {name: t.unflatten(0, (-1, length)) for name, t in frames.has.items()}
-        return cls(params=frames.params, frames=frames, targets=targets, has=has,
+        dicts = {name: {k: t.unflatten(0, (-1, length)) for k, t in getattr(frames, name).items()}
+                 for name in ("has", "labels")}
+        return cls(params=frames.params, frames=frames, targets=targets, **dicts,
                    **{name: getattr(frames, name).unflatten(0, (-1, length)) for name in per_frame
                       if getattr(frames, name) is not None})
 

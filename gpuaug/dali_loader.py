@@ -19,7 +19,7 @@ most one frame (so ranks can differ by one batch per epoch). Params come from
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -43,15 +43,23 @@ from gpuaug.backends.dali_backend import (
 from gpuaug.batch import FaceBatch
 from gpuaug.config import CAMERA_PROBABILITIES, AugmentConfig
 from gpuaug.distributed import rank_generator
+from gpuaug.labels.custom import CustomLabel
 from gpuaug.load.frames import FaceFrames
 from gpuaug.sample import LABEL_FIELDS
 
 
-def passthrough_fields(kinds: tuple[str, ...]) -> tuple[str, ...]:
+def passthrough_fields(kinds: tuple[str, ...], labels: tuple[str, ...] = ()) -> tuple[str, ...]:
     """FaceBatch fields that pass through the pipeline untouched: everything but the pixel buffer's layout, with
-    only the label ``kinds`` the data set has (``external_source`` cannot carry None)."""
-    return tuple(f.name for f in fields(FaceBatch) if f.name not in ("pixels", "offsets", "strides")
-                 and (f.name not in LABEL_FIELDS or f.name in kinds))
+    only the label ``kinds`` the data set has (``external_source`` cannot carry None), then each label of your own
+    as "labels.<name>"."""
+    plain = tuple(f.name for f in fields(FaceBatch) if f.name not in ("pixels", "offsets", "strides", "labels")
+                  and (f.name not in LABEL_FIELDS or f.name in kinds))
+    return plain + tuple(f"labels.{name}" for name in labels)
+
+
+def _field(batch: FaceBatch, name: str) -> torch.Tensor:
+    """A passthrough field of ``batch`` (:func:`passthrough_fields`)."""
+    return batch.labels[name.removeprefix("labels.")] if name.startswith("labels.") else getattr(batch, name)
 
 
 @functools.lru_cache(maxsize=2)
@@ -128,9 +136,9 @@ class _BatchSource:
         batch = self.frames.batch(self.plan.indices(step))  # packed data: one copy from the memory maps
         params = self.aug.sample_params(batch, self.plan.generator(step))
         c = self.aug.config
-        matrix = mask_invalid(batch, self.aug.matrix(batch, params))
+        matrix = mask_invalid(batch, self.aug.matrix(batch, params), self.aug.labels)
         render = host_copy(*render_inputs(matrix, batch.sizes, params, c.out_size, c.channels))
-        return (frame_views(batch), *render, *(getattr(batch, f).numpy() for f in self.passthrough))
+        return (frame_views(batch), *render, *(_field(batch, f).numpy() for f in self.passthrough))
 
 
 class DaliFaceLoader:
@@ -152,6 +160,8 @@ class DaliFaceLoader:
         num_workers: Python worker processes reading frames.
         num_threads: DALI CPU threads.
         start_method: how workers start; default :func:`worker_start_method`.
+        labels: the data set's labels of your own with their flip rules (``frames.label_names``), as for
+            :class:`FaceAugment`.
     """
 
     def __init__(
@@ -168,6 +178,7 @@ class DaliFaceLoader:
         num_workers: int = 2,
         num_threads: int | None = None,
         start_method: str | None = None,
+        labels: Sequence[CustomLabel] = (),
     ) -> None:
         if config is not None and config.camera:
             on = [name for name in CAMERA_PROBABILITIES if getattr(config, name) > 0]
@@ -175,9 +186,9 @@ class DaliFaceLoader:
                              f"{', '.join(on)} or use FaceAugment (backend 'torch' or 'dali') on loaded batches")
         self.device = torch.device(device)
         self.plan = ShardPlan(len(frames), batch_size, seed, rank, world_size, shuffle)
-        self.aug = FaceAugment(config, backend="dali").train(train)
+        self.aug = FaceAugment(config, backend="dali", labels=labels).train(train)
         self._step = 0
-        self._passthrough = passthrough_fields(frames.kinds)
+        self._passthrough = passthrough_fields(frames.kinds, frames.label_names)
         cuda = self.device.type == "cuda"
         self._pipe = Pipeline(
             batch_size=batch_size, num_threads=num_threads or default_threads(),
@@ -217,10 +228,12 @@ class DaliFaceLoader:
         step, self._step = self._step, self._step + 1
         images, *labels = self._pipe.run()
         raw = {f: torch.from_numpy(np.array(t.as_tensor())) for f, t in zip(self._passthrough, labels, strict=True)}
+        raw["labels"] = {f.removeprefix("labels."): raw.pop(f) for f in list(raw) if f.startswith("labels.")}
         # The raw pixels never leave DALI; the label code reads everything but them.
         layout = torch.zeros(len(raw["keys"]), dtype=torch.int64)
         batch = FaceBatch(pixels=torch.empty(0, dtype=torch.uint8), offsets=layout, strides=layout, **raw)
         batch = batch.to(self.device)
         params = self.aug.sample_params(batch, self.plan.generator(step))
         images = rendered_output(images, self.device, self.aug.config)
-        return self.aug.with_labels(batch, mask_invalid(batch, self.aug.matrix(batch, params)), params, images)
+        matrix = mask_invalid(batch, self.aug.matrix(batch, params), self.aug.labels)
+        return self.aug.with_labels(batch, matrix, params, images)

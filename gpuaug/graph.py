@@ -52,8 +52,10 @@ class CapturedAugment:
         self.aug, self.train = aug, aug.training
         self.share_pixels = share_pixels
         owned = [f.name for f in fields(FaceBatch)  # the labels the batch has: absent ones stay None
-                 if not (share_pixels and f.name == "pixels") and getattr(example, f.name) is not None]
-        self.batch = replace(example, **{name: getattr(example, name).clone() for name in owned})  # static inputs
+                 if not (share_pixels and f.name == "pixels") and f.name != "labels"
+                 and getattr(example, f.name) is not None]
+        self.batch = replace(example, labels={k: v.clone() for k, v in example.labels.items()},  # static inputs
+                             **{name: getattr(example, name).clone() for name in owned})
         n = len(example)
         # Static packed params, as wide as this config's draws (its occluder slots).
         self._params = AugmentParams.identity(n, occluder_slots=aug.config.occluder_slots).pack().to(example.device)
@@ -85,9 +87,13 @@ class CapturedAugment:
         if batch.kinds != self.batch.kinds:
             raise ValueError(f"captured for batches with {', '.join(self.batch.kinds) or 'no labels'}, got one with "
                              f"{', '.join(batch.kinds) or 'none'}")
+        if batch.labels.keys() != self.batch.labels.keys():
+            raise ValueError(f"captured for labels of your own {sorted(self.batch.labels)}, got {sorted(batch.labels)}")
+        for name, src in batch.labels.items():
+            self.batch.labels[name].copy_(src, non_blocking=True)
         for f in fields(FaceBatch):
             src, dst = getattr(batch, f.name), getattr(self.batch, f.name)
-            if src is None:
+            if src is None or f.name == "labels":
                 continue
             if f.name == "pixels":
                 if self.share_pixels:

@@ -5,7 +5,7 @@ It sits at the bottom of the data flow (below loading, batching and checks), so 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,7 +42,8 @@ class FaceSample:
     [x0, y0, x1, y1] pixels; landmarks2d (K, 2) and landmarks3d (K, 3): K points of the layout the augmentation's
     flip table names (68 for ``"ibug68"``); head_pose (3,) degrees; gaze (3,). A NaN marks a missing label: a
     point not annotated, or a sample without its box, pose or gaze; it stays NaN through the step. An inf is a bad
-    value. ``key`` is (video number, frame number in that video) for tracing a sample back to its file.
+    value. ``key`` is (video number, frame number in that video) for tracing a sample back to its file. ``labels``:
+    labels of your own by name, (D,) float or () integer each (:mod:`gpuaug.labels.custom`).
     """
 
     image: np.ndarray
@@ -52,3 +53,4 @@ class FaceSample:
     head_pose: np.ndarray | None = None
     gaze: np.ndarray | None = None
     key: tuple[int, int] = (0, 0)
+    labels: dict[str, np.ndarray] = field(default_factory=dict)

@@ -84,6 +84,29 @@ def test_target_bench_smoke(tmp_path):
     assert "| gpuaug HeatmapTarget msra 16x16 bfloat16 |" in md and "| step + SimCCTarget split 2 float32 |" in md
 
 
+def test_kinds_bench_smoke(tmp_path):
+    """The label kinds benchmark writes its table: every row timed, each batch carrying only its row's kinds in
+    its row's layout."""
+    import torch
+
+    from gpuaug.bench.kinds import REFERENCE, ROWS, build_steps
+    from gpuaug.bench.workload import make_workload
+
+    args = [*TINY, "--out-size", "32", "--no-loader", "--no-e2e", "--only", "nothing", "--kinds",
+            "--out", str(tmp_path)]
+    assert main(args) == 0
+    (result_file,) = tmp_path.glob("kinds_*.json")
+    rows = {r["name"]: r for r in json.loads(result_file.read_text())["rows"]}
+    assert set(rows) == set(ROWS) and all(r["img_per_s"] > 0 for r in rows.values())
+    assert f"| {REFERENCE} |" in result_file.with_suffix(".md").read_text()
+    for name, step in build_steps(make_workload(2, 48, 64, 32), torch.device("cpu")).items():
+        out = step()
+        table, kinds = ROWS[name]
+        assert set(out.has) == set(kinds), name
+        k = {"ibug68": 68, "lapa106": 106, "wflw98": 98}[table]
+        assert out.landmarks2d is None or out.landmarks2d.shape[1] == k, name
+
+
 def test_camera_bench_contenders_run():
     """The camera bench's contenders build the webcam chain and augment every frame: albumentations in the main
     process and in DataLoader workers (a batch holds every sample once), kornia batched."""

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gpuaug.bench import clips as clip_bench
+from gpuaug.bench import kinds as kind_bench
 from gpuaug.bench import stream as stream_bench
 from gpuaug.bench import targets as target_bench
 from gpuaug.bench.contenders import CONTENDERS, REFERENCE, Unavailable
@@ -125,6 +126,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="also run the target benchmark (gpuaug.targets vs mmpose's per-sample numpy codecs, "
                         "gpuaug/bench/targets.py; alone: python -m gpuaug.bench.targets)")
     target_bench.add_args(p)
+    p.add_argument("--kinds", action="store_true",
+                   help="also run the label kinds benchmark (the step by the labels a batch carries and its "
+                        "landmark count, gpuaug/bench/kinds.py; alone: python -m gpuaug.bench.kinds)")
     p.add_argument("--stream", action="store_true",
                    help="also run the streaming benchmark (StreamLoader bytes, GB/s vs numpy.copyto, end to end; "
                         "gpuaug/bench/stream.py; alone: python -m gpuaug.bench.stream)")
@@ -244,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         paths += clip_bench.run(args, devices, device_name)
     if args.targets:
         paths += target_bench.run(args, devices, device_name)
+    if args.kinds:
+        paths += kind_bench.run(args, devices, device_name)
     if args.stream:
         paths += stream_bench.run(args, devices, device_name)
     print("wrote", *map(str, paths))

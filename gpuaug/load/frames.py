@@ -37,12 +37,18 @@ class FrameSource(Protocol):
 
 def open_source(
     paths_or_directory: str | Path | Sequence[str | Path], cache_videos: int = 2, progress: bool | None = None,
-    mapped: bool = False,
+    mapped: bool = False, labels: Sequence[str] = (),
 ) -> FrameSource:
     """A packed directory (``python -m gpuaug pack``) -> its reader (``mapped``: see
-    :class:`~gpuaug.load.packed.PackedSource`); else npz files (:func:`list_videos`; ``mapped`` is refused)."""
+    :class:`~gpuaug.load.packed.PackedSource`; its labels of your own are those it was packed with, and
+    ``labels``, when given, must name them); else npz files (:func:`list_videos`; ``mapped`` is refused;
+    ``labels``: the fields holding labels of your own to read)."""
     if isinstance(paths_or_directory, (str, Path)) and is_packed(paths_or_directory):
-        return PackedSource(paths_or_directory, mapped)
+        source = PackedSource(paths_or_directory, mapped)
+        if labels and tuple(labels) != source.label_names:
+            raise FaceDataError(paths_or_directory, f"was packed with the labels of your own {source.label_names}, "
+                                                    f"not {tuple(labels)}: pack again with --labels")
+        return source
     if mapped:
         raise ValueError(f"mapped=True reads packed directories through memory maps; {paths_or_directory} is not "
                          "one (npz files are decoded): pack it with `python -m gpuaug pack SRC DST`")
@@ -52,7 +58,7 @@ def open_source(
 
         # None: a bar only on a terminal (tqdm's disable=None), so logs and tests stay clean.
         files = tqdm(files, desc="indexing videos", unit="file", disable=None if progress is None else False)
-    return NpzSource(files, cache_videos)
+    return NpzSource(files, cache_videos, labels)
 
 
 class FaceFrames(torch.utils.data.Dataset):
@@ -80,6 +86,8 @@ class FaceFrames(torch.utils.data.Dataset):
         mapped: packed only: copy pixels from memory maps instead of ``pread`` (faster window reads, but a file
             truncated while it is read kills the process with SIGBUS: see
             :class:`~gpuaug.load.packed.PackedSource`); for data nothing writes while it is read.
+        labels: npz fields holding labels of your own to read (e.g. ``("blendshapes",)``: (D, N) float, or (N,)
+            integer classes), into each sample's ``labels``; a packed directory has those it was packed with.
 
     Attributes:
         skipped: every skipped frame with its file, frame number and reason.
@@ -92,10 +100,11 @@ class FaceFrames(torch.utils.data.Dataset):
         cache_videos: int = 2,
         progress: bool | None = None,
         mapped: bool = False,
+        labels: Sequence[str] = (),
     ) -> None:
         if policy not in ("skip", "error"):
             raise ValueError(f"policy must be 'skip' or 'error', got {policy!r}")
-        self.source = open_source(paths_or_directory, cache_videos, progress, mapped)
+        self.source = open_source(paths_or_directory, cache_videos, progress, mapped, labels)
         self.videos: list[VideoIndex] = self.source.videos
         self.skipped: list[FrameProblem] = [p for v in self.videos for p in v.skipped]
         if policy == "error" and self.skipped:
@@ -118,6 +127,11 @@ class FaceFrames(torch.utils.data.Dataset):
         """Landmarks per frame (K; the same in every video; 0 without landmarks): give the augmentation a flip
         table of K points."""
         return self.videos[0].landmarks if self.videos else 0
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """The names of the data set's labels of your own (each sample's ``labels``)."""
+        return tuple(self.videos[0].custom) if self.videos else ()
 
     @property
     def kinds(self) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import zipfile
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +20,11 @@ from gpuaug.load.video import (
     _read_field,
     check_field,
     check_frame_counts,
+    custom_to_frame_first,
     frame_problems,
     labels_to_frame_first,
     landmark_count,
+    read_custom,
     read_video,
 )
 from gpuaug.sample import FaceSample, label_kinds
@@ -43,26 +45,29 @@ def _image_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     return tuple(shape), np.dtype(dtype)
 
 
-def index_video(path: str | Path) -> VideoIndex:
-    """Validate one file from its image header and its (small) label arrays, those it has; list usable frames."""
+def index_video(path: str | Path, labels: Sequence[str] = ()) -> VideoIndex:
+    """Validate one file from its image header and its (small) label arrays, those it has, and the fields
+    ``labels`` (labels of your own); list usable frames."""
     path = Path(path)
     with _open_npz(path) as npz:
         if "colorImages" not in npz.files:
             raise FaceDataError(path, f"missing (the file has {sorted(npz.files)})", "colorImages")
-        labels = {field: _read_field(npz, path, field) for field in LABEL_FIELDS if field in npz.files}
+        fields = {field: _read_field(npz, path, field) for field in LABEL_FIELDS if field in npz.files}
+        custom = read_custom(npz, path, labels)
     image_shape, image_dtype = _image_header(path)
     check_field(path, "colorImages", image_shape, image_dtype)
-    for field, arr in labels.items():
+    for field, arr in fields.items():
         check_field(path, field, arr.shape, arr.dtype)
-    n = check_frame_counts(path, {"colorImages": image_shape, **{f: a.shape for f, a in labels.items()}})
-    landmarks = landmark_count(path, {f: a.shape for f, a in labels.items()})
+    n = check_frame_counts(path, {"colorImages": image_shape, **{f: a.shape for f, a in {**fields, **custom}.items()}})
+    landmarks = landmark_count(path, {f: a.shape for f, a in fields.items()})
     frame_size = (int(image_shape[0]), int(image_shape[1]))
-    frame_first = labels_to_frame_first(labels)
-    problems = frame_problems(str(path), frame_first, frame_size, n)
+    custom = custom_to_frame_first(custom)
+    problems = frame_problems(str(path), labels_to_frame_first(fields), frame_size, n, custom)
     bad = {p.frame for p in problems}
     frames = np.array([i for i in range(n) if i not in bad], dtype=np.int64)
-    kinds = tuple(KIND_OF_FIELD[f] for f in LABEL_FIELDS if f in labels)
-    return VideoIndex(str(path), frame_size, frames, tuple(problems), landmarks, kinds)
+    kinds = tuple(KIND_OF_FIELD[f] for f in LABEL_FIELDS if f in fields)
+    shapes = {name: (tuple(a.shape[1:]), a.dtype.name) for name, a in custom.items()}
+    return VideoIndex(str(path), frame_size, frames, tuple(problems), landmarks, kinds, shapes)
 
 
 def list_videos(paths_or_directory: str | Path | Iterable[str | Path]) -> list[Path]:
@@ -89,8 +94,9 @@ class NpzSource:
     """Seed-layout npz files: indexed from headers and labels; a video's pixels are decoded on first use
     and kept in a small per-process LRU cache (``cache_videos`` decoded videos)."""
 
-    def __init__(self, files: Iterable[Path], cache_videos: int = 2) -> None:
-        self.videos: list[VideoIndex] = [index_video(p) for p in files]
+    def __init__(self, files: Iterable[Path], cache_videos: int = 2, labels: Sequence[str] = ()) -> None:
+        self.labels = tuple(labels)
+        self.videos: list[VideoIndex] = [index_video(p, self.labels) for p in files]
         check_layouts(self.videos)
         self._cache: OrderedDict[int, FaceVideo] = OrderedDict()
         self._cache_videos = max(1, int(cache_videos))
@@ -103,7 +109,7 @@ class NpzSource:
         if v in self._cache:
             self._cache.move_to_end(v)
             return self._cache[v]
-        video = read_video(self.videos[v].path)
+        video = read_video(self.videos[v].path, self.labels)
         self._cache[v] = video
         while len(self._cache) > self._cache_videos:
             self._cache.popitem(last=False)
@@ -113,5 +119,5 @@ class NpzSource:
         """Usable frame number ``position`` (0-based, skipped frames not counted) of video ``video``."""
         f = int(self.videos[video].frames[position])
         data = self._video(video)
-        return FaceSample(image=data.images[f], key=(video, f),
+        return FaceSample(image=data.images[f], key=(video, f), labels={k: v[f] for k, v in data.labels.items()},
                           **{k: getattr(data, k)[f] for k in label_kinds(data)})

@@ -9,6 +9,8 @@ Layout of a packed directory::
                           has: bbox (M, 4), landmarks2d (M, K, 2), landmarks3d (M, K, 3), head_pose (M, 3),
                           gaze (M, 3); the kinds and K (one for a whole pack) in the index's "labels" shapes
                           and in each video's entry (missing labels, NaN, are kept as NaN)
+    label.{name}.f32|i64  a label of your own (packed with ``--labels``), (M, ...) float32 or int64; its shape
+                          and dtype in the index's "custom"
 
 Each video's entry (in both files) gives its source path (relative to the source directory), frame
 count, frame size, first row in its image shard and in the label files, skipped frames with their
@@ -25,6 +27,7 @@ import threading
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -48,6 +51,32 @@ JOURNAL = "journal.jsonl"
 SEED_LANDMARKS = 68
 #: Label name (as in FaceSample / FaceVideo) -> per-frame shape (float32) of a pack of K landmarks.
 LabelShapes = dict[str, tuple[int, ...]]
+#: A label of your own's name -> (per-frame shape, dtype name).
+CustomShapes = dict[str, tuple[tuple[int, ...], str]]
+
+
+class LabelFile(NamedTuple):
+    """A per-frame label file of a pack: the sample field it fills (a kind, or "labels.<name>" for a label of
+    your own), its per-frame shape and its dtype."""
+
+    key: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+#: The label files' dtypes as torch's.
+TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.int64): torch.int64}
+
+
+def label_files(shapes: LabelShapes, custom: CustomShapes) -> dict[str, LabelFile]:
+    """File name -> :class:`LabelFile` of a pack with these kinds (float32) and labels of your own (float32, or
+    int64 for integer ones)."""
+    files = {f"{k}.f32": LabelFile(k, tuple(shape), np.dtype(np.float32)) for k, shape in shapes.items()}
+    for name, (shape, dtype) in custom.items():
+        whole = np.dtype(dtype).kind in "iub"
+        files[f"label.{name}.{'i64' if whole else 'f32'}"] = LabelFile(
+            f"labels.{name}", tuple(shape), np.dtype(np.int64 if whole else np.float32))
+    return files
 
 
 def _landmarks(entry: dict) -> int:
@@ -85,14 +114,14 @@ def _kept(entry: dict) -> int:
     return entry["count"] - len(entry["skipped"])
 
 
-def _needed_rows(entries: Sequence[dict], kinds: Sequence[str]) -> dict[str, int]:
-    """File name -> frames that ``entries`` put in it (every label file, even with none)."""
-    needed = {f"{k}.f32": 0 for k in kinds}
+def _needed_rows(entries: Sequence[dict], files: Sequence[str]) -> dict[str, int]:
+    """File name -> frames that ``entries`` put in it (every label file of ``files``, even with none)."""
+    needed = dict.fromkeys(files, 0)
     for e in entries:
         shard = _shard(e["frame_size"])[0]
         needed[shard] = max(needed.get(shard, 0), e["shard_row"] + _kept(e))
-        for k in kinds:
-            needed[f"{k}.f32"] = max(needed[f"{k}.f32"], e["row"] + _kept(e))
+        for name in files:
+            needed[name] = max(needed[name], e["row"] + _kept(e))
     return needed
 
 
@@ -166,13 +195,14 @@ def _pread_fallback(fd: int, buffers: Sequence[memoryview], offset: int) -> int:
 _preadv: Callable[[int, Sequence[memoryview], int], int] = getattr(os, "preadv", _pread_fallback)
 
 
-def _video_index(source: str, entry: dict, kinds: tuple[str, ...]) -> VideoIndex:
+def _video_index(source: str, entry: dict, kinds: tuple[str, ...], custom: CustomShapes) -> VideoIndex:
     path = str(Path(source) / entry["path"])
     skipped = tuple(FrameProblem(path, f, kind, detail) for f, kind, detail in entry["skipped"])
     bad = {p.frame for p in skipped}
     frames = np.array([f for f in range(entry["count"]) if f not in bad], dtype=np.int64)
     return VideoIndex(path, (entry["frame_size"][0], entry["frame_size"][1]), frames, skipped,
-                      _landmarks(entry) if any(k in kinds for k in ("landmarks2d", "landmarks3d")) else 0, kinds)
+                      _landmarks(entry) if any(k in kinds for k in ("landmarks2d", "landmarks3d")) else 0, kinds,
+                      custom)
 
 
 def read_index(directory: str | Path) -> dict:
@@ -209,7 +239,8 @@ class PackedSource:
         index = read_index(self.directory)
         self.entries: list[dict] = index["videos"]
         kinds = tuple(k for k in LABEL_FIELDS if k in index["labels"])
-        self.videos: list[VideoIndex] = [_video_index(index["source"], e, kinds) for e in self.entries]
+        custom = {name: (tuple(c["shape"]), c["dtype"]) for name, c in index.get("custom", {}).items()}
+        self.videos: list[VideoIndex] = [_video_index(index["source"], e, kinds, custom) for e in self.entries]
         # (S, 2) int64 (H, W) of each image shard; per video (V,) int64: its shard (a row of _shard_sizes),
         # its first row in that shard and its first row in the label files.
         shards = sorted({tuple(e["frame_size"]) for e in self.entries})
@@ -219,11 +250,14 @@ class PackedSource:
         self._video_shard = np.array([number[tuple(e["frame_size"])] for e in self.entries], dtype=np.int64)
         self._video_shard_row = np.array([e["shard_row"] for e in self.entries], dtype=np.int64)
         self._video_row = np.array([e["row"] for e in self.entries], dtype=np.int64)
-        # File name -> frames the index says it holds (a shorter file is truncated, or not this index's).
         #: Label name -> per-frame shape, as the index says: the kinds the data set has, K landmarks.
         self.label_shapes: LabelShapes = {k: tuple(index["labels"][k]) for k in LABEL_FIELDS if k in index["labels"]}
         self.kinds = tuple(self.label_shapes)
-        self._needed = _needed_rows(self.entries, self.kinds)
+        custom = {name: (tuple(c["shape"]), c["dtype"]) for name, c in index.get("custom", {}).items()}
+        self.label_names = tuple(custom)
+        self.label_files = label_files(self.label_shapes, custom)
+        # File name -> frames the index says it holds (a shorter file is truncated, or not this index's).
+        self._needed = _needed_rows(self.entries, tuple(self.label_files))
         self._setup()
 
     def _setup(self) -> None:
@@ -247,21 +281,21 @@ class PackedSource:
         if self._files is None:
             with self._lock:
                 if self._files is None:
-                    self._files = {name: _PackedFile(self.directory / name, _row_bytes(name, self.label_shapes), rows)
+                    self._files = {name: _PackedFile(self.directory / name, _row_bytes(name, self.label_files), rows)
                                    for name, rows in self._needed.items() if rows > 0}
         return self._files
 
     def _labels(self) -> dict[str, np.ndarray]:
-        """Label name -> every frame's label, (n, *shape) float32, read whole on first use."""
+        """Label key (a kind, or "labels.<name>") -> every frame's label, (n, *shape), read whole on first use."""
         if self._label_arrays is None:
             files = self._open()
             with self._lock:
                 if self._label_arrays is None:
-                    arrays = {k: np.empty((self._needed[f"{k}.f32"], *shape), dtype=np.float32)
-                              for k, shape in self.label_shapes.items()}
-                    for k, array in arrays.items():
-                        if len(array):
-                            files[f"{k}.f32"].read_into(memoryview(array).cast("B"), 0)
+                    arrays = {}
+                    for name, f in self.label_files.items():
+                        arrays[f.key] = np.empty((self._needed[name], *f.shape), dtype=f.dtype)
+                        if len(arrays[f.key]):
+                            files[name].read_into(memoryview(arrays[f.key]).cast("B"), 0)
                     self._label_arrays = arrays
         return self._label_arrays
 
@@ -276,10 +310,12 @@ class PackedSource:
         if self._label_arrays is not None:
             labels = {k: v[row].copy() for k, v in self._label_arrays.items()}
         else:  # one frame: its rows alone, not the whole files
-            labels = {k: np.empty(shape, dtype=np.float32) for k, shape in self.label_shapes.items()}
-            for k, out in labels.items():
-                files[f"{k}.f32"].read_rows(np.array([row]), out)
-        return FaceSample(image=image, key=(video, int(self.videos[video].frames[position])), **labels)
+            labels = {}
+            for name, f in self.label_files.items():
+                labels[f.key] = np.empty(f.shape, dtype=f.dtype)
+                files[name].read_rows(np.array([row]), labels[f.key])
+        custom = {k.removeprefix("labels."): labels.pop(k) for k in list(labels) if k.startswith("labels.")}
+        return FaceSample(image=image, key=(video, int(self.videos[video].frames[position])), labels=custom, **labels)
 
     def frame(self, video: int, position: int) -> np.ndarray:
         """Usable frame number ``position`` of video ``video`` as an (H, W, 3) uint8 read-only view of its file's
@@ -333,10 +369,11 @@ class PackedSource:
         image_row = self._video_shard_row[video] + position
         sizes = self._shard_sizes[shard]  # (B, 2) (H, W)
         row = self._video_row[video] + position
-        labels = {k: torch.empty((len(row), *shape), dtype=torch.float32, pin_memory=pin_memory)
-                  for k, shape in self.label_shapes.items()}
+        labels = {f.key: torch.empty((len(row), *f.shape), dtype=TORCH_DTYPES[f.dtype], pin_memory=pin_memory)
+                  for f in self.label_files.values()}
         for k, out in labels.items():
             _take(all_labels[k], row, out.numpy())
+        custom = {k.removeprefix("labels."): labels.pop(k) for k in list(labels) if k.startswith("labels.")}
         order = np.lexsort((image_row, shard))  # buffer order: by shard, then by row
         allocate = buffer or (lambda nbytes: pixel_buffer(nbytes, pin_memory))
         fields = {"sizes": sizes}
@@ -367,7 +404,7 @@ class PackedSource:
         layout = {k: torch.from_numpy(v) for k, v in fields.items()}
         if pin_memory:  # (B,) and (B, 2) int64: small, so pinning a copy costs little
             layout = {k: v.pin_memory() for k, v in layout.items()}
-        return {"pixels": pixels, **layout, **labels}
+        return {"pixels": pixels, **layout, **labels, "labels": custom}
 
 
 def _read_windows(files: Sequence[_PackedFile], rows: np.ndarray, sizes: np.ndarray, windows: np.ndarray,
@@ -408,16 +445,16 @@ def _checksums(images: np.ndarray, labels: dict[str, np.ndarray]) -> dict[str, i
     return {k: zlib.crc32(np.ascontiguousarray(v)) for k, v in arrays.items()}
 
 
-def _verify(directory: Path, entries: Sequence[dict], shapes: LabelShapes) -> None:
+def _verify(directory: Path, entries: Sequence[dict], files_of: dict[str, LabelFile]) -> None:
     """Re-read each video's bytes (with ``pread``, so a file truncated meanwhile is a FaceDataError, not a
     SIGBUS) and compare with the checksums taken from its source arrays."""
-    needed = _needed_rows(entries, tuple(shapes))
+    needed = _needed_rows(entries, tuple(files_of))
     files: dict[str, _PackedFile] = {}
 
     def crc(name: str, first: int, n: int) -> int:
         """CRC-32 of frames ``first .. first + n`` of file ``name``, read about 32 MB at a time."""
         if name not in files:  # opened once; FaceDataError if shorter than the entries need
-            files[name] = _PackedFile(directory / name, _row_bytes(name, shapes), needed[name])
+            files[name] = _PackedFile(directory / name, _row_bytes(name, files_of), needed[name])
         file, value = files[name], 0
         step = max(1, (32 << 20) // file.row_bytes)
         out = np.empty(min(n, step) * file.row_bytes, dtype=np.uint8)
@@ -432,8 +469,8 @@ def _verify(directory: Path, entries: Sequence[dict], shapes: LabelShapes) -> No
         if n == 0:  # nothing was written (and maybe no file was made)
             continue
         written = {"images": crc(_shard(e["frame_size"])[0], e["shard_row"], n)}
-        for k in shapes:
-            written[k] = crc(f"{k}.f32", e["row"], n)
+        for name, f in files_of.items():
+            written[f.key] = crc(name, e["row"], n)
         for name, value in written.items():
             if value != e["crc32"][name]:
                 raise FaceDataError(directory, f"{e['path']}: packed data does not match its checksum", name)
@@ -442,7 +479,8 @@ def _verify(directory: Path, entries: Sequence[dict], shapes: LabelShapes) -> No
 def verify_packed(directory: str | Path) -> None:
     """Check every video of a packed directory against its checksums; raise FaceDataError on a mismatch."""
     index = read_index(directory)
-    _verify(Path(directory), index["videos"], {k: tuple(v) for k, v in index["labels"].items()})
+    custom = {name: (tuple(c["shape"]), c["dtype"]) for name, c in index.get("custom", {}).items()}
+    _verify(Path(directory), index["videos"], label_files({k: tuple(v) for k, v in index["labels"].items()}, custom))
 
 
 def _read_journal(dst: Path) -> list[dict]:
@@ -461,13 +499,14 @@ def _read_journal(dst: Path) -> list[dict]:
 class _Writer:
     """Appends videos to the packed files; a video's data is on disk before its journal line is."""
 
-    def __init__(self, dst: Path, entries: Sequence[dict], shapes: LabelShapes) -> None:
-        self.dst, self.shapes = dst, shapes
-        self.rows = _needed_rows(entries, tuple(shapes))  # file -> rows committed
+    def __init__(self, dst: Path, entries: Sequence[dict], shapes: LabelShapes, custom: CustomShapes) -> None:
+        self.dst, self.shapes, self.custom = dst, shapes, custom
+        self.files = label_files(shapes, custom)
+        self.rows = _needed_rows(entries, tuple(self.files))  # file -> rows committed
         self.frames = sum(map(_kept, entries))  # frames committed: the next video's first label row
         for name in os.listdir(dst):  # cut what a crash left after the last journalled video
             if name.endswith((".u8", ".f32")):
-                os.truncate(dst / name, self.rows.get(name, 0) * _row_bytes(name, shapes))
+                os.truncate(dst / name, self.rows.get(name, 0) * _row_bytes(name, self.files))
         # Rewrite the journal without a torn last line, so that new lines start on a line of their own.
         tmp = dst / (JOURNAL + ".tmp")
         tmp.write_text("".join(json.dumps(e) + "\n" for e in entries))
@@ -487,30 +526,34 @@ class _Writer:
         return first
 
     def add(self, rel: str, path: Path) -> dict:
-        index = index_video(path)
+        index = index_video(path, tuple(self.custom))
         kinds, landmarks = tuple(self.shapes), _shape_landmarks(self.shapes)
+        if index.custom != self.custom:
+            raise FaceDataError(path, f"has the labels of your own {index.custom}, but this pack holds {self.custom}")
         if index.kinds != kinds:
             raise FaceDataError(path, f"has the labels {', '.join(index.kinds) or 'none'}, but this pack holds "
                                       f"{', '.join(kinds) or 'none'}: one pack holds one set of label kinds")
         if index.landmarks != landmarks:
             raise FaceDataError(path, f"has {index.landmarks} landmarks per frame, but this pack holds "
                                       f"{landmarks}: one pack holds one layout")
-        video = read_video(path)
+        video = read_video(path, tuple(self.custom))
         images = video.images[index.frames]
         labels = {k: getattr(video, k)[index.frames].astype(np.float32) for k in kinds}
+        labels |= {f"labels.{k}": v[index.frames] for k, v in video.labels.items()}
         entry = {
             "path": rel,
             "count": len(video),
             "frame_size": list(index.frame_size),
             "landmarks": index.landmarks,
             "kinds": list(kinds),
+            "custom": sorted(self.custom),
             "skipped": [[p.frame, p.kind, p.detail] for p in index.skipped],
             "source_bytes": path.stat().st_size,
             "crc32": _checksums(images, labels),
             "shard_row": self._append(_shard(index.frame_size)[0], images),
         }
-        for k, v in labels.items():  # every label file holds the same rows, one per kept frame
-            self._append(f"{k}.f32", v)
+        for name, f in self.files.items():  # every label file holds the same rows, one per kept frame
+            self._append(name, labels[f.key])
         entry["row"], self.frames = self.frames, self.frames + len(images)
         self.journal.write(json.dumps(entry) + "\n")
         self.journal.flush()
@@ -521,10 +564,10 @@ class _Writer:
         self.journal.close()
 
 
-def _row_bytes(name: str, shapes: LabelShapes) -> int:
-    """Bytes per frame of a packed data file, from its name (a label file: its ``shapes`` entry)."""
-    if name.endswith(".f32"):
-        return 4 * int(np.prod(shapes[name[:-4]]))
+def _row_bytes(name: str, files: dict[str, LabelFile]) -> int:
+    """Bytes per frame of a packed data file, from its name (a label file: its :class:`LabelFile`)."""
+    if name in files:
+        return files[name].dtype.itemsize * int(np.prod(files[name].shape))
     h, w = name[len("images_"):-len(".u8")].split("x")
     return int(h) * int(w) * 3
 
@@ -534,24 +577,25 @@ def _shape_landmarks(shapes: LabelShapes) -> int:
     return next((shapes[k][0] for k in ("landmarks2d", "landmarks3d") if k in shapes), 0)
 
 
-def _pack_layout(files: Sequence[Path], done: dict[str, dict], dst: Path) -> LabelShapes:
-    """The label files of a pack: the kinds and K of its packed videos (a resumed pack), else of its first video
-    (read from its labels); :meth:`_Writer.add` refuses a video of other kinds or another K, naming it."""
-    layouts = {(_kinds(e), _landmarks(e)) for e in done.values()}
-    if len(layouts) > 1:
-        raise FaceDataError(dst, f"holds videos of several label layouts {sorted(layouts)}; pack into a new directory")
-    if layouts:
-        kinds, landmarks = next(iter(layouts))
-    else:
-        first = index_video(files[0])
-        kinds, landmarks = first.kinds, first.landmarks
-    return pack_shapes(kinds, landmarks)
+def _pack_layout(files: Sequence[Path], done: dict[str, dict], dst: Path, labels: Sequence[str]
+                 ) -> tuple[LabelShapes, CustomShapes]:
+    """The label files of a pack: the kinds and K of its first video (read from its labels) and the shapes of
+    ``labels`` (labels of your own) in it; a resumed pack's videos must have the same kinds, K and labels of your
+    own. :meth:`_Writer.add` refuses a video of other kinds, another K or other labels, naming it."""
+    first = index_video(files[0], labels)
+    layout = (first.kinds, first.landmarks, sorted(first.custom))
+    for e in done.values():
+        if (_kinds(e), _landmarks(e), e.get("custom", [])) != layout:
+            raise FaceDataError(dst, f"holds videos packed with other labels than {files[0]} has now (kinds, "
+                                     "landmarks, labels of your own); pack into a new directory")
+    return pack_shapes(first.kinds, first.landmarks), first.custom
 
 
-def pack(src: str | Path, dst: str | Path, progress: bool = True) -> dict:
+def pack(src: str | Path, dst: str | Path, progress: bool = True, labels: Sequence[str] = ()) -> dict:
     """Pack a directory of npz videos into ``dst``; resume if ``dst`` holds an unfinished (or older) pack.
 
-    Videos already in ``dst`` are kept (their source must not have changed size); the rest are appended,
+    ``labels``: npz fields holding labels of your own to pack too (each video must have them). Videos already in
+    ``dst`` are kept (their source must not have changed size); the rest are appended,
     then verified against their checksums, then ``index.json`` is written. Returns the index.
     Raises :class:`FaceDataError` for an unreadable video (fix or remove it and run again to resume).
     """
@@ -569,8 +613,8 @@ def pack(src: str | Path, dst: str | Path, progress: bool = True) -> dict:
         if sizes.get(rel) != e["source_bytes"]:
             raise FaceDataError(src / rel, f"changed or gone since it was packed into {dst}; pack into a new "
                                            "directory")
-    shapes = _pack_layout(files, done, dst)
-    writer = _Writer(dst, list(done.values()), shapes)
+    shapes, custom = _pack_layout(files, done, dst, labels)
+    writer = _Writer(dst, list(done.values()), shapes, custom)
     new = []
     with tqdm(total=len(files), initial=len(done), desc="packing", unit="video", disable=not progress) as bar:
         try:
@@ -581,10 +625,12 @@ def pack(src: str | Path, dst: str | Path, progress: bool = True) -> dict:
                     bar.update()
         finally:
             writer.close()
-    _verify(dst, new, shapes)
+    _verify(dst, new, label_files(shapes, custom))
     videos = [done[rel] for rel in rels]
     index = {"format": FORMAT, "version": VERSION, "source": str(src), "frames": sum(map(_kept, videos)),
-             "labels": {k: list(v) for k, v in shapes.items()}, "videos": videos}
+             "labels": {k: list(v) for k, v in shapes.items()},
+             "custom": {k: {"shape": list(shape), "dtype": dtype} for k, (shape, dtype) in custom.items()},
+             "videos": videos}
     tmp = dst / (INDEX + ".tmp")
     tmp.write_text(json.dumps(index))
     os.replace(tmp, dst / INDEX)  # atomic: readers see the old index or the new one
@@ -598,6 +644,8 @@ def pack_main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("dst", help="packed output directory (re-run to resume)")
     parser.add_argument("--verify", action="store_true", help="only re-check DST against its checksums")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--labels", default="", metavar="NAME,...",
+                        help="npz fields holding labels of your own to pack too (e.g. blendshapes,expression)")
     args = parser.parse_args(argv)
     if args.verify:
         verify_packed(args.dst)
@@ -605,7 +653,7 @@ def pack_main(argv: Sequence[str] | None = None) -> None:
         return
     if args.src is None:
         parser.error("SRC_DIR is required unless --verify")
-    index = pack(args.src, args.dst, progress=not args.quiet)
+    index = pack(args.src, args.dst, progress=not args.quiet, labels=[n for n in args.labels.split(",") if n])
     skipped = sum(len(v["skipped"]) for v in index["videos"])
     print(f"{args.dst}: {len(index['videos'])} videos, {index['frames']} frames packed, {skipped} skipped "
           "(listed in index.json with their reasons)")

@@ -162,8 +162,8 @@ def _load(frames: FaceFrames, indices: np.ndarray, device: torch.device, progres
     pixels = torch.empty(int(nbytes.sum()), dtype=torch.uint8, device=device)
     pin = device.type == "cuda"
     chunks = np.split(np.arange(len(indices)), np.flatnonzero(np.diff(starts // _CHUNK_BYTES)) + 1)
-    names = [f.name for f in fields(FaceBatch)
-             if f.name != "pixels" and (f.name not in LABEL_FIELDS or f.name in frames.kinds)]  # labels it has
+    names = [f.name for f in fields(FaceBatch)  # the labels it has; labels of your own below
+             if f.name not in ("pixels", "labels") and (f.name not in LABEL_FIELDS or f.name in frames.kinds)]
     parts: list[dict[str, torch.Tensor]] = []  # per-sample fields only: each chunk's pixels are freed after use
     with tqdm(total=pixels.numel(), unit="B", unit_scale=True, desc=f"loading frames to {device}",
               disable=None if progress is None else not progress) as bar:
@@ -171,9 +171,12 @@ def _load(frames: FaceFrames, indices: np.ndarray, device: torch.device, progres
             part = frames.batch(indices[chunk], pin_memory=pin)
             first = int(starts[chunk[0]])  # the chunk's frames fill [first, first + its bytes), in any order
             pixels[first:first + part.pixels.numel()].copy_(part.pixels, non_blocking=pin)
-            parts.append({name: getattr(part, name) for name in names} | {"offsets": part.offsets + first})
+            parts.append({name: getattr(part, name) for name in names} | {"offsets": part.offsets + first}
+                         | {f"labels.{k}": v for k, v in part.labels.items()})
             bar.update(part.pixels.numel())
-    data = FaceBatch(pixels=pixels, **{name: torch.cat([p[name] for p in parts]).to(device) for name in names})
+    held = {name: torch.cat([p[name] for p in parts]).to(device) for name in parts[0]}
+    custom = {name.removeprefix("labels."): held.pop(name) for name in list(held) if name.startswith("labels.")}
+    data = FaceBatch(pixels=pixels, labels=custom, **held)
     if pin:
         # torch's caching host allocator would keep the pinned staging blocks (hundreds of MB) for good: drop
         # the last references to them, wait for the copies, and hand the free blocks back.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +22,8 @@ class VideoIndex:
     skipped: tuple[FrameProblem, ...]
     landmarks: int
     kinds: tuple[str, ...]
+    #: Labels of your own: name -> (per-frame shape, dtype name), as stored.
+    custom: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
 
 
 def check_layouts(videos: Sequence[VideoIndex]) -> None:
@@ -33,6 +35,9 @@ def check_layouts(videos: Sequence[VideoIndex]) -> None:
             raise FaceDataError(v.path, f"has the labels {', '.join(v.kinds) or 'none'}, but {first.path} has "
                                         f"{', '.join(first.kinds) or 'none'}: the videos of a data set have the same "
                                         "label fields (mark a missing label of a frame with NaN)")
+        if v.custom != first.custom:
+            raise FaceDataError(v.path, f"has the labels of your own {v.custom}, but {first.path} has {first.custom}: "
+                                        "the videos of a data set have the same")
         if v.landmarks != first.landmarks:
             raise FaceDataError(v.path, f"has {v.landmarks} landmarks per frame, but {first.path} has "
                                         f"{first.landmarks}: a data set holds one landmark layout")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +53,8 @@ class FaceVideo:
     landmarks2d (N, K, 2) float32 (x, y) pixels; landmarks3d (N, K, 3) float32 (x, y pixels, z relative depth
     in pixel units); head_pose (N, 3) float32 [yaw, pitch, roll] degrees; gaze (N, 3) float32 [x right, y up,
     z toward the camera]. Pixel centres are at integer coordinates. NaN: a missing label (a point not
-    annotated, a frame without its box, pose or gaze).
+    annotated, a frame without its box, pose or gaze). labels: the labels of your own asked for, by field name,
+    frame-first: (N, ...) float32, or int64 for integer fields.
     """
 
     path: str
@@ -61,6 +64,7 @@ class FaceVideo:
     landmarks3d: np.ndarray | None = None
     head_pose: np.ndarray | None = None
     gaze: np.ndarray | None = None
+    labels: dict[str, np.ndarray] = dataclass_field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -142,6 +146,29 @@ def check_frame_counts(path: str | Path, shapes: dict[str, tuple[int, ...]]) -> 
     return n
 
 
+def custom_to_frame_first(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Labels of your own (frames last) -> frame-first arrays: float32, or int64 for integer and bool fields
+    (a class index never goes through a float)."""
+    with np.errstate(over="ignore"):
+        return {name: np.moveaxis(a, -1, 0).astype(np.int64 if a.dtype.kind in "iub" else np.float32)
+                for name, a in arrays.items()}
+
+
+def read_custom(npz: np.lib.npyio.NpzFile, path: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The fields ``names`` (labels of your own, frames last) of an open npz, checked numeric; FaceDataError
+    naming the file and field for one it lacks."""
+    out = {}
+    for name in names:
+        if name not in npz.files:
+            raise FaceDataError(path, f"missing: a label of your own asked for (the file has {sorted(npz.files)})",
+                                name)
+        out[name] = _read_field(npz, path, name)
+        if out[name].dtype.kind not in "fiub" or out[name].ndim < 1:
+            raise FaceDataError(path, f"expected a numeric array with frames last, got {out[name].dtype} of shape "
+                                      f"{out[name].shape}", name)
+    return out
+
+
 def labels_to_frame_first(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Seed label arrays (frames last; those a video has) -> frame-first float32 arrays keyed by FaceVideo field
     names."""
@@ -158,7 +185,8 @@ def labels_to_frame_first(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray
 
 
 def frame_problems(
-    path: str, labels: dict[str, np.ndarray], frame_size: tuple[int, int], frames: int
+    path: str, labels: dict[str, np.ndarray], frame_size: tuple[int, int], frames: int,
+    custom: dict[str, np.ndarray] | None = None,
 ) -> list[FrameProblem]:
     """Frames that cannot be used: an inf in a label (a NaN is a missing label, not a problem), nothing to crop
     around (no box and no annotated landmark, in a video with either kind), a crop box (the box, else the
@@ -166,11 +194,11 @@ def frame_problems(
     frame.
 
     ``labels`` are frame-first (see :func:`labels_to_frame_first`; the fields the video has); ``frame_size`` is
-    (H, W); ``frames`` is N.
+    (H, W); ``frames`` is N; ``custom``: labels of your own, frame-first (an inf there too).
     """
     problems: list[FrameProblem] = []
     h, w = frame_size
-    inf = {k: bad_values(k, v) for k, v in labels.items()}
+    inf = {k: bad_values(k, v) for k, v in {**labels, **(custom or {})}.items()}
     lift = {k: torch.from_numpy(labels[k]) if k in labels else None for k in ("bbox", "landmarks2d")}
     crops = crop_boxes(torch.tensor([[h, w]]).expand(frames, 2), lift["bbox"], lift["landmarks2d"]).numpy()
     boxed = np.isfinite(labels["bbox"]).all(1) if "bbox" in labels else np.zeros(frames, bool)
@@ -190,21 +218,24 @@ def frame_problems(
     return problems
 
 
-def read_video(path: str | Path) -> FaceVideo:
+def read_video(path: str | Path, labels: Sequence[str] = ()) -> FaceVideo:
     """Read one seed-layout npz into a frame-first :class:`FaceVideo` (all frames, unfiltered).
 
     Any subset of the label fields (``colorImages`` is required); the labels it lacks are None. Raises
     :class:`FaceDataError` naming the file and field for a missing ``colorImages``, a wrong rank, shape or
     dtype, disagreeing frame counts, zero frames, or a truncated / non-zip file. Frame-level problems (an inf,
-    degenerate boxes) are not errors here: see :func:`frame_problems`.
+    degenerate boxes) are not errors here: see :func:`frame_problems`. ``labels``: fields holding labels of your
+    own to read too (frames last), into ``FaceVideo.labels``.
     """
     path = Path(path)
     with _open_npz(path) as npz:
         fields = ["colorImages", *(f for f in LABEL_FIELDS if f in npz.files)]
         arrays = {field: _read_field(npz, path, field) for field in fields}
+        custom = read_custom(npz, path, labels)
     for field, arr in arrays.items():
         check_field(path, field, arr.shape, arr.dtype)
-    check_frame_counts(path, {f: a.shape for f, a in arrays.items()})
+    check_frame_counts(path, {f: a.shape for f, a in {**arrays, **custom}.items()})
     landmark_count(path, {f: a.shape for f, a in arrays.items()})
     images = np.ascontiguousarray(np.moveaxis(arrays["colorImages"], -1, 0))
-    return FaceVideo(path=str(path), images=images, **labels_to_frame_first(arrays))
+    return FaceVideo(path=str(path), images=images, labels=custom_to_frame_first(custom),
+                     **labels_to_frame_first(arrays))
