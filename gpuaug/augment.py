@@ -27,10 +27,10 @@ from gpuaug.labels.custom import (
 )
 from gpuaug.labels.flip_tables import resolve_flip_table
 from gpuaug.labels.matrix import crop_matrix, decompose
-from gpuaug.labels.transform import points_to_source, transform_labels
+from gpuaug.labels.transform import annotated_points, points_to_source, transform_labels
 from gpuaug.output import finish, render_config
 from gpuaug.params import AugmentParams, sample_params
-from gpuaug.sample import POINT_FIELDS
+from gpuaug.sample import LABEL_FIELDS, POINT_FIELDS
 from gpuaug.targets.fields import TensorFields
 from gpuaug.targets.spec import TargetSpec, build_targets, check_targets
 from gpuaug.transfer import move
@@ -46,10 +46,11 @@ class AugmentedBatch:
     point was NaN: not annotated); head_pose (B, 3) degrees; gaze (B, 3); with 2D landmarks, visible (B, K) bool,
     occluded (B, K) bool: the landmark's output pixel is covered by an occluder (:mod:`gpuaug.camera.occluders`;
     all False when occlusion is off) or the data set flags it occluded (:class:`~gpuaug.labels.custom.PointFlags`),
-    and annotated (B, K) bool: the landmark is a number (False for a point not
+    and annotated (B, K) bool (a property): the landmark is a number (False for a point not
     annotated, in its mirrored slot on a flip, and for an invalid sample; mask it out of a landmark loss, as the
-    targets do). has: for each label kind the batch had, (B,) bool: the sample has that label (a finite box, pose
-    or gaze; at least one annotated landmark): a loss on that kind masks with it. matrix (B, 3, 3) source ->
+    targets do). has (a property, computed on access): for each label kind the batch had, (B,) bool: the sample
+    has that label (a finite box, pose or gaze; at least one annotated landmark): a loss on that kind masks with
+    it. matrix (B, 3, 3) source ->
     output; flipped (B,) bool; keys (B, 2) (video, frame); params the draws that made it; flip_table (K,) the
     re-index used for mirrored samples; valid (B,) bool: False for a sample with an inf in a label, nothing to
     crop around (:func:`~gpuaug.crop.crop_boxes`) or an empty frame: its image is fill (0 before normalisation)
@@ -74,21 +75,28 @@ class AugmentedBatch:
     gaze: torch.Tensor | None = None
     visible: torch.Tensor | None = None
     occluded: torch.Tensor | None = None
-    annotated: torch.Tensor | None = None
-    has: dict[str, torch.Tensor] = field(default_factory=dict)
     labels: dict[str, torch.Tensor] = field(default_factory=dict)
     targets: dict[str, TensorFields] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    @property
+    def annotated(self) -> torch.Tensor | None:
+        """(B, K) bool with 2D landmarks: the output landmark is a number (class docstring), computed on access."""
+        return None if self.landmarks2d is None else annotated_points(self.landmarks2d)
+
+    @property
+    def has(self) -> dict[str, torch.Tensor]:
+        """Label kind -> (B,) bool: the sample has that label (:func:`present`), for each kind the batch had."""
+        return presence(self)
+
     def to(self, device: torch.device | str, non_blocking: bool = False) -> AugmentedBatch:
         moved = {f.name: move(getattr(self, f.name), device, non_blocking) for f in fields(self)
-                 if f.name not in ("targets", "has", "labels") and getattr(self, f.name) is not None}
+                 if f.name not in ("targets", "labels") and getattr(self, f.name) is not None}
         targets = {name: t.to(device, non_blocking) for name, t in self.targets.items()}
-        dicts = {name: {k: move(t, device, non_blocking) for k, t in getattr(self, name).items()}
-                 for name in ("has", "labels")}
-        return replace(self, targets=targets, **dicts, **moved)
+        labels = {k: move(t, device, non_blocking) for k, t in self.labels.items()}
+        return replace(self, targets=targets, labels=labels, **moved)
 
     def to_source(self, points: torch.Tensor) -> torch.Tensor:
         """Output-space landmarks (B, K, 2), e.g. a network's predictions -> source-frame pixels."""
@@ -96,17 +104,24 @@ class AugmentedBatch:
 
 
 def present(kind: str, value: torch.Tensor) -> torch.Tensor:
-    """(B,) bool: the sample has label ``kind`` in output space ``value`` (B, ...): a finite box, pose, gaze;
-    at least one annotated (finite) point. False for an invalid sample (NaN labels)."""
-    finite = torch.isfinite(value)
-    return finite.all(-1).any(-1) if kind in POINT_FIELDS else finite.flatten(1).all(1)
+    """(...) bool: the sample has label ``kind`` in output space ``value`` (..., D), or (..., K, D) for points: a
+    finite box, pose, gaze; at least one annotated (finite) point. False for an invalid sample (NaN labels)."""
+    finite = torch.isfinite(value).all(-1)
+    return finite.any(-1) if kind in POINT_FIELDS else finite
 
 
-def mask_invalid(batch: FaceBatch, matrix: torch.Tensor, labels: Sequence[CustomLabel] = ()) -> torch.Tensor:
+def presence(labels: object) -> dict[str, torch.Tensor]:
+    """Label kind -> :func:`present` of ``labels``' field of that name, for each kind it has (not None)."""
+    return {k: present(k, getattr(labels, k)) for k in LABEL_FIELDS if getattr(labels, k) is not None}
+
+
+def mask_invalid(batch: FaceBatch, matrix: torch.Tensor, labels: Sequence[CustomLabel] = (),
+                 box: torch.Tensor | None = None) -> torch.Tensor:
     """(B, 3, 3) ``matrix`` with NaN for every sample that :func:`~gpuaug.checks.sample_validity` rejects, or
     whose declared labels of your own (``labels``) hold a bad value: such a sample renders as fill and gets NaN
-    labels, so a bad sample cannot look like a good one (no host sync)."""
-    valid = sample_validity(batch)
+    labels, so a bad sample cannot look like a good one (no host sync). ``box``: the batch's crop boxes, if the
+    caller has them."""
+    valid = sample_validity(batch, box)
     custom = custom_validity(labels, batch.labels)
     return torch.where((valid if custom is None else valid & custom)[:, None, None], matrix, torch.nan)
 
@@ -172,10 +187,17 @@ class FaceAugment(torch.nn.Module):
 
     def apply(self, batch: FaceBatch, params: AugmentParams) -> AugmentedBatch:
         """Replay ``params`` on ``batch`` (deterministic)."""
-        return self.apply_matrix(batch, self.matrix(batch, params), params)
+        check_structure(batch, len(self.flip_table))  # before the crop boxes read the labels
+        box = batch.crop_boxes()  # once per step: the matrix and the validity mask both take it
+        return self._augment(batch, self.matrix(batch, params, box), params, box)
 
     def apply_matrix(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams) -> AugmentedBatch:
         """Warp and relabel with any per-sample similarity ``matrix`` (B, 3, 3); colour from ``params``."""
+        return self._augment(batch, matrix, params)
+
+    def _augment(self, batch: FaceBatch, matrix: torch.Tensor, params: AugmentParams,
+               box: torch.Tensor | None = None) -> AugmentedBatch:
+        """:meth:`apply_matrix`, with the batch's (B, 4) crop boxes when the caller has them."""
         check_structure(batch, len(self.flip_table))
         check_custom(self.labels, batch.labels, len(batch), batch.device)
         self._check_kinds(batch)
@@ -185,7 +207,7 @@ class FaceAugment(torch.nn.Module):
         # A caller's autocast must not reach the step: labels stay float32 and exact, images come out in the
         # configured dtype (the render and label maths use no autocast-listed op either: gpuaug.linalg).
         with torch.autocast(batch.device.type, enabled=False):
-            matrix = mask_invalid(batch, matrix.float(), self.labels)
+            matrix = mask_invalid(batch, matrix.float(), self.labels, box)
             images = self.render(batch, matrix, params)
         return self.with_labels(batch, matrix, params, images)
 
@@ -235,7 +257,6 @@ class FaceAugment(torch.nn.Module):
             shipped = shipped_occlusion(self.labels, custom)
             if hidden is not None and shipped is not None:  # the data set's own flags, for annotated points only
                 hidden = hidden | (shipped & labels.annotated)
-            has = {k: present(k, getattr(labels, k)) for k in batch.kinds}
             return AugmentedBatch(
                 images=images,
                 matrix=matrix,
@@ -245,7 +266,6 @@ class FaceAugment(torch.nn.Module):
                 flip_table=table,
                 valid=valid,
                 occluded=hidden,
-                has=has,
                 labels=custom,
                 targets=build_targets(self.targets, labels, valid, hidden, size),
                 **vars(labels),

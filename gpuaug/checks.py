@@ -82,14 +82,15 @@ def check_params(batch, params) -> None:
                                                "use params.to(batch.device)")
 
 
-def sample_validity(batch) -> torch.Tensor:
+def sample_validity(batch, box: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) bool on the batch's device, no host sync: no inf in any label (a NaN is a missing label), something to
     crop around with positive width and height (:func:`~gpuaug.crop.crop_boxes`: the box, else the annotated
-    landmarks' extent, else with neither kind the whole frame), and a frame of at least 1 x 1 pixels."""
+    landmarks' extent, else with neither kind the whole frame; ``box`` when the caller has them), and a frame of
+    at least 1 x 1 pixels."""
     ok = (batch.sizes > 0).all(1)
     for name in label_kinds(batch):
         ok &= ~torch.isinf(getattr(batch, name)).flatten(1).any(1)
-    box = crop_boxes(batch.sizes, batch.bbox, batch.landmarks2d)
+    box = crop_boxes(batch.sizes, batch.bbox, batch.landmarks2d) if box is None else box
     return ok & (box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])  # False for NaN
 
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
-from gpuaug.augment import AugmentedBatch, FaceAugment
+from gpuaug.augment import AugmentedBatch, FaceAugment, presence
 from gpuaug.batch import FaceBatch
 from gpuaug.clip_params import CropMode, check_crop, check_drift, clip_boxes, sample_clip_params
+from gpuaug.labels.transform import annotated_points
 from gpuaug.load.clips import check_clip_shape
 from gpuaug.params import AugmentParams
 from gpuaug.targets.fields import TensorFields
@@ -48,22 +49,29 @@ class AugmentedClips:
     gaze: torch.Tensor | None = None
     visible: torch.Tensor | None = None
     occluded: torch.Tensor | None = None
-    annotated: torch.Tensor | None = None
-    has: dict[str, torch.Tensor] = field(default_factory=dict)
     labels: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         """Clips (B)."""
         return int(self.images.shape[0])
 
+    @property
+    def annotated(self) -> torch.Tensor | None:
+        """(B, T, K) bool with 2D landmarks: the output landmark is a number (not annotated, or invalid: NaN)."""
+        return None if self.landmarks2d is None else annotated_points(self.landmarks2d)
+
+    @property
+    def has(self) -> dict[str, torch.Tensor]:
+        """Label kind -> (B, T) bool: the frame has that label (:func:`~gpuaug.augment.present`)."""
+        return presence(self)
+
     @classmethod
     def of(cls, frames: AugmentedBatch, length: int) -> AugmentedClips:
         """View the clip-major ``frames`` (B * T samples) as clips of ``length`` (T)."""
-        per_frame = {f.name for f in fields(cls)} - {"params", "frames", "targets", "has", "labels"}
+        per_frame = {f.name for f in fields(cls)} - {"params", "frames", "targets", "labels"}
         targets = {name: t.unflatten(length) for name, t in frames.targets.items()}
-        dicts = {name: {k: t.unflatten(0, (-1, length)) for k, t in getattr(frames, name).items()}
-                 for name in ("has", "labels")}
-        return cls(params=frames.params, frames=frames, targets=targets, **dicts,
+        labels = {k: t.unflatten(0, (-1, length)) for k, t in frames.labels.items()}
+        return cls(params=frames.params, frames=frames, targets=targets, labels=labels,
                    **{name: getattr(frames, name).unflatten(0, (-1, length)) for name in per_frame
                       if getattr(frames, name) is not None})
 

@@ -25,10 +25,12 @@ def crop_boxes(sizes: torch.Tensor, bbox: torch.Tensor | None = None,
         return whole
     out = torch.full_like(whole, torch.nan)
     if landmarks2d is not None:
-        annotated = torch.isfinite(landmarks2d).all(-1, keepdim=True)
-        lo = torch.where(annotated, landmarks2d, torch.inf).amin(1)
-        hi = torch.where(annotated, landmarks2d, -torch.inf).amax(1)
-        out = torch.where(annotated.any(1), torch.cat([lo, hi], 1), out)  # (B, 1) broadcast: none -> NaN
+        inf = torch.inf
+        # Both coordinates NaN for a point not annotated (x * 0 is NaN for a NaN or inf x, else 0), then each
+        # extent over the others (NaN read as +-inf: no sample-dependent branch); none annotated -> +-inf -> NaN.
+        q = landmarks2d + (landmarks2d[..., :1] * 0 + landmarks2d[..., 1:] * 0)
+        extent = torch.cat([q.nan_to_num(inf, inf, -inf).amin(1), q.nan_to_num(-inf, inf, -inf).amax(1)], 1)
+        out = torch.where(torch.isfinite(extent), extent, out)
     if bbox is not None:
         out = torch.where(torch.isfinite(bbox).all(1, keepdim=True), bbox.float(), out)
     return out

@@ -86,8 +86,10 @@ def markdown(result: dict) -> str:
 
 NOTE = ("Each row: FaceAugment with the row's flip table on the same frames, the batch carrying only the row's "
         "label kinds (the others None); the whole step (params, matrices, labels, render). Layouts other than "
-        "68 take the 68 points in turn. Rows timed interleaved, median per row; other load: cores other "
-        "processes kept busy during its runs.")
+        "68 take the 68 points in turn. The crop follows the kinds: without a box it frames the landmarks' "
+        "extent (tighter than the box here), with neither the whole frame (a larger source area for the render "
+        "to filter), so those rows differ in pixel work as well as in labels. Rows timed interleaved, median per "
+        "row; other load: cores other processes kept busy during its runs.")
 
 
 def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: Callable[[torch.device], str]

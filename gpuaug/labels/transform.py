@@ -21,9 +21,9 @@ class Labels:
     """Output-space labels, None for a kind the batch does not have: landmarks2d (B, K, 2) and landmarks3d
     (B, K, 3) output pixels (z scaled by the matrix's isotropic scale; NaN where the input point was NaN: not
     annotated); bbox (B, 4) enclosing box of the transformed box; head_pose (B, 3) degrees; gaze (B, 3); with 2D
-    landmarks, visible (B, K) bool, landmark inside the output square, and annotated (B, K) bool, the 2D landmark
-    is a number (False for a point not annotated, and for every point of an invalid sample, whose matrix is
-    NaN). A missing label (NaN in) comes out NaN."""
+    landmarks, visible (B, K) bool, landmark inside the output square, and (a property) annotated (B, K) bool, the
+    2D landmark is a number (False for a point not annotated, and for every point of an invalid sample, whose
+    matrix is NaN). A missing label (NaN in) comes out NaN."""
 
     landmarks2d: torch.Tensor | None
     landmarks3d: torch.Tensor | None
@@ -31,7 +31,17 @@ class Labels:
     head_pose: torch.Tensor | None
     gaze: torch.Tensor | None
     visible: torch.Tensor | None
-    annotated: torch.Tensor | None
+
+    @property
+    def annotated(self) -> torch.Tensor | None:
+        """(B, K) bool with 2D landmarks (:func:`annotated_points`), computed on access."""
+        return None if self.landmarks2d is None else annotated_points(self.landmarks2d)
+
+
+def annotated_points(points: torch.Tensor) -> torch.Tensor:
+    """(..., K, D) points -> (..., K) bool: the point is a number (not NaN: not annotated, or of an invalid
+    sample)."""
+    return torch.isfinite(points).all(-1)
 
 
 def reindex(points: torch.Tensor, flipped: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -88,11 +98,10 @@ def transform_labels(
     ``matrix`` (B, 3, 3), re-indexing landmarks of mirrored samples. A NaN point comes out NaN in its
     (re-indexed) slot: the matrix product keeps each point's NaN to itself."""
     k, phi, flipped = decompose(matrix)
-    lm2d = lm3d = visible = annotated = None
+    lm2d = lm3d = visible = None
     if landmarks2d is not None:
         lm2d = reindex(apply_points(matrix, landmarks2d), flipped, flip_table)
         visible = ((lm2d >= -0.5) & (lm2d <= out_size - 0.5)).all(-1)  # False for NaN
-        annotated = torch.isfinite(lm2d).all(-1)
     if landmarks3d is not None:
         xy3d = apply_points(matrix, landmarks3d[..., :2])
         lm3d = reindex(torch.cat([xy3d, landmarks3d[..., 2:] * k[:, None, None]], -1), flipped, flip_table)
@@ -103,7 +112,6 @@ def transform_labels(
         head_pose=None if head_pose is None else transform_pose(head_pose, phi, flipped),
         gaze=None if gaze is None else transform_gaze(gaze, phi, flipped),
         visible=visible,
-        annotated=annotated,
     )
 
 
