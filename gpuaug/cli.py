@@ -140,7 +140,7 @@ def _add_preview_args(p: argparse.ArgumentParser) -> None:
 
 
 TOOLS = {
-    "pack": ("gpuaug.load.packed:pack_main", "convert npz videos to the packed, memory-mappable format"),
+    "pack": ("gpuaug.pack_cli:main", "pack npz videos or a public data set (300W, WFLW, 300W-LP) for streaming"),
     "bench": ("gpuaug.bench.cli:main", "side-by-side speed benchmark against the usual tools"),
 }
 

@@ -15,6 +15,7 @@ import gpuaug
 from gpuaug import AugmentConfig, BatchError, FaceAugment, FaceBatch, collate
 from gpuaug.labels.custom import ARKIT52, ClassLabel, FlipVector
 from gpuaug.load.packed import pack
+from gpuaug.pack_cli import main as pack_main
 
 CONFIG = AugmentConfig(out_size=24)
 BLEND = FlipVector.from_names("blendshapes", ARKIT52)
@@ -139,7 +140,7 @@ def test_npz_pack_stream_clips_and_replay(tmp_path: Path) -> None:
     names = ("blendshapes", "expression")
     frames = gpuaug.FaceFrames(npz, labels=names)
     assert frames.label_names == names and frames[1].labels["expression"].dtype == np.int64
-    gpuaug.load.packed.pack_main([str(npz), str(tmp_path / "packed"), "--quiet", "--labels", ",".join(names)])
+    pack_main([str(npz), str(tmp_path / "packed"), "--quiet", "--labels", ",".join(names)])
     packed = gpuaug.FaceFrames(tmp_path / "packed")
     assert packed.label_names == names
     assert {p.name for p in (tmp_path / "packed").glob("label.*")} == {"label.blendshapes.f32", "label.expression.i64"}

@@ -12,7 +12,8 @@ from seed_npz import seed_arrays, write_dataset, write_video
 
 from gpuaug.errors import FaceDataError
 from gpuaug.load.frames import FaceFrames
-from gpuaug.load.packed import INDEX, JOURNAL, pack, pack_main, verify_packed
+from gpuaug.load.packed import INDEX, JOURNAL, pack, verify_packed
+from gpuaug.pack_cli import main as pack_main
 from gpuaug.sample import FaceSample
 
 SIZES = [(24, 32), (20, 20), (24, 32), (16, 40)]

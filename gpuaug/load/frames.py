@@ -36,13 +36,16 @@ class FrameSource(Protocol):
 
 
 def open_source(
-    paths_or_directory: str | Path | Sequence[str | Path], cache_videos: int = 2, progress: bool | None = None,
-    mapped: bool = False, labels: Sequence[str] = (),
+    paths_or_directory: str | Path | Sequence[str | Path] | FrameSource, cache_videos: int = 2,
+    progress: bool | None = None, mapped: bool = False, labels: Sequence[str] = (),
 ) -> FrameSource:
     """A packed directory (``python -m gpuaug pack``) -> its reader (``mapped``: see
     :class:`~gpuaug.load.packed.PackedSource`; its labels of your own are those it was packed with, and
     ``labels``, when given, must name them); else npz files (:func:`list_videos`; ``mapped`` is refused;
-    ``labels``: the fields holding labels of your own to read)."""
+    ``labels``: the fields holding labels of your own to read); a frame source already made (the readers of
+    :mod:`gpuaug.datasets`) -> itself."""
+    if hasattr(paths_or_directory, "videos") and hasattr(paths_or_directory, "sample"):
+        return paths_or_directory
     if isinstance(paths_or_directory, (str, Path)) and is_packed(paths_or_directory):
         source = PackedSource(paths_or_directory, mapped)
         if labels and tuple(labels) != source.label_names:
@@ -78,7 +81,8 @@ class FaceFrames(torch.utils.data.Dataset):
 
     Args:
         paths_or_directory: a packed directory (it has ``index.json``), a directory (searched recursively
-            for ``*.npz``; other files are ignored), one npz file, or a list of npz files.
+            for ``*.npz``; other files are ignored), one npz file, a list of npz files, or a frame source (what
+            the readers of :mod:`gpuaug.datasets` make: annotated still images).
         policy: ``"skip"`` (default) skips and counts frames with non-finite labels or a degenerate or
             out-of-frame box; ``"error"`` raises :class:`FaceDataError` for the first such frame.
         cache_videos: decoded videos kept per process (npz only).
@@ -95,7 +99,7 @@ class FaceFrames(torch.utils.data.Dataset):
 
     def __init__(
         self,
-        paths_or_directory: str | Path | Sequence[str | Path],
+        paths_or_directory: str | Path | Sequence[str | Path] | FrameSource,
         policy: Policy = "skip",
         cache_videos: int = 2,
         progress: bool | None = None,

@@ -20,12 +20,12 @@ reasons, and CRC-32 checksums of the bytes written. Skipped frames (see
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import threading
 import zlib
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,7 +38,7 @@ from gpuaug.crop import crop_boxes
 from gpuaug.errors import FaceDataError
 from gpuaug.load.npz_source import index_video, list_videos
 from gpuaug.load.sample import VideoIndex
-from gpuaug.load.video import FrameProblem, read_video
+from gpuaug.load.video import FaceVideo, FrameProblem, read_video
 from gpuaug.sample import LABEL_FIELDS, FaceSample, label_shapes
 
 FORMAT = "gpuaug-packed"
@@ -525,8 +525,8 @@ class _Writer:
         self.rows[name] = first + len(data)
         return first
 
-    def add(self, rel: str, path: Path) -> dict:
-        index = index_video(path, tuple(self.custom))
+    def add(self, item: PackItem) -> dict:
+        path, index = item.path, item.index()
         kinds, landmarks = tuple(self.shapes), _shape_landmarks(self.shapes)
         if index.custom != self.custom:
             raise FaceDataError(path, f"has the labels of your own {index.custom}, but this pack holds {self.custom}")
@@ -536,19 +536,19 @@ class _Writer:
         if index.landmarks != landmarks:
             raise FaceDataError(path, f"has {index.landmarks} landmarks per frame, but this pack holds "
                                       f"{landmarks}: one pack holds one layout")
-        video = read_video(path, tuple(self.custom))
+        video = item.read()
         images = video.images[index.frames]
         labels = {k: getattr(video, k)[index.frames].astype(np.float32) for k in kinds}
         labels |= {f"labels.{k}": v[index.frames] for k, v in video.labels.items()}
         entry = {
-            "path": rel,
+            "path": item.rel,
             "count": len(video),
             "frame_size": list(index.frame_size),
             "landmarks": index.landmarks,
             "kinds": list(kinds),
             "custom": sorted(self.custom),
             "skipped": [[p.frame, p.kind, p.detail] for p in index.skipped],
-            "source_bytes": path.stat().st_size,
+            "source_bytes": item.size,
             "crc32": _checksums(images, labels),
             "shard_row": self._append(_shard(index.frame_size)[0], images),
         }
@@ -577,18 +577,36 @@ def _shape_landmarks(shapes: LabelShapes) -> int:
     return next((shapes[k][0] for k in ("landmarks2d", "landmarks3d") if k in shapes), 0)
 
 
-def _pack_layout(files: Sequence[Path], done: dict[str, dict], dst: Path, labels: Sequence[str]
-                 ) -> tuple[LabelShapes, CustomShapes]:
-    """The label files of a pack: the kinds and K of its first video (read from its labels) and the shapes of
-    ``labels`` (labels of your own) in it; a resumed pack's videos must have the same kinds, K and labels of your
-    own. :meth:`_Writer.add` refuses a video of other kinds, another K or other labels, naming it."""
-    first = index_video(files[0], labels)
-    layout = (first.kinds, first.landmarks, sorted(first.custom))
+class PackItem(NamedTuple):
+    """One video to pack: its name in the index (``rel``, unique), the file errors name, its source's bytes (a
+    resumed pack checks them), and how to index and read it."""
+
+    rel: str
+    path: Path
+    size: int
+    index: Callable[[], VideoIndex]
+    read: Callable[[], FaceVideo]
+
+
+def npz_items(src: Path, labels: Sequence[str] = ()) -> list[PackItem]:
+    """The npz videos under ``src`` as :class:`PackItem` (``labels``: their labels of your own to pack too)."""
+    if not src.is_dir():
+        raise FaceDataError(src, "expected a directory of .npz videos")
+    return [PackItem(p.relative_to(src).as_posix(), p, p.stat().st_size, partial(index_video, p, tuple(labels)),
+                     partial(read_video, p, tuple(labels))) for p in list_videos(src)]
+
+
+def _pack_layout(first: PackItem, done: dict[str, dict], dst: Path) -> tuple[LabelShapes, CustomShapes]:
+    """The label files of a pack: the kinds, K and labels of your own of its first video (read from its labels); a
+    resumed pack's videos must have the same. :meth:`_Writer.add` refuses a video of other kinds, another K or
+    other labels, naming it."""
+    index = first.index()
+    layout = (index.kinds, index.landmarks, sorted(index.custom))
     for e in done.values():
         if (_kinds(e), _landmarks(e), e.get("custom", [])) != layout:
-            raise FaceDataError(dst, f"holds videos packed with other labels than {files[0]} has now (kinds, "
+            raise FaceDataError(dst, f"holds videos packed with other labels than {first.path} has now (kinds, "
                                      "landmarks, labels of your own); pack into a new directory")
-    return pack_shapes(first.kinds, first.landmarks), first.custom
+    return pack_shapes(index.kinds, index.landmarks), index.custom
 
 
 def pack(src: str | Path, dst: str | Path, progress: bool = True, labels: Sequence[str] = ()) -> dict:
@@ -599,34 +617,35 @@ def pack(src: str | Path, dst: str | Path, progress: bool = True, labels: Sequen
     then verified against their checksums, then ``index.json`` is written. Returns the index.
     Raises :class:`FaceDataError` for an unreadable video (fix or remove it and run again to resume).
     """
+    return pack_items(npz_items(Path(src), labels), Path(src), Path(dst), progress)
+
+
+def pack_items(items: Sequence[PackItem], src: Path, dst: Path, progress: bool = True) -> dict:
+    """Pack ``items`` (npz videos, or the one-frame videos of annotated images) from ``src`` into ``dst``, resuming
+    as :func:`pack` says."""
     from tqdm.auto import tqdm
 
-    src, dst = Path(src), Path(dst)
-    if not src.is_dir():
-        raise FaceDataError(src, "expected a directory of .npz videos")
-    files = list_videos(src)
-    rels = [p.relative_to(src).as_posix() for p in files]
     dst.mkdir(parents=True, exist_ok=True)
     done = {e["path"]: e for e in _read_journal(dst)}
-    sizes = {rel: p.stat().st_size for rel, p in zip(rels, files, strict=True)}
+    sizes = {item.rel: item.size for item in items}
     for rel, e in done.items():
         if sizes.get(rel) != e["source_bytes"]:
             raise FaceDataError(src / rel, f"changed or gone since it was packed into {dst}; pack into a new "
                                            "directory")
-    shapes, custom = _pack_layout(files, done, dst, labels)
+    shapes, custom = _pack_layout(items[0], done, dst)
     writer = _Writer(dst, list(done.values()), shapes, custom)
     new = []
-    with tqdm(total=len(files), initial=len(done), desc="packing", unit="video", disable=not progress) as bar:
+    with tqdm(total=len(items), initial=len(done), desc="packing", unit="video", disable=not progress) as bar:
         try:
-            for rel, path in zip(rels, files, strict=True):
-                if rel not in done:
-                    done[rel] = writer.add(rel, path)
-                    new.append(done[rel])
+            for item in items:
+                if item.rel not in done:
+                    done[item.rel] = writer.add(item)
+                    new.append(done[item.rel])
                     bar.update()
         finally:
             writer.close()
     _verify(dst, new, label_files(shapes, custom))
-    videos = [done[rel] for rel in rels]
+    videos = [done[item.rel] for item in items]
     index = {"format": FORMAT, "version": VERSION, "source": str(src), "frames": sum(map(_kept, videos)),
              "labels": {k: list(v) for k, v in shapes.items()},
              "custom": {k: {"shape": list(shape), "dtype": dtype} for k, (shape, dtype) in custom.items()},
@@ -635,25 +654,3 @@ def pack(src: str | Path, dst: str | Path, progress: bool = True, labels: Sequen
     tmp.write_text(json.dumps(index))
     os.replace(tmp, dst / INDEX)  # atomic: readers see the old index or the new one
     return index
-
-
-def pack_main(argv: Sequence[str] | None = None) -> None:
-    """``python -m gpuaug pack SRC_DIR DST``: pack npz videos (resumable), or ``--verify`` a packed DST."""
-    parser = argparse.ArgumentParser(prog="gpuaug pack", description=pack_main.__doc__)
-    parser.add_argument("src", nargs="?", help="directory of .npz videos (searched recursively)")
-    parser.add_argument("dst", help="packed output directory (re-run to resume)")
-    parser.add_argument("--verify", action="store_true", help="only re-check DST against its checksums")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--labels", default="", metavar="NAME,...",
-                        help="npz fields holding labels of your own to pack too (e.g. blendshapes,expression)")
-    args = parser.parse_args(argv)
-    if args.verify:
-        verify_packed(args.dst)
-        print(f"{args.dst}: every video matches its checksums")
-        return
-    if args.src is None:
-        parser.error("SRC_DIR is required unless --verify")
-    index = pack(args.src, args.dst, progress=not args.quiet, labels=[n for n in args.labels.split(",") if n])
-    skipped = sum(len(v["skipped"]) for v in index["videos"])
-    print(f"{args.dst}: {len(index['videos'])} videos, {index['frames']} frames packed, {skipped} skipped "
-          "(listed in index.json with their reasons)")
