@@ -16,6 +16,7 @@ with their runs in ``bench/results/``.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from dataclasses import fields, replace
@@ -219,6 +220,26 @@ def pose_rule_figure(out: Path) -> None:
     save(sheet, out / "pose_rule.png")
 
 
+def audit_figure(data: Path, out: Path) -> None:
+    """The audit's contact sheet for the pose check, on a copy of the data with the yaw's sign flipped on the
+    most turned frame of each video and one video's landmarks swapped left for right on a frame."""
+    from gpuaug.audit.report import contact_sheet
+    from gpuaug.audit.run import score_frames
+
+    planted = data.parent / "planted"
+    shutil.copytree(data, planted)
+    for i, path in enumerate(sorted(planted.glob("*.npz"))):
+        arrays = dict(np.load(path))
+        f = int(np.argmax(np.abs(arrays["headPose"][0])))
+        arrays["headPose"][0, f] *= -1
+        if i == 0:
+            for key in ("landmarks2D", "landmarks3D"):
+                arrays[key][..., 5] = arrays[key][list(FLIP_TABLES["ibug68"]), :, 5]
+        np.savez(path, **arrays)
+    frames = FaceFrames(planted, progress=False)
+    contact_sheet(frames, score_frames(frames, progress=False), "pose", out / "audit_pose.png", worst=8)
+
+
 def main(out_dir: str = "docs/figures") -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -229,6 +250,7 @@ def main(out_dir: str = "docs/figures") -> None:
         gpuaug_cli(["preview", str(data), "--clips", "8", "--step", "2", "--drift", "0.5", "--count", "3",
                     "--out", str(out / "clips.png"), "--seed", str(SEED)])
         augmentation_figures(FaceFrames(data, progress=False), out)
+        audit_figure(data, out)
     pose_figures(out)
     flip_table_figure(out)
     pixel_grid_figure(out)

@@ -36,8 +36,24 @@ from gpuaug.targets.spec import TargetSpec, build_targets, check_targets
 from gpuaug.transfer import move
 
 
+class LabelPresence:
+    """Which output labels are there, computed on access from the labels themselves (NaN: missing or invalid), for
+    an augmented batch ((B, ...) labels) and clips ((B, T, ...))."""
+
+    @property
+    def annotated(self) -> torch.Tensor | None:
+        """(..., K) bool with 2D landmarks: the output landmark is a number (not annotated, or of an invalid
+        sample: NaN)."""
+        return None if self.landmarks2d is None else annotated_points(self.landmarks2d)
+
+    @property
+    def has(self) -> dict[str, torch.Tensor]:
+        """Label kind -> (...) bool: the sample has that label (:func:`present`), for each kind the batch had."""
+        return presence(self)
+
+
 @dataclass
-class AugmentedBatch:
+class AugmentedBatch(LabelPresence):
     """Augmented images and labels, all in output space.
 
     images (B, C, S, S) in the configured dtype (float32 [0, 1] by default) and memory format. The labels the
@@ -80,16 +96,6 @@ class AugmentedBatch:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
-
-    @property
-    def annotated(self) -> torch.Tensor | None:
-        """(B, K) bool with 2D landmarks: the output landmark is a number (class docstring), computed on access."""
-        return None if self.landmarks2d is None else annotated_points(self.landmarks2d)
-
-    @property
-    def has(self) -> dict[str, torch.Tensor]:
-        """Label kind -> (B,) bool: the sample has that label (:func:`present`), for each kind the batch had."""
-        return presence(self)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> AugmentedBatch:
         moved = {f.name: move(getattr(self, f.name), device, non_blocking) for f in fields(self)

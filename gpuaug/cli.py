@@ -142,6 +142,7 @@ def _add_preview_args(p: argparse.ArgumentParser) -> None:
 TOOLS = {
     "pack": ("gpuaug.pack_cli:main", "pack npz videos or a public data set (300W, WFLW, 300W-LP) for streaming"),
     "bench": ("gpuaug.bench.cli:main", "side-by-side speed benchmark against the usual tools"),
+    "audit": ("gpuaug.audit.cli:main", "check a data set's labels against each other; tables and contact sheets"),
 }
 
 

@@ -12,17 +12,16 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
-from gpuaug.augment import AugmentedBatch, FaceAugment, presence
+from gpuaug.augment import AugmentedBatch, FaceAugment, LabelPresence
 from gpuaug.batch import FaceBatch
 from gpuaug.clip_params import CropMode, check_crop, check_drift, clip_boxes, sample_clip_params
-from gpuaug.labels.transform import annotated_points
 from gpuaug.load.clips import check_clip_shape
 from gpuaug.params import AugmentParams
 from gpuaug.targets.fields import TensorFields
 
 
 @dataclass
-class AugmentedClips:
+class AugmentedClips(LabelPresence):
     """An :class:`~gpuaug.AugmentedBatch` of B * T clip-major frames seen as B clips (views, no copy).
 
     images (B, T, C, S, S); the labels the frames had (None for a kind they had not): bbox (B, T, 4);
@@ -54,16 +53,6 @@ class AugmentedClips:
     def __len__(self) -> int:
         """Clips (B)."""
         return int(self.images.shape[0])
-
-    @property
-    def annotated(self) -> torch.Tensor | None:
-        """(B, T, K) bool with 2D landmarks: the output landmark is a number (not annotated, or invalid: NaN)."""
-        return None if self.landmarks2d is None else annotated_points(self.landmarks2d)
-
-    @property
-    def has(self) -> dict[str, torch.Tensor]:
-        """Label kind -> (B, T) bool: the frame has that label (:func:`~gpuaug.augment.present`)."""
-        return presence(self)
 
     @classmethod
     def of(cls, frames: AugmentedBatch, length: int) -> AugmentedClips:

@@ -11,11 +11,9 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from gpuaug.datasets import read_300w, read_300wlp, read_wflw
+from gpuaug.datasets.formats import FORMATS, read_dataset
 from gpuaug.load.images import image_items
 from gpuaug.load.packed import pack, pack_items, verify_packed
-
-FORMATS = ("npz", "300w", "wflw", "300wlp")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -29,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--images", type=Path, help="wflw: the folder the annotation's image paths start from")
     parser.add_argument("--verify", action="store_true", help="only re-check DST against its checksums")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--exclude", metavar="REPORT", help="a label audit's report: leave its flagged frames out")
     parser.add_argument("--labels", default="", metavar="NAME,...",
                         help="npz: fields holding labels of your own to pack too (e.g. blendshapes,expression)")
     args = parser.parse_args(argv)
@@ -44,13 +43,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--labels is for npz; {args.format} brings its own labels")
     progress = not args.quiet
     if args.format == "npz":
-        index = pack(args.src, args.dst, progress=progress, labels=[n for n in args.labels.split(",") if n])
+        index = pack(args.src, args.dst, progress=progress, labels=[n for n in args.labels.split(",") if n],
+                     exclude=args.exclude)
         unit = "videos"
     else:
         root = Path(args.images if args.format == "wflw" else args.src)
-        frames = {"300w": lambda: read_300w(args.src, progress), "300wlp": lambda: read_300wlp(args.src, progress),
-                  "wflw": lambda: read_wflw(args.src, root, progress)}[args.format]()
-        index = pack_items(image_items(frames.source, root), root, Path(args.dst), progress)
+        frames = read_dataset(args.format, args.src, args.images, progress)
+        index = pack_items(image_items(frames.source, root), root, Path(args.dst), progress, args.exclude)
         unit = "images"
     skipped = sum(len(v["skipped"]) for v in index["videos"])
     print(f"{args.dst}: {len(index['videos'])} {unit}, {index['frames']} frames packed, {skipped} skipped "

@@ -26,7 +26,7 @@ import torch
 
 from gpuaug.augment import FaceAugment
 from gpuaug.bench.clips import interleaved_seconds
-from gpuaug.bench.report import run_alone, write_record
+from gpuaug.bench.report import rate_row, run_alone, write_record
 from gpuaug.bench.step import Step
 from gpuaug.bench.workload import Workload, make_workload
 from gpuaug.labels.flip_tables import resolve_flip_table
@@ -77,9 +77,7 @@ def markdown(result: dict) -> str:
             f"load average before {env['load_before']}.")
     lines = [head, "", "| labels the batch carries | img/s | vs every kind, K = 68 | ms / batch | timed runs | "
              "other load |", "|---|---:|---:|---:|---:|---:|"]
-    for r in result["rows"]:
-        lines.append(f"| {r['name']} | {r['img_per_s']:.0f} | {r['img_per_s'] / rate[REFERENCE]:.3f}x | "
-                     f"{1e3 * r['median_s']:.1f} | {len(r['seconds'])} | {r['other_cores']:.2f} |")
+    lines += [rate_row(r, rate[REFERENCE], digits=3) for r in result["rows"]]
     lines += ["", f"- {result['note']}"]
     return "\n".join(lines) + "\n"
 

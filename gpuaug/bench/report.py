@@ -20,6 +20,13 @@ def write_record(out: Path, kind: str, device: str, result: dict, markdown: Call
     return [stem.with_suffix(".json"), stem.with_suffix(".md")]
 
 
+def rate_row(row: dict, reference: float, digits: int = 2) -> str:
+    """A timed row as a markdown table line: name, img/s, ratio to ``reference`` img/s, ms per batch, timed runs,
+    other load."""
+    return (f"| {row['name']} | {row['img_per_s']:.0f} | {row['img_per_s'] / reference:.{digits}f}x | "
+            f"{1e3 * row['median_s']:.1f} | {len(row['seconds'])} | {row['other_cores']:.2f} |")
+
+
 def run_alone(run: Callable, argv: Sequence[str] | None = None) -> None:
     """A benchmark module's ``run(args, devices, device_name)`` on its own, with ``gpuaug bench``'s options."""
     from gpuaug.bench.cli import device_name, parse_args, resolve_devices

@@ -26,7 +26,7 @@ import torch
 from gpuaug.augment import FaceAugment
 from gpuaug.bench import mmpose_codecs
 from gpuaug.bench.clips import interleaved_seconds
-from gpuaug.bench.report import run_alone, write_record
+from gpuaug.bench.report import rate_row, run_alone, write_record
 from gpuaug.bench.step import Step
 from gpuaug.bench.workload import Workload, make_workload
 from gpuaug.labels.transform import Labels
@@ -112,16 +112,10 @@ def markdown(result: dict) -> str:
             f"{env['timestamp']}; load average before {env['load_before']}.")
     lines = [head, "", "| targets alone | img/s | vs mmpose MSRAHeatmap numpy | ms / batch | timed runs | other load |",
              "|---|---:|---:|---:|---:|---:|"]
-    for r in result["rows"]:
-        if r["kind"] == "targets":
-            lines.append(f"| {r['name']} | {r['img_per_s']:.0f} | {r['img_per_s'] / rate[numpy_msra]:.2f}x | "
-                         f"{1e3 * r['median_s']:.1f} | {len(r['seconds'])} | {r['other_cores']:.2f} |")
+    lines += [rate_row(r, rate[numpy_msra]) for r in result["rows"] if r["kind"] == "targets"]
     lines += ["", "| augment step | img/s | vs step alone | ms / batch | timed runs | other load |",
               "|---|---:|---:|---:|---:|---:|"]
-    for r in result["rows"]:
-        if r["kind"] == "step":
-            lines.append(f"| {r['name']} | {r['img_per_s']:.0f} | {r['img_per_s'] / rate[STEP]:.2f}x | "
-                         f"{1e3 * r['median_s']:.1f} | {len(r['seconds'])} | {r['other_cores']:.2f} |")
+    lines += [rate_row(r, rate[STEP]) for r in result["rows"] if r["kind"] == "step"]
     lines += ["", f"- {result['note']}"]
     return "\n".join(lines) + "\n"
 

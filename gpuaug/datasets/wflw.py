@@ -58,7 +58,8 @@ def read_wflw(annotation_file: str | Path, images_root: str | Path, progress: bo
         if not (root / image).is_file():
             raise FaceDataError(root / image, f"no such image (named on line {number} of {path})")
         custom = {spec.name: flags[i] for i, spec in enumerate(WFLW_ATTRIBUTES)}
-        entries.append(ImageEntry(root / image, {"bbox": box, "landmarks2d": points}, custom, sources=(path,)))
+        entries.append(ImageEntry(root / image, {"bbox": box, "landmarks2d": points}, custom, sources=(path,),
+                                  name=f"{root / image}#line{number}"))
     if not entries:
         raise FaceDataError(path, "no annotation lines")
     return FaceFrames(ImageSource(entries, progress))

@@ -13,6 +13,7 @@ import torch.utils.data
 
 from gpuaug.batch import FaceBatch, Window, WindowedBatch, collate
 from gpuaug.errors import FaceDataError
+from gpuaug.load.exclude import exclude_frames, read_flags
 from gpuaug.load.npz_source import NpzSource, list_videos
 from gpuaug.load.packed import PackedSource, is_packed
 from gpuaug.load.sample import VideoIndex
@@ -92,6 +93,8 @@ class FaceFrames(torch.utils.data.Dataset):
             :class:`~gpuaug.load.packed.PackedSource`); for data nothing writes while it is read.
         labels: npz fields holding labels of your own to read (e.g. ``("blendshapes",)``: (D, N) float, or (N,)
             integer classes), into each sample's ``labels``; a packed directory has those it was packed with.
+        exclude: a label audit's report folder (or its ``audit.csv``, ``python -m gpuaug audit``): its flagged
+            frames are left out, each in ``skipped`` with the audit's reasons.
 
     Attributes:
         skipped: every skipped frame with its file, frame number and reason.
@@ -105,11 +108,18 @@ class FaceFrames(torch.utils.data.Dataset):
         progress: bool | None = None,
         mapped: bool = False,
         labels: Sequence[str] = (),
+        exclude: str | Path | None = None,
     ) -> None:
         if policy not in ("skip", "error"):
             raise ValueError(f"policy must be 'skip' or 'error', got {policy!r}")
         self.source = open_source(paths_or_directory, cache_videos, progress, mapped, labels)
-        self.videos: list[VideoIndex] = self.source.videos
+        flags = {} if exclude is None else read_flags(exclude)
+        self.videos: list[VideoIndex] = [exclude_frames(v, flags) for v in self.source.videos]
+        # (n,) int64: each dataset index's position among its video's usable frames in the source (which reads
+        # by that position): an excluded frame leaves a hole.
+        self._source_positions = np.concatenate(
+            [np.flatnonzero(np.isin(s.frames, v.frames)) for s, v in zip(self.source.videos, self.videos, strict=True)]
+            + [np.zeros(0, np.int64)]).astype(np.int64)
         self.skipped: list[FrameProblem] = [p for v in self.videos for p in v.skipped]
         if policy == "error" and self.skipped:
             first = self.skipped[0]
@@ -149,7 +159,7 @@ class FaceFrames(torch.utils.data.Dataset):
         if bad.any():
             raise IndexError(f"index {int(indices[bad][0])} out of range for {len(self)} frames")
         video = np.searchsorted(self._starts, indices, side="right") - 1
-        return video, indices - self._starts[video]
+        return video, self._source_positions[indices]
 
     def locate(self, index: int) -> tuple[int, int]:
         """Dataset index -> (video number, frame number in that video)."""

@@ -30,12 +30,14 @@ class ImageEntry:
     """One annotated image: its file, the label kinds its data set has (FaceSample field names, per-frame
     shapes: bbox (4,) [x0, y0, x1, y1], landmarks2d (K, 2), landmarks3d (K, 3), head_pose (3,) [yaw, pitch, roll]
     degrees, gaze (3,); gpuaug's conventions, float32, NaN for a missing value), labels of your own by name, and
-    the annotation file(s) it came from (their bytes count in the pack's change check)."""
+    the annotation file(s) it came from (their bytes count in the pack's change check); ``name``: what reports
+    and the audit call it (default the image's path; a set with several faces per image names each face)."""
 
     image: Path
     labels: dict[str, np.ndarray]
     custom: dict[str, np.ndarray] = field(default_factory=dict)
     sources: tuple[Path, ...] = ()
+    name: str = ""
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -82,12 +84,13 @@ class ImageSource:
         size = _image_size(entry.image)
         labels = {k: np.asarray(v, dtype=np.float32)[None] for k, v in entry.labels.items()}
         custom = {k: np.asarray(v)[None] for k, v in entry.custom.items()}
-        problems = frame_problems(str(entry.image), labels, size, 1, custom)
+        name = entry.name or str(entry.image)
+        problems = frame_problems(name, labels, size, 1, custom)
         points = [v.shape[1] for k, v in labels.items() if k in ("landmarks2d", "landmarks3d")]
         kinds = tuple(k for k in LABEL_FIELDS if k in labels)
         shapes = {k: (tuple(v.shape[1:]), v.dtype.name) for k, v in custom.items()}
         frames = np.zeros(0 if problems else 1, dtype=np.int64)
-        return VideoIndex(str(entry.image), size, frames, tuple(problems), points[0] if points else 0, kinds, shapes)
+        return VideoIndex(name, size, frames, tuple(problems), points[0] if points else 0, kinds, shapes)
 
     def video(self, video: int) -> FaceVideo:
         """Image ``video`` as a one-frame :class:`~gpuaug.load.video.FaceVideo` (for packing)."""

@@ -36,6 +36,7 @@ from gpuaug.batch import Window, batch_windows, copy_windows, window_layout, wor
 from gpuaug.buffers import pixel_buffer, scratch
 from gpuaug.crop import crop_boxes
 from gpuaug.errors import FaceDataError
+from gpuaug.load.exclude import exclude_frames, read_flags
 from gpuaug.load.npz_source import index_video, list_videos
 from gpuaug.load.sample import VideoIndex
 from gpuaug.load.video import FaceVideo, FrameProblem, read_video
@@ -609,21 +610,33 @@ def _pack_layout(first: PackItem, done: dict[str, dict], dst: Path) -> tuple[Lab
     return pack_shapes(index.kinds, index.landmarks), index.custom
 
 
-def pack(src: str | Path, dst: str | Path, progress: bool = True, labels: Sequence[str] = ()) -> dict:
+def pack(src: str | Path, dst: str | Path, progress: bool = True, labels: Sequence[str] = (),
+         exclude: str | Path | None = None) -> dict:
     """Pack a directory of npz videos into ``dst``; resume if ``dst`` holds an unfinished (or older) pack.
 
-    ``labels``: npz fields holding labels of your own to pack too (each video must have them). Videos already in
+    ``labels``: npz fields holding labels of your own to pack too (each video must have them). ``exclude``: a
+    label audit's report (``python -m gpuaug audit``): its flagged frames are not packed, and are listed with the
+    skipped frames and their reasons (videos packed before, in a resumed pack, keep what they had). Videos already in
     ``dst`` are kept (their source must not have changed size); the rest are appended,
     then verified against their checksums, then ``index.json`` is written. Returns the index.
     Raises :class:`FaceDataError` for an unreadable video (fix or remove it and run again to resume).
     """
-    return pack_items(npz_items(Path(src), labels), Path(src), Path(dst), progress)
+    return pack_items(npz_items(Path(src), labels), Path(src), Path(dst), progress, exclude)
 
 
-def pack_items(items: Sequence[PackItem], src: Path, dst: Path, progress: bool = True) -> dict:
+def _excluded(index: Callable[[], VideoIndex], flags: dict[tuple[str, int], str]) -> VideoIndex:
+    return exclude_frames(index(), flags)
+
+
+def pack_items(items: Sequence[PackItem], src: Path, dst: Path, progress: bool = True,
+               exclude: str | Path | None = None) -> dict:
     """Pack ``items`` (npz videos, or the one-frame videos of annotated images) from ``src`` into ``dst``, resuming
-    as :func:`pack` says."""
+    and excluding as :func:`pack` says."""
     from tqdm.auto import tqdm
+
+    if exclude is not None:
+        flags = read_flags(exclude)
+        items = [item._replace(index=partial(_excluded, item.index, flags)) for item in items]
 
     dst.mkdir(parents=True, exist_ok=True)
     done = {e["path"]: e for e in _read_journal(dst)}

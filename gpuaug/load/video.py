@@ -37,7 +37,7 @@ class FrameProblem:
 
     path: str
     frame: int
-    kind: str  # "non-finite", "degenerate-bbox", "bbox-outside-frame" or "no-crop"
+    kind: str  # "non-finite", "degenerate-bbox", "bbox-outside-frame", "no-crop" or "audit" (a report's flags)
     detail: str
 
     @property
