@@ -5,7 +5,7 @@ STAMP := $(VENV)/.gpuaug-installed
 CORE_STAMP := $(VENV)/.gpuaug-core-installed
 DOCS_STAMP := $(VENV)/.gpuaug-docs-installed
 
-.PHONY: demo test bench docs figures clean
+.PHONY: demo test bench docs figures wheel clean
 
 # The demo needs the core install alone (torch CPU + gpuaug's own dependencies, about 1 GB); the tests and the
 # bench add DALI, triton, the test tools and the contenders (about 3.5 GB in all) to the same venv.
@@ -28,6 +28,11 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
+# The wheel (dist/gpuaug-*.whl), installed alone into a fresh venv outside the tree and run (gpuaug info, a
+# first batch): what `pip install gpuaug-*.whl` gives a user.
+wheel:
+	bash scripts/wheel-check.sh dist
+
 bench: $(STAMP)
 	$(PY) -m gpuaug bench
 
@@ -41,4 +46,4 @@ figures: $(STAMP)
 	$(PY) docs/figures.py docs/figures
 
 clean:
-	rm -rf $(VENV) demo_out site .pytest_cache
+	rm -rf $(VENV) demo_out site dist .pytest_cache

@@ -15,6 +15,7 @@ import torch
 from gpuaug.augment import FaceAugment
 from gpuaug.batch import collate
 from gpuaug.config import AugmentConfig
+from gpuaug.info import main as info_main
 from gpuaug.labels.flip_tables import FLIP_TABLES, builtin_table
 from gpuaug.load.frames import FaceFrames
 from gpuaug.preview import preview_augmented, preview_clips, preview_frames
@@ -174,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=2)
     _add_preview_args(p)
     p.set_defaults(run=_demo)
+
+    p = sub.add_parser("info", help="what this install has and what runs where (one short step per device)")
+    p.set_defaults(run=lambda _: info_main())
 
     for name, (_, text) in TOOLS.items():
         sub.add_parser(name, help=text, add_help=False)  # listed here; run by _forward with their own options

@@ -4,8 +4,9 @@
 #
 #   bash scripts/gpu-check.sh            # results in $OUT when set, else gpu-check-out/
 #
-# Carried wheels (kornia, kornia-rs; DALI if carried) are installed first when .devwheels/install.sh is there
-# (`../shared/tools/device-wheels pack kornia` on the machine that has an index). Then, each stage under its
+# Carried wheels (kornia, kornia-rs; DALI if carried) are installed first: .devwheels/install.sh when there, else
+# the .devwheels/*.whl files (e.g. `pip download -d .devwheels --no-deps kornia kornia-rs` on a machine that has
+# an index). Then, each stage under its
 # own time limit (at most 500 s in all, so the call fits one 600 s command with room for the start):
 #   1. pytest -m cuda (every CUDA test, 120 s per test at most)
 #   2. the bench on CUDA: B=256 grey float32 with the resident and streamed (StreamLoader) end-to-end paths
@@ -51,7 +52,11 @@ stage() {  # stage NAME SECONDS CMD...: run CMD under a time limit, record its e
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
   python3 -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)"
 } > "$out/env.txt" 2>&1
-[ -f .devwheels/install.sh ] && stage "install carried wheels" 40 bash .devwheels/install.sh
+if [ -f .devwheels/install.sh ]; then
+  stage "install carried wheels" 40 bash .devwheels/install.sh
+elif compgen -G ".devwheels/*.whl" > /dev/null; then  # wheels put there by hand (pip download -d .devwheels)
+  stage "install carried wheels" 40 python3 -m pip install --quiet --no-index --no-deps .devwheels/*.whl
+fi
 
 # Every failure, not just the first: one GPU run has to show all of them.
 stage "pytest -m cuda" 135 python3 -m pytest -q -m cuda -p no:cacheprovider --timeout 60 -rfEs \

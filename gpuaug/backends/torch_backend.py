@@ -133,6 +133,17 @@ def render_gather(
                    config.channels_last, **extra)
 
 
+def auto_render(device_type: str) -> str:
+    """What ``warp="auto"`` renders with on a device type now (after a step ran there, it says what that step
+    used): the Triton kernel, the compiled gather, the eager gather or kornia."""
+    if device_type == "cuda":
+        return "Triton kernel" if _compiled.setdefault("cuda", _triton_sampler()) is not None else (
+            "eager gather (triton not installed)")
+    if _compiled_gather(device_type) is not None:
+        return "compiled gather (torch.compile)"
+    return "kornia warp_affine (the compiled gather is off or failed)"
+
+
 def kernel_renders(warp: Warp, device: torch.device) -> bool:
     """Whether ``render`` with ``warp`` runs the Triton kernel on ``device`` (so it can apply the scene ops)."""
     return warp == "triton" or (warp == "auto" and device.type == "cuda"
