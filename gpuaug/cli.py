@@ -47,8 +47,8 @@ def _config(frames: FaceFrames, recipe: str, flip_table: str | None) -> AugmentC
     return config if flip_table is None else replace(config, flip_table=flip_table)
 
 
-def _augment_spread(frames: FaceFrames, count: int, seed: int, device: str, backend: str, recipe: str = "seed",
-                    flip_table: str | None = None):
+def _augment_spread(frames: FaceFrames, count: int, seed: int, device: str, backend: str,
+                    recipe: str = "head_multitask", flip_table: str | None = None):
     """Augment ``count`` frames spread evenly over the data set with a :mod:`gpuaug.recipes` config."""
     batch = collate([frames[i] for i in _spread(len(frames), count)])
     aug = FaceAugment(_config(frames, recipe, flip_table), backend=backend)
@@ -134,7 +134,7 @@ def _add_preview_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step", type=int, default=1, help="frame step s within a clip (with --clips)")
     p.add_argument("--drift", type=float, default=0.0,
                    help="with --clips: camera params move this far (0-1) toward a second draw across each clip")
-    p.add_argument("--recipe", default="seed", choices=sorted(RECIPES),
+    p.add_argument("--recipe", default="head_multitask", choices=sorted(RECIPES),
                    help="the config, from gpuaug.recipes (default: seed, today's default chain)")
     p.add_argument("--flip-table", default=None, choices=sorted(FLIP_TABLES),
                    help="the landmark layout's flip table (default: the built-in one with the data's landmark count)")

@@ -42,9 +42,10 @@ def box_sigma(taps: int) -> float:
     return kernel_sigma([[1.0] * taps])
 
 
-def seed(**overrides: Any) -> AugmentConfig:
-    """Today's default (the seed loader's chain): colour jitter 0.4/0.4/0.4/0.1, grey, crop margin 0-0.2,
-    rotation +-15 degrees, shift +-0.125, flip 0.5, 128 x 128; no camera op."""
+def head_multitask(**overrides: Any) -> AugmentConfig:
+    """The default config, which is the chain of the face multitask data set's original CPU loader
+    (jinac/head_multitask, data_util.py): colour jitter 0.4/0.4/0.4/0.1, grey, crop margin 0-0.2, rotation +-15
+    degrees, shift +-0.125, flip 0.5, 128 x 128; no camera op."""
     return replace(AugmentConfig(), **overrides)
 
 
@@ -194,7 +195,7 @@ def hopenet(**overrides: Any) -> AugmentConfig:
 
 
 def webcam(**overrides: Any) -> AugmentConfig:
-    """Facial capture from webcams (gpuaug's own preset, not a paper's): the seed chain plus hands in front of
+    """Facial capture from webcams (gpuaug's own preset, not a paper's): the default chain plus hands in front of
     the face (1-2 occluders, p 0.3, 0.15-0.45 of the side, rectangles or ellipses, flat, noise or another
     face's pixels), motion blur (p 0.3, 3-9 px), defocus (p 0.2, sigma 0.5-1.5), exposure (gamma p 0.3,
     0.6-2.2), low resolution (p 0.3, 0.35-0.8 of the side), read noise (p 0.4, std 0.005-0.04), low-light shot
@@ -210,5 +211,6 @@ def webcam(**overrides: Any) -> AugmentConfig:
 
 #: Every recipe by name.
 RECIPES: dict[str, Callable[..., AugmentConfig]] = {
-    "seed": seed, "rtmpose_face": rtmpose_face, "star": star, "pipnet": pipnet, "hopenet": hopenet, "webcam": webcam,
+    "head_multitask": head_multitask, "rtmpose_face": rtmpose_face, "star": star, "pipnet": pipnet,
+    "hopenet": hopenet, "webcam": webcam,
 }

@@ -31,7 +31,7 @@ def test_recipe_builds_and_runs(name: str, face_batch: FaceBatch) -> None:
 
 
 def test_seed_is_the_default() -> None:
-    assert recipes.seed() == AugmentConfig() and not recipes.seed().camera
+    assert recipes.head_multitask() == AugmentConfig() and not recipes.head_multitask().camera
     assert recipes.star(out_size=128).out_size == 128 and recipes.webcam().camera
 
 

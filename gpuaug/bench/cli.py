@@ -32,13 +32,14 @@ NOTES = (
     "a row's timed runs (the machine may be shared; the load average counts this benchmark's own threads).",
     "Peak memory: CPU, rise of the process RSS over the timed runs (sampled every 2 ms, heap trimmed with "
     "malloc_trim after warm-up); CUDA, max_memory_allocated rise. Pools a library keeps from warm-up are not counted.",
-    "seed per-sample: the seed's data_util.py chain re-created with plain torch ops (no torchvision): "
-    "ColorJitter in random op order with HSV hue, Grayscale, bbox crop with buffer, flip + landmark swap, "
+    "original loader per-sample: the face multitask data set's loader (jinac/head_multitask, data_util.py) "
+    "re-created with plain torch ops (no torchvision): ColorJitter in random op order with HSV hue, "
+    "Grayscale, bbox crop with buffer, flip + landmark swap, "
     "affine rotation + integer shift (grid_sample nearest), antialiased bilinear resize; jitter ranges set to "
-    "gpuaug's defaults (the seed's ColorJitter() is a no-op) and a fixed 128x128 resize (the seed's random "
+    "gpuaug's defaults (its ColorJitter() is a no-op) and a fixed 128x128 resize (its random "
     "size + pad is not square).",
-    "seed per-sample (torchvision v2), CUDA only (torchvision is on GPU machines): the same chain as the seed "
-    "would write it today, torchvision.transforms.v2 per frame (ColorJitter, RandomGrayscale, crop to the box, "
+    "original loader per-sample (torchvision v2), CUDA only (torchvision is on GPU machines): the same chain "
+    "as one would write it today, torchvision.transforms.v2 per frame (ColorJitter, RandomGrayscale, crop to the box, "
     "RandomHorizontalFlip, RandomAffine, Resize), landmarks as v2 KeyPoints where torchvision has them.",
     "albumentationsx per-sample: ColorJitter, ToGray(1 ch), RandomCropNearBBox, HorizontalFlip with keypoint "
     "label_mapping, Affine (nearest), Resize; the per-sample bbox margin is drawn once up front.",
@@ -99,7 +100,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--devices", "--device", nargs="+", choices=["cpu", "cuda"],
                    help="default: cpu, and cuda if present (e.g. --device cuda for the GPU alone)")
     p.add_argument("--grayscale-p", type=float, default=1.0,
-                   help="probability of grey output: 1 (default, 1-channel output as the seed) or 0 for colour")
+                   help="probability of grey output: 1 (default, 1-channel output as the original loader) or 0 "
+                        "for colour")
     p.add_argument("--out-dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                    help="gpuaug's output dtype (the other contenders give float32)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="contenders whose name contains one of these")

@@ -201,8 +201,8 @@ def _gpuaug(backend: str, variant: str = "step") -> Callable[[Workload, torch.de
 
 
 CONTENDERS: tuple[Contender, ...] = (
-    Contender("seed per-sample (torch ops)", _seed, per_sample=True),
-    Contender("seed per-sample (torchvision v2)", _torchvision, per_sample=True, devices=("cuda",)),
+    Contender("original loader per-sample (torch ops)", _seed, per_sample=True),
+    Contender("original loader per-sample (torchvision v2)", _torchvision, per_sample=True, devices=("cuda",)),
     Contender("albumentationsx per-sample", _albumentations, per_sample=True, devices=("cpu",)),
     Contender("kornia AugmentationSequential", _kornia),
     Contender("DALI pipeline", dali_step),

@@ -49,45 +49,67 @@ def _output(env: dict) -> str:
     return "grey" if p == 1 else "colour" if p == 0 else f"grey with p={p}"
 
 
+#: Snippet sections of a record (``--8<-- "record.md:tables"`` in the docs includes one part).
+SECTION = "<!-- --8<-- [{}:{}] -->"
+
+
 def markdown(result: dict) -> str:
-    """The run's tables: contenders (img/s, ratio to gpuaug torch, memory) and loader rates."""
+    """The run's record: where and what it ran on, once; one captioned table per question (the augment step's
+    contenders, loaders, end to end, the CNN feed); then the legend. A device column only for a run on several
+    devices. The tables and the legend are snippet sections ("tables", "legend") the docs include apart."""
     env = result["environment"]
+    devices = env.get("devices") or sorted({r["device"] for r in result["contenders"]})
+    several = len(devices) > 1
+    lead = "| device " if several else ""
     lines = [
-        f"Batch {env['batch']} frames {env['height']}x{env['width']} RGB uint8 -> {env['out_size']}x"
-        f"{env['out_size']} {_output(env)} with landmarks; {env['timestamp']}.",
-        f"Load average (1, 5, 15 min) before the run: {env['load_before']}; cores busy with other processes "
-        f"during it: {env['other_cores']:.2f}; torch threads {env['torch_threads']}.",
+        SECTION.format("start", "tables"),
+        f"Ran on {', '.join(devices)}, torch {env['torch']}, {env['torch_threads']} threads, {env['timestamp']}; "
+        f"load average before {env['load_before']}, cores busy with other processes during it "
+        f"{env['other_cores']:.2f}. Workload: {env['batch']} frames of {env['height']}x{env['width']} RGB uint8 "
+        f"-> {env['out_size']}x{env['out_size']} {_output(env)}, with landmarks.",
         "",
-        "| device | contender | img/s | vs gpuaug torch | ms / batch | timed runs | peak mem MB | other load |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "**Augment step.** Every contender on the same batch; img/s, and the ratio to gpuaug torch.",
+        "",
+        f"{lead}| contender | img/s | vs gpuaug torch | ms / batch | runs | peak MB | other load |",
+        f"{'|---' if several else ''}|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["contenders"]:
+        cell = f"| {r['device']} " if several else ""
         if r.get("unavailable"):
-            lines.append(f"| {r['device']} | {r['name']} | not available: {r['unavailable']} | | | | | |")
+            lines.append(f"{cell}| {r['name']} | not available: {r['unavailable']} | | | | | |")
             continue
         ratio = f"{r['ratio_to_gpuaug']:.2f}x" if r.get("ratio_to_gpuaug") else ""
-        lines.append(
-            f"| {r['device']} | {r['name']} | {r['img_per_s']:.0f} | {ratio} | {1e3 * r['median_s']:.0f} | "
-            f"{len(r['seconds'])} | {_mb(r['peak_bytes'])} | {r['other_cores']:.2f} |"
-        )
+        lines.append(f"{cell}| {r['name']} | {r['img_per_s']:.0f} | {ratio} | {1e3 * r['median_s']:.0f} | "
+                     f"{len(r['seconds'])} | {_mb(r['peak_bytes'])} | {r['other_cores']:.2f} |")
     if result.get("loader"):
-        lines += ["", "| loader | order | workers | frames/s | on-disk KB / frame |", "|---|---|---:|---:|---:|"]
+        lines += ["", "**Loaders.** Frames/s into FaceFrames + DataLoader + gpuaug.collate (no augmentation), by "
+                      "storage, read order and worker processes.", "",
+                  "| storage | order | workers | frames/s | KB / frame on disk |", "|---|---|---:|---:|---:|"]
         for r in result["loader"]:
             lines.append(f"| {r['kind']} | {r['order']} | {r['workers']} | {r['frames_per_second']:.0f} | "
                          f"{r['bytes_per_frame'] / 1024:.0f} |")
     if result.get("end_to_end"):
-        lines += ["", "| device | data path | workers | frames/s | vs augment only |", "|---|---|---:|---:|---:|"]
+        lines += ["", "**End to end.** Frames/s from packed files to augmented batches (read, batch, to the "
+                      "device, augment), and the ratio to augmenting batches already in memory.", "",
+                  f"{lead}| data path | workers | frames/s | vs augment only |",
+                  f"{'|---' if several else ''}|---|---:|---:|---:|"]
         for r in result["end_to_end"]:
             ceiling = next(x for x in result["end_to_end"] if x["path"] == "augment only"
                            and x["device"] == r["device"])
-            lines.append(f"| {r['device']} | {r['path']} | {r['workers']} | {r['frames_per_second']:.0f} | "
+            cell = f"| {r['device']} " if several else ""
+            lines.append(f"{cell}| {r['path']} | {r['workers']} | {r['frames_per_second']:.0f} | "
                          f"{r['frames_per_second'] / ceiling['frames_per_second']:.2f}x |")
     if result.get("feed"):
-        lines += ["", "| device | reference CNN fed by | workers | frames/s | busy | data wait |",
-                  "|---|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['device']} | {r['path']} | {r['workers']} | {r['frames_per_second']:.0f} | "
-                  f"{100 * r['busy']:.1f} % | {100 * r['data_wait']:.1f} % |" for r in result["feed"]]
-    lines += ["", *[f"- {n}" for n in result["notes"]]]
+        lines += ["", "**Feeding a CNN.** A ResNet-18-sized model trained from each data path: how busy it is, "
+                      "and the share of time it waits for data.", "",
+                  f"{lead}| fed by | workers | frames/s | busy | data wait |",
+                  f"{'|---' if several else ''}|---|---:|---:|---:|---:|"]
+        for r in result["feed"]:
+            cell = f"| {r['device']} " if several else ""
+            lines.append(f"{cell}| {r['path']} | {r['workers']} | {r['frames_per_second']:.0f} | "
+                         f"{100 * r['busy']:.1f} % | {100 * r['data_wait']:.1f} % |")
+    lines += [SECTION.format("end", "tables"), "", SECTION.format("start", "legend"),
+              *[f"- {n}" for n in result["notes"]], SECTION.format("end", "legend")]
     return "\n".join(lines) + "\n"
 
 
