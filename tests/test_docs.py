@@ -169,3 +169,15 @@ if __name__ == "__main__":
     results = run_pages(Path(workdir), pages)
     results[FIGURES] = run_figures(Path(workdir))
     Path(out).write_text(json.dumps(results, indent=1))
+
+
+#: Characters of a code line that fit a code block of the site at 1280 px without scrolling sideways.
+CODE_WIDTH = 72
+
+
+def test_code_lines_fit_the_page() -> None:
+    """Every line of every code block of the site's pages fits without sideways scrolling."""
+    long = [f"{name(p)}: {line!r}" for p in PAGES if p.parent.name == "docs" or "docs" in p.parts
+            for block in re.findall(r"```[^\n]*\n(.*?)```", p.read_text(), re.S)
+            for line in block.splitlines() if len(line) > CODE_WIDTH]
+    assert not long, f"{len(long)} code lines over {CODE_WIDTH} characters:\n" + "\n".join(long[:20])
