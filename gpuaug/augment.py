@@ -54,27 +54,37 @@ class LabelPresence:
 
 @dataclass
 class AugmentedBatch(LabelPresence):
-    """Augmented images and labels, all in output space.
+    """Augmented images and labels, all in output space (B samples, output side S, K landmarks).
 
-    images (B, C, S, S) in the configured dtype (float32 [0, 1] by default) and memory format. The labels the
-    batch had, each None when it had none of that kind: bbox (B, 4); landmarks2d (B, K, 2) and landmarks3d
-    (B, K, 3) output pixels (pixel centres at integers; K points of the config's flip table, NaN where the input
-    point was NaN: not annotated); head_pose (B, 3) degrees; gaze (B, 3); with 2D landmarks, visible (B, K) bool,
-    occluded (B, K) bool: the landmark's output pixel is covered by an occluder (:mod:`gpuaug.camera.occluders`;
-    all False when occlusion is off) or the data set flags it occluded (:class:`~gpuaug.labels.custom.PointFlags`),
-    and annotated (B, K) bool (a property): the landmark is a number (False for a point not
-    annotated, in its mirrored slot on a flip, and for an invalid sample; mask it out of a landmark loss, as the
-    targets do). has (a property, computed on access): for each label kind the batch had, (B,) bool: the sample
-    has that label (a finite box, pose or gaze; at least one annotated landmark): a loss on that kind masks with
-    it. matrix (B, 3, 3) source ->
-    output; flipped (B,) bool; keys (B, 2) (video, frame); params the draws that made it; flip_table (K,) the
-    re-index used for mirrored samples; valid (B,) bool: False for a sample with an inf in a label, nothing to
-    crop around (:func:`~gpuaug.crop.crop_boxes`) or an empty frame: its image is fill (0 before normalisation)
-    and its labels and matrix are NaN, so mask it out of the loss (``out.valid``). A missing label (NaN in: no
-    box, pose or gaze for that sample) comes out NaN in a valid sample. labels: the labels of your own declared
-    with ``FaceAugment(config, labels=[...])``, by name, re-indexed on mirrored samples
-    (:mod:`gpuaug.labels.custom`; an invalid sample's are NaN, or class -1). targets: the training targets asked
-    for with ``FaceAugment(config, targets=[...])``, by name (:mod:`gpuaug.targets`); empty when none.
+    The labels the batch had come out transformed; a kind it lacked is None. A missing label (NaN in: a point
+    not annotated, no box, pose or gaze for that sample) comes out NaN in a valid sample. An invalid sample
+    (an inf in a label, nothing to crop around, an empty frame: ``valid`` False) renders as fill (0 before
+    normalisation) and has NaN labels and matrix: mask it out of the loss. Two properties are computed on
+    access: ``annotated`` (B, K) bool, the landmark is a number (False for a point not annotated, in its
+    mirrored slot on a flip, and for an invalid sample: mask it out of a landmark loss, as the targets do), and
+    ``has``, label kind -> (B,) bool, the sample has that label (a finite box, pose or gaze; at least one
+    annotated landmark): a loss on that kind masks with it.
+
+    Attributes:
+        images: (B, C, S, S) in the configured dtype (float32 [0, 1] by default) and memory format.
+        matrix: (B, 3, 3) source pixel -> output pixel.
+        flipped: (B,) bool, the mirrored samples.
+        keys: (B, 2) int64 (video, frame) each sample came from.
+        params: the draws that made the batch (:class:`~gpuaug.AugmentParams`), for replay.
+        flip_table: (K,) int64, the re-index used for mirrored samples.
+        valid: (B,) bool, False for an invalid sample (above).
+        bbox: (B, 4) [x0, y0, x1, y1], the box enclosing the transformed source box.
+        landmarks2d: (B, K, 2) output pixels (pixel centres at integers), re-indexed where flipped.
+        landmarks3d: (B, K, 3): x, y as the 2D points, z times the matrix's isotropic scale.
+        head_pose: (B, 3) [yaw, pitch, roll] degrees, turned and mirrored with the image exactly.
+        gaze: (B, 3) [x right, y up, z toward the camera], turned and mirrored with the image.
+        visible: (B, K) bool, the landmark lies inside the output image (with 2D landmarks).
+        occluded: (B, K) bool, the landmark's output pixel is covered by an occluder
+            (:mod:`gpuaug.camera.occluders`) or the data set flags it occluded
+            (:class:`~gpuaug.labels.custom.PointFlags`); all False without either.
+        labels: labels of your own by name (``FaceAugment(config, labels=[...])``), re-indexed on mirrored
+            samples; an invalid sample's are NaN, or class -1.
+        targets: training targets by name (``FaceAugment(config, targets=[...])``); empty when none.
     """
 
     images: torch.Tensor
@@ -143,19 +153,22 @@ class FaceAugment(torch.nn.Module):
     raised here (that would wait for the GPU): such samples come out with ``valid=False`` (see
     :class:`AugmentedBatch`); ``gpuaug.collate`` raises for them on the CPU, naming the sample, and
     ``gpuaug.checks.check_values(batch)`` does on demand. On CUDA a step makes no host sync: params are
-    drawn on the CPU and reach the device in one non-blocking copy from pinned memory.
+    drawn on the CPU and reach the device in one non-blocking copy from pinned memory. One FaceAugment takes
+    batches of one set of label kinds (those of the first batch it sees).
 
-    ``targets``: training targets built in the same step from the output labels, e.g.
-    ``[gpuaug.targets.HeatmapTarget(size=64, sigma=2, encoding="udp", dtype="bfloat16")]``; they land in
-    ``out.targets`` by name (:mod:`gpuaug.targets`). Checked here against ``config.out_size``.
-
-    ``labels``: labels of your own the batches carry in ``batch.labels``, each declared with its flip rule
-    (:class:`~gpuaug.labels.custom.FlipVector`, e.g. ARKit blendshapes, or
-    :class:`~gpuaug.labels.custom.ClassLabel`); they come out in ``out.labels``, re-indexed on mirrored samples.
-
-    ``warp``: the torch backend's warp (:func:`~gpuaug.backends.torch_backend.render`), e.g. ``"triton"`` for the
-    Triton kernel on any device (interpreted on CPU tensors); where that kernel renders, it applies the leading
-    scene ops (gamma, occluders without a "texture" fill) itself.
+    Args:
+        config: the ops and the output format (default ``AugmentConfig()``).
+        backend: "torch" (a Triton kernel on CUDA, a compiled gather on the CPU) or "dali" (NVIDIA DALI
+            renders the pixels; :mod:`gpuaug.backends`).
+        targets: training targets built in the same step from the output labels, e.g.
+            ``[gpuaug.targets.HeatmapTarget(size=64, sigma=2, encoding="udp", dtype="bfloat16")]``; they land
+            in ``out.targets`` by name (:mod:`gpuaug.targets`); checked against ``config.out_size``.
+        warp: the torch backend's warp (:func:`~gpuaug.backends.torch_backend.render`): "auto", "triton" (the
+            Triton kernel on any device, interpreted on CPU tensors), "gather" or "kornia".
+        labels: labels of your own the batches carry in ``batch.labels``, each declared with its flip rule
+            (:class:`~gpuaug.labels.custom.FlipVector`, e.g. ARKit blendshapes,
+            :class:`~gpuaug.labels.custom.ClassLabel`, :class:`~gpuaug.labels.custom.PointFlags`); they come
+            out in ``out.labels``, re-indexed on mirrored samples.
     """
 
     def __init__(self, config: AugmentConfig | None = None, backend: str = "torch",

@@ -59,17 +59,26 @@ def batch_windows(window: Window, boxes: torch.Tensor, sizes: np.ndarray) -> np.
 
 @dataclass
 class FaceBatch:
-    """A batch of raw frames and the labels its data set has.
+    """A batch of raw frames and the labels its data set has. Build one with :func:`collate`,
+    :meth:`from_images` or :meth:`from_padded`.
 
-    pixels (N,) uint8: the frames' RGB bytes; offsets (B,) int64: index in ``pixels`` of each frame's
-    pixel (0, 0); strides (B,) int64: bytes per row (3 W ragged, 3 Wmax padded); sizes (B, 2) int64 true
-    (H, W). keys (B, 2) int64 (video, frame). Labels (by keyword; None when the data set does not have that
-    kind: it costs nothing in the step and comes out None), float32 in source-pixel coordinates (pixel centres
-    at integers): bbox (B, 4) [x0, y0, x1, y1]; landmarks2d (B, K, 2); landmarks3d (B, K, 3); head_pose (B, 3)
-    [yaw, pitch, roll] degrees; gaze (B, 3). A NaN marks a missing label (a point not annotated, a sample
-    without its box, pose or gaze); the crop frames the box, else the annotated landmarks, else the whole frame
-    (:func:`~gpuaug.crop.crop_boxes`). labels: labels of your own by name, (B, D) float32 or (B,) int64
-    (:mod:`gpuaug.labels.custom`).
+    Labels are by keyword, float32 in source-pixel coordinates (pixel centres at integers); None when the data
+    set does not have that kind (it costs nothing in the step and comes out None). A NaN marks a missing label
+    (a point not annotated, a sample without its box, pose or gaze); the crop frames the box, else the
+    annotated landmarks, else the whole frame (:func:`~gpuaug.crop.crop_boxes`).
+
+    Args:
+        pixels: (N,) uint8, the frames' RGB bytes back to back.
+        offsets: (B,) int64, index in ``pixels`` of each frame's pixel (0, 0).
+        strides: (B,) int64, bytes per row (3 W ragged, 3 Wmax padded).
+        sizes: (B, 2) int64, each frame's true (H, W).
+        keys: (B, 2) int64 (video, frame).
+        bbox: (B, 4) [x0, y0, x1, y1].
+        landmarks2d: (B, K, 2).
+        landmarks3d: (B, K, 3): x, y pixels, z depth in pixel units.
+        head_pose: (B, 3) [yaw, pitch, roll] degrees.
+        gaze: (B, 3) [x right, y up, z toward the camera].
+        labels: labels of your own by name, (B, D) float32 or (B,) int64 (:mod:`gpuaug.labels.custom`).
     """
 
     pixels: torch.Tensor
@@ -295,14 +304,18 @@ def collate(
     samples: Sequence[FaceSample] | FaceBatch, layout: Layout = "ragged", pin_memory: bool = False,
     window: Window | None = None,
 ) -> FaceBatch:
-    """Samples -> a :class:`FaceBatch` (one copy of each frame's bytes); a FaceBatch is passed through (padded
-    first when ``layout="padded"``).
+    """Samples -> a :class:`FaceBatch` (one copy of each frame's bytes): a ``DataLoader``'s ``collate_fn``.
 
-    ``layout="ragged"`` (default) packs frames back to back; ``"padded"`` zero-pads each to the largest H
-    and W. ``pin_memory`` allocates the pixel buffer page-locked (for non-blocking copies to a GPU).
-    ``window`` (ragged only; :data:`Window`, e.g. a :class:`~gpuaug.window.ReadWindow`): copy only each
-    frame's window, into a :class:`WindowedBatch`. Raises :class:`~gpuaug.errors.BatchError` naming the sample
-    and field for a malformed or non-finite sample.
+    Raises :class:`~gpuaug.errors.BatchError` naming the sample and field for a malformed sample or one with a
+    bad value (an inf, nothing to crop around).
+
+    Args:
+        samples: :class:`~gpuaug.FaceSample` objects of one data set (the same label kinds), or a FaceBatch,
+            which is passed through (padded first when ``layout="padded"``).
+        layout: "ragged" (default) packs frames back to back; "padded" zero-pads each to the largest H and W.
+        pin_memory: allocate the pixel buffer page-locked (for non-blocking copies to a GPU).
+        window: ragged only (:data:`Window`, e.g. a :class:`~gpuaug.window.ReadWindow`): copy only each
+            frame's window, into a :class:`WindowedBatch`.
     """
     if isinstance(samples, FaceBatch):  # FaceFrames.__getitems__ built it already (ragged)
         if window is not None:

@@ -22,15 +22,27 @@ from gpuaug.targets.fields import TensorFields
 
 @dataclass
 class AugmentedClips(LabelPresence):
-    """An :class:`~gpuaug.AugmentedBatch` of B * T clip-major frames seen as B clips (views, no copy).
+    """An :class:`~gpuaug.AugmentedBatch` of B * T clip-major frames seen as B clips of T frames (views, no
+    copy); conventions as in AugmentedBatch, with a T axis after B. ``annotated`` (B, T, K) and ``has`` (label
+    kind -> (B, T) bool) are computed on access.
 
-    images (B, T, C, S, S); the labels the frames had (None for a kind they had not): bbox (B, T, 4);
-    landmarks2d (B, T, K, 2); landmarks3d (B, T, K, 3); head_pose (B, T, 3) degrees; gaze (B, T, 3); visible,
-    occluded and annotated (B, T, K) bool; has: per label kind (B, T) bool; labels: your own, (B, T, ...);
-    matrix (B, T, 3, 3) source -> output; flipped (B, T) bool; keys (B, T, 2) (video, frame); valid (B, T) bool:
-    conventions as in AugmentedBatch. targets: each training target with a T axis after B (heatmaps
-    (B, T, K, h, w), ...). params: the (B * T) per-frame draws, for replay; frames: the flat AugmentedBatch
-    itself (e.g. for a per-frame loss).
+    Attributes:
+        images: (B, T, C, S, S).
+        matrix: (B, T, 3, 3) source -> output.
+        flipped: (B, T) bool.
+        keys: (B, T, 2) (video, frame).
+        valid: (B, T) bool.
+        targets: each training target with a T axis after B (heatmaps (B, T, K, h, w), ...).
+        params: the (B * T) per-frame draws, for replay.
+        frames: the flat AugmentedBatch itself (e.g. for a per-frame loss).
+        bbox: (B, T, 4), or None.
+        landmarks2d: (B, T, K, 2), or None.
+        landmarks3d: (B, T, K, 3), or None.
+        head_pose: (B, T, 3) degrees, or None.
+        gaze: (B, T, 3), or None.
+        visible: (B, T, K) bool, with 2D landmarks.
+        occluded: (B, T, K) bool, with 2D landmarks.
+        labels: labels of your own, (B, T, ...).
     """
 
     images: torch.Tensor

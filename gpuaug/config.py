@@ -19,21 +19,58 @@ CAMERA_PROBABILITIES = ("gamma_p", "occluder_p", "blur_p", "motion_blur_p", "low
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """What :class:`~gpuaug.FaceAugment` does; 0 disables a colour op.
+    """What :class:`~gpuaug.FaceAugment` does: the draws of every op and the output format. The defaults are the
+    chain of the face multitask data set's original loader (:func:`gpuaug.recipes.head_multitask`); every
+    camera op is off (probability 0). A value out of range raises ValueError naming the field.
 
-    Colour factors follow torchvision's ColorJitter: brightness/contrast/saturation factor drawn from
-    [max(0, 1 - v), 1 + v], hue shift from [-hue, hue] turns (hue <= 0.5). Geometry: crop margin drawn
-    from ``crop_margin`` (square side = max(w, h) * (1 + 2 * margin)), rotation from
-    [-max_rotation, max_rotation] degrees, shift per axis from [-max_shift, max_shift] of the side, zoom
-    from ``scale``, mirror with ``flip_p``. ``rotation_p`` in [0, 1] (default 1.0: every sample) is the
-    probability that a sample is rotated at all (its angle 0 otherwise); ``shift_p`` in [0, 1] (default 1.0)
-    likewise for the shift, both axes by one gate (as mmpose's ``RandomBBoxTransform`` gates them). A gate
-    below 1 draws after every other draw, and at 1 draws nothing, so the defaults draw exactly what a config
-    without them drew. Output: ``out_size`` square, 1 channel when
-    ``grayscale_p == 1`` else 3 (grey samples repeat the grey value), of dtype ``out_dtype`` ("float32",
-    "bfloat16" or "float16"), in [0, 1], or ``(x - mean) / std`` per channel when ``mean`` and ``std`` are
-    given (one value, or one per output channel, in [0, 1] units like torchvision's ``Normalize``), stored
-    channels-last when ``channels_last``. The torch backend does all of it inside its render kernel.
+    Colour factors follow torchvision's ColorJitter: a factor drawn from [max(0, 1 - v), 1 + v]; 0 disables
+    the op. A ``*_p`` gate is the probability that a sample gets that op; a gate below 1 draws after every other
+    draw (at 1 it draws nothing), so adding a gate at 1 changes no draw. The torch backend does the geometry,
+    colour and output format inside one render kernel, and on CUDA the leading camera ops too.
+
+    Args:
+        out_size: side of the square output, pixels.
+        brightness: brightness factor range, ``1 +- brightness``.
+        contrast: contrast factor range, ``1 +- contrast`` (about each sample's mean grey).
+        saturation: saturation factor range, ``1 +- saturation``.
+        hue: hue shift range in turns, [-hue, hue], at most 0.5.
+        grayscale_p: probability of grey output (ITU-R 601 luma); 1 (the default) gives 1-channel output,
+            anything else 3 channels (grey samples repeat the grey value).
+        crop_margin: (lo, hi) margin drawn per sample: the crop's square side is max(w, h) * (1 + 2 * margin)
+            of the crop box (:func:`~gpuaug.crop.crop_boxes`).
+        max_rotation: rotation range in degrees, [-max_rotation, max_rotation].
+        rotation_p: probability that a sample is rotated at all (its angle is 0 otherwise).
+        max_shift: shift range per axis, a fraction of the crop's side.
+        shift_p: probability that a sample is shifted at all (both axes by one gate, as mmpose's
+            ``RandomBBoxTransform``).
+        scale: (lo, hi) zoom range; above 1 zooms in.
+        flip_p: probability of a horizontal mirror (landmarks re-indexed with ``flip_table``).
+        flip_table: the landmark layout's left/right table: a built-in name ("ibug68", "wflw98", "cofw29",
+            "aflw19", "lapa106") or your own 0-based index sequence (an involution); it decides K.
+        out_dtype: "float32", "bfloat16" or "float16".
+        mean: per-channel mean in [0, 1] units (one value or one per output channel); with ``std`` the output
+            is ``(x - mean) / std``, else in [0, 1].
+        std: per-channel std, with ``mean``.
+        channels_last: store the output images channels-last.
+        gamma_p: probability of an exposure change (camera op).
+        gamma: (lo, hi) exponent range of the exposure change.
+        occluder_p: probability that a sample gets occluders (hands, objects) in front of the face.
+        occluder_max: at most this many occluders per sample (1-16).
+        occluder_size: (lo, hi) occluder size, a fraction of ``out_size``.
+        occluder_ellipse_p: probability that an occluder is an ellipse rather than a rectangle.
+        occluder_fill: how an occluder can be filled: "colour", "noise", "texture" (another sample's pixels).
+        blur_p: probability of a defocus (Gaussian) blur.
+        blur_sigma: (lo, hi) blur sigma, output pixels.
+        motion_blur_p: probability of a motion blur.
+        motion_blur_length: (lo, hi) motion blur length, output pixels.
+        low_res_p: probability of a low-resolution round trip (down, then up).
+        low_res: (lo, hi) the low resolution, a fraction of ``out_size``.
+        noise_p: probability of read noise (Gaussian).
+        noise_std: (lo, hi) read noise std, [0, 1] units.
+        shot_noise_p: probability of low-light shot noise.
+        shot_noise: (lo, hi) shot noise std at white, [0, 1] units.
+        jpeg_p: probability of a JPEG round trip (video compression).
+        jpeg_quality: (lo, hi) JPEG quality, 1-100.
     """
 
     out_size: int = 128

@@ -10,6 +10,11 @@ class FaceDataError(ValueError):
 
     ``FaceDataError(text)`` alone (no path) is how ``DataLoader`` re-raises a worker's error in the main
     process; it keeps the class, so ``except FaceDataError`` works with ``num_workers > 0`` too.
+
+    Args:
+        path: the file (or, alone, the whole message).
+        message: what was expected and what was found.
+        field: the field of the file, if any.
     """
 
     def __init__(self, path: str | Path, message: str | None = None, field: str | None = None) -> None:
@@ -25,8 +30,14 @@ class FaceDataError(ValueError):
 
 
 class BatchError(ValueError):
-    """A batch that cannot be augmented: names the field, the sample (index in the batch, and its
-    (video, frame) key when known), what was expected and what was found."""
+    """A batch that cannot be augmented: names the field, the sample and what was expected and found.
+
+    Args:
+        field: the batch's field (``"landmarks2d"``, ``"params.angle"``, ``"labels.expression"``...).
+        message: what was expected and what was found.
+        sample: the sample's index in the batch, when one sample is at fault.
+        key: that sample's (video, frame), when known.
+    """
 
     def __init__(self, field: str, message: str, sample: int | None = None, key: tuple[int, int] | None = None):
         self.field, self.sample, self.key, self.reason = field, sample, key, message

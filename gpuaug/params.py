@@ -13,20 +13,31 @@ from gpuaug.transfer import move
 
 @dataclass
 class AugmentParams:
-    """Per-sample draws, all (B,) float32 unless noted.
+    """Per-sample draws, all (B,) float32 unless noted; camera ops (:mod:`gpuaug.camera`) at their identity
+    (in brackets) when off. Keep them to replay a batch exactly (``aug.apply(batch, params)``).
 
-    margin: crop margin; shift (B, 2): crop-window shift, fraction of the side (0 for a sample the config's
-    ``shift_p`` leaves unshifted); angle: degrees, clockwise on screen (0 where ``rotation_p`` leaves it);
-    scale: zoom; flip (B,) bool; brightness, contrast, saturation: factors (1 = no change); hue: shift in
-    turns; gray (B,) bool: convert to grey.
-
-    Camera ops (:mod:`gpuaug.camera`; each at its identity when off): gamma: exponent (1); blur_sigma: Gaussian
-    sigma, output pixels (0); motion_length: output pixels (0) along motion_angle: degrees from +x toward +y;
-    low_res: the size seen, fraction of out_size (1); noise_std: additive Gaussian std, [0, 1] units (0);
-    shot_noise: std at white of the signal-dependent noise (0); jpeg_quality: 1..100 (0: no JPEG); noise_seed:
-    a whole number below 2^24 feeding the counter-based noise (so replay gives the same noise); occluders
-    (B, slots, 12): one row per occluder slot, columns :data:`~gpuaug.camera.sample.OCCLUDER_COLUMNS`
-    (slots = 0 when occlusion is off).
+    Args:
+        margin: crop margin.
+        shift: (B, 2) crop-window shift, a fraction of the side (0 where ``shift_p`` leaves a sample).
+        angle: degrees, clockwise on screen (0 where ``rotation_p`` leaves a sample).
+        scale: zoom.
+        flip: (B,) bool, mirror.
+        brightness: factor (1 = no change).
+        contrast: factor (1).
+        saturation: factor (1).
+        hue: shift in turns (0).
+        gray: (B,) bool, convert to grey.
+        gamma: exposure exponent (1).
+        blur_sigma: Gaussian sigma, output pixels (0).
+        motion_length: motion blur length, output pixels (0).
+        motion_angle: motion blur direction, degrees from +x toward +y.
+        low_res: the resolution seen, a fraction of out_size (1).
+        noise_std: additive Gaussian std, [0, 1] units (0).
+        shot_noise: std at white of the signal-dependent noise (0).
+        jpeg_quality: 1..100 (0: no JPEG).
+        noise_seed: a whole number below 2^24 feeding the counter-based noise (so replay gives the same noise).
+        occluders: (B, slots, 12), one row per occluder slot, columns
+            :data:`~gpuaug.camera.sample.OCCLUDER_COLUMNS` (slots = 0 when occlusion is off).
     """
 
     margin: torch.Tensor
@@ -109,6 +120,12 @@ def sample_params(
     config: AugmentConfig, batch_size: int, generator: torch.Generator | None = None, train: bool = True
 ) -> AugmentParams:
     """Draw one batch of params on the CPU from ``generator`` (same seed -> same params on any device).
+
+    Args:
+        config: what to draw.
+        batch_size: B, the samples to draw for.
+        generator: the CPU generator every draw comes from (None: torch's default generator).
+        train: training draws, or (False) the deterministic eval framing.
 
     ``train=False`` gives deterministic framing through the same fields: the crop margin and zoom at the
     middle of their ranges, no shift, rotation, flip, colour jitter or camera op; grey only if

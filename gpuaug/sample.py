@@ -36,14 +36,21 @@ def label_kinds(obj: object) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class FaceSample:
-    """One frame and the labels its data set has (frame-first numpy, see :class:`~gpuaug.load.video.FaceVideo`).
+    """One frame and the labels its data set has (numpy), as a data set's ``__getitem__`` returns it.
 
-    image (H, W, 3) uint8 RGB. Labels, float32, None when the data set does not have that kind: bbox (4,)
-    [x0, y0, x1, y1] pixels; landmarks2d (K, 2) and landmarks3d (K, 3): K points of the layout the augmentation's
-    flip table names (68 for ``"ibug68"``); head_pose (3,) degrees; gaze (3,). A NaN marks a missing label: a
-    point not annotated, or a sample without its box, pose or gaze; it stays NaN through the step. An inf is a bad
-    value. ``key`` is (video number, frame number in that video) for tracing a sample back to its file. ``labels``:
-    labels of your own by name, (D,) float or () integer each (:mod:`gpuaug.labels.custom`).
+    Labels are float32 pixels, None when the data set does not have that kind. A NaN marks a missing label (a
+    point not annotated, a sample without its box, pose or gaze); it stays NaN through the step. An inf is a
+    bad value.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        bbox: (4,) [x0, y0, x1, y1].
+        landmarks2d: (K, 2), K points of the layout the augmentation's flip table names (68 for "ibug68").
+        landmarks3d: (K, 3): x, y pixels, z depth in pixel units.
+        head_pose: (3,) [yaw, pitch, roll] degrees.
+        gaze: (3,) [x right, y up, z toward the camera].
+        key: (video number, frame number in that video), to trace a sample back to its file.
+        labels: labels of your own by name, (D,) float or () integer each (:mod:`gpuaug.labels.custom`).
     """
 
     image: np.ndarray

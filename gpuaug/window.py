@@ -100,9 +100,12 @@ class ReadWindow:
     """What a loader reads of each frame for augmentation with ``config``: call it with a batch's (B, 4) boxes
     and (B, 2) frame sizes for :func:`read_windows`.
 
-    ``train``: the training draws (False: the eval framing, a smaller window; training windows hold it too).
-    ``clip_length`` T > 1: the batch is B clips of T clip-major frames cropped around their clip's box
-    (:func:`~gpuaug.clip_params.clip_boxes` with ``crop``), as :class:`~gpuaug.ClipAugment` does.
+    Args:
+        config: the augmentation whose draws the window must hold.
+        train: the training draws (False: the eval framing, a smaller window; training windows hold it too).
+        clip_length: T > 1: the batch is B clips of T clip-major frames cropped around their clip's box
+            (:func:`~gpuaug.clip_params.clip_boxes` with ``crop``), as :class:`~gpuaug.ClipAugment` does.
+        crop: how a clip's box is made from its frames' boxes (:func:`~gpuaug.clip_params.clip_boxes`).
     """
 
     config: AugmentConfig

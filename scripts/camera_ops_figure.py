@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from PIL import Image, ImageDraw, ImageFont
 
 from gpuaug import AugmentConfig, FaceAugment, FaceFrames, collate, recipes
 from gpuaug.preview import tile
@@ -24,7 +25,9 @@ ROWS = {
     "noise": dict(noise_p=1.0, noise_std=(0.03, 0.08), shot_noise_p=1.0, shot_noise=(0.05, 0.15)),
     "jpeg": dict(jpeg_p=1.0, jpeg_quality=(8, 20)),
 }
-COLUMNS = 6
+COLUMNS = 4
+#: Width of the row-label column and the labels' font size, pixels (legible at the docs' page width).
+LABEL_WIDTH, FONT_SIZE = 210, 30
 
 
 def main() -> None:
@@ -36,17 +39,23 @@ def main() -> None:
     base = AugmentConfig(grayscale_p=0.0, max_rotation=10.0)
     configs = {name: replace(base, **ops) for name, ops in ROWS.items()}
     configs["webcam preset"] = recipes.webcam(grayscale_p=0.0)
-    images, labels, occluded, captions = [], {k: [] for k in ("landmarks2d", "head_pose", "gaze")}, [], []
-    for name, config in configs.items():
+    images, labels, occluded = [], {k: [] for k in ("landmarks2d", "head_pose", "gaze")}, []
+    for config in configs.values():
         result = FaceAugment(config)(batch, torch.Generator().manual_seed(1))  # same geometry on every row
         images += list((result.images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy())
         for key in labels:
             labels[key].append(getattr(result, key))
         occluded.append(result.occluded)
-        captions += [name] * COLUMNS
     stacked = {key: torch.cat(values).numpy() for key, values in labels.items()}
-    sheet = tile(images, stacked["landmarks2d"], stacked["head_pose"], stacked["gaze"], None, captions, zoom=1.5,
-                 columns=COLUMNS, occluded=torch.cat(occluded).numpy())
+    grid = tile(images, stacked["landmarks2d"], stacked["head_pose"], stacked["gaze"], None, zoom=1.5,
+                columns=COLUMNS, occluded=torch.cat(occluded).numpy())
+    sheet = Image.new("RGB", (LABEL_WIDTH + grid.width, grid.height), (255, 255, 255))
+    sheet.paste(grid, (LABEL_WIDTH, 0))
+    draw, font = ImageDraw.Draw(sheet), ImageFont.load_default(size=FONT_SIZE)
+    row = grid.height / len(configs)
+    for i, name in enumerate(configs):
+        draw.text((LABEL_WIDTH - 12, (i + 0.5) * row), name.replace(" ", "\n", 1) if len(name) > 10 else name,
+                  fill=(0, 0, 0), font=font, anchor="rm", align="right")
     sheet.save(out)
     print(f"wrote {out} ({sheet.width} x {sheet.height})")
 

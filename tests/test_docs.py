@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import inspect
 import re
 import shutil
 import socket
@@ -181,3 +182,38 @@ def test_code_lines_fit_the_page() -> None:
             for block in re.findall(r"```[^\n]*\n(.*?)```", p.read_text(), re.S)
             for line in block.splitlines() if len(line) > CODE_WIDTH]
     assert not long, f"{len(long)} code lines over {CODE_WIDTH} characters:\n" + "\n".join(long[:20])
+
+
+def _documented_parameters(obj) -> set[str]:
+    """The names an object's docstring documents under "Args:" or "Attributes:" (Google style)."""
+    doc = inspect.getdoc(obj) or ""
+    names = set()
+    for section in re.findall(r"^(?:Args|Attributes):\n((?:[ \t]+.*\n?|\n)+)", doc, re.M):
+        names |= set(re.findall(r"^[ \t]{4}(\w+)(?: \(.*?\))?:", section, re.M))
+    return names
+
+
+def test_api_entries_document_every_parameter() -> None:
+    """Each public name of the API reference (gpuaug's, the recipes, the data set readers, the audit) has a
+    parameters table: every parameter of its signature is documented under Args (or Attributes)."""
+    import gpuaug
+    import gpuaug.audit
+    import gpuaug.datasets
+    import gpuaug.recipes
+
+    public = [getattr(gpuaug, n) for n in gpuaug.__all__] + list(gpuaug.recipes.RECIPES.values())
+    public += [getattr(gpuaug.datasets, n) for n in gpuaug.datasets.__all__]
+    public += [getattr(gpuaug.audit, n) for n in gpuaug.audit.__all__]
+    missing = {}
+    for obj in public:
+        if not callable(obj):
+            continue
+        try:
+            signature = inspect.signature(obj)
+        except (TypeError, ValueError):
+            continue
+        wanted = {p.name for p in signature.parameters.values() if p.name not in ("self", "cls")
+                  and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        if wanted - _documented_parameters(obj):
+            missing[obj.__qualname__] = sorted(wanted - _documented_parameters(obj))
+    assert not missing, missing

@@ -25,8 +25,13 @@ from gpuaug.synth.face_model import mean_face
 
 @dataclass(frozen=True)
 class Check:
-    """One check: its name (a column of the table), what the score measures, and the threshold above which a
-    frame is flagged."""
+    """One check of the audit.
+
+    Args:
+        name: its column in the table.
+        score: what the score measures.
+        threshold: a frame scoring above it is flagged.
+    """
 
     name: str
     score: str

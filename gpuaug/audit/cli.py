@@ -14,7 +14,7 @@ from gpuaug.datasets.formats import FORMATS, read_dataset
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Audit a data set's labels (module docstring)."""
+    """``python -m gpuaug audit``: audit a data set's labels; ``argv`` as the command line's."""
     parser = argparse.ArgumentParser(prog="gpuaug audit", description=__doc__)
     parser.add_argument("data", help="npz videos or a packed directory (default), or a data set in --format")
     parser.add_argument("--out", default="audit_report", help="report folder (default audit_report)")

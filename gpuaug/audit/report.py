@@ -94,7 +94,14 @@ def contact_sheet(frames: FaceFrames, scores: Scores, check: str, path: Path, wo
 
 
 def write_report(frames: FaceFrames, scores: Scores, out: str | Path, worst: int = 16) -> list[Path]:
-    """The table, ``summary.txt`` and ``worst_<check>.png`` sheets under ``out``; returns the paths written."""
+    """The table, ``summary.txt`` and ``worst_<check>.png`` sheets under ``out``; returns the paths written.
+
+    Args:
+        frames: the data set the scores are of.
+        scores: :func:`~gpuaug.audit.run.score_frames`' result.
+        out: the report folder (made if missing).
+        worst: frames per contact sheet.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_table(frames, scores, out / TABLE)

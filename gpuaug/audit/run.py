@@ -15,8 +15,14 @@ from gpuaug.load.frames import FaceFrames
 
 @dataclass
 class Scores:
-    """Every usable frame's scores: video (n,) its video number, frame (n,) its frame number there, scores check
-    name -> (n,) float64 (NaN: the check does not apply), flags check name -> (n,) bool."""
+    """Every usable frame's scores; ``flags`` (check name -> (n,) bool) and ``flagged`` ((n,) bool, any check)
+    follow from them and the checks' thresholds.
+
+    Args:
+        video: (n,) each frame's video number.
+        frame: (n,) its frame number in that video.
+        scores: check name -> (n,) float64 (NaN: the check does not apply).
+    """
 
     video: np.ndarray
     frame: np.ndarray
@@ -45,7 +51,14 @@ def _pixel_facts(batch) -> tuple[np.ndarray, list[tuple]]:
 def score_frames(frames: FaceFrames, batch_size: int = 256, device: str | torch.device = "cpu",
                  progress: bool | None = None) -> Scores:
     """Score every usable frame of ``frames`` (index order: video by video, frame order); label maths in
-    float64 outside any autocast."""
+    float64 outside any autocast.
+
+    Args:
+        frames: the data set.
+        batch_size: frames per batch.
+        device: where the label checks run ("cuda" when there is one is faster).
+        progress: progress bar; None shows it on a terminal only.
+    """
     from tqdm.auto import tqdm
 
     video, frame = frames.source_frames()

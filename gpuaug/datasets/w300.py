@@ -28,7 +28,11 @@ from gpuaug.load.images import ImageEntry, ImageSource
 
 def read_pts(path: str | Path) -> np.ndarray:
     """(K, 2) float32 points of a ``.pts`` file, 1-based as written; FaceDataError naming the file and the line of
-    what does not parse (a header, a point, a count that disagrees with ``n_points``, a missing ``}``)."""
+    what does not parse (a header, a point, a count that disagrees with ``n_points``, a missing ``}``).
+
+    Args:
+        path: the ``.pts`` file.
+    """
     path = Path(path)
     lines = path.read_text(errors="replace").splitlines()
     header = {}
@@ -67,7 +71,12 @@ def read_300w(root: str | Path, progress: bool | None = None) -> FaceFrames:
     """Every ``.pts`` under ``root`` with the image beside it (same stem; .jpg, .png, ...): a
     :class:`~gpuaug.FaceFrames` with 2D landmarks only, converted from the file's 1-based coordinates to gpuaug's
     (minus 1; module docstring). 68 points: augment with the ``"ibug68"`` flip table (the default). A malformed
-    ``.pts`` or a missing image raises :class:`~gpuaug.FaceDataError` naming the file (and the line)."""
+    ``.pts`` or a missing image raises :class:`~gpuaug.FaceDataError` naming the file (and the line).
+
+    Args:
+        root: the folder searched (recursively) for ``.pts`` files.
+        progress: progress bar while indexing; None shows it on a terminal only.
+    """
     entries = []
     for pts in annotation_files(root, ".pts"):
         entries.append(ImageEntry(sibling_image(pts), {"landmarks2d": read_pts(pts) - 1.0}, sources=(pts,)))

@@ -36,7 +36,12 @@ FRAME = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))
 
 def pose_from_3ddfa(pitch_yaw_roll: np.ndarray | torch.Tensor) -> np.ndarray:
     """(..., 3) 3DDFA angles ``[pitch, yaw, roll]`` radians (``Pose_Para[:3]``) -> (..., 3) float32 gpuaug head
-    pose ``[yaw, pitch, roll]`` degrees, the same head rotation (module docstring). Computed in float64."""
+    pose ``[yaw, pitch, roll]`` degrees, the same head rotation (module :mod:`gpuaug.datasets.w300lp`).
+    Computed in float64.
+
+    Args:
+        pitch_yaw_roll: (..., 3) radians, as ``Pose_Para[:3]``.
+    """
     p, y, r = torch.as_tensor(np.asarray(pitch_yaw_roll), dtype=torch.float64).unbind(-1)
     pose_3ddfa = matmul(matmul(rot_x(p).mT, rot_y(y).mT), rot_z(r).mT)  # 3DDFA's RotationMatrix(pitch, yaw, roll)
     return matrix_to_pose(matmul(matmul(FRAME, pose_3ddfa), FRAME)).numpy().astype(np.float32)
@@ -62,7 +67,8 @@ def _field(mat: dict, path: Path, name: str, shape: tuple[int, ...]) -> np.ndarr
 
 
 def read_mat(path: str | Path) -> dict[str, np.ndarray]:
-    """One 300W-LP / AFLW2000 ``.mat`` -> its labels in gpuaug's conventions (module docstring): head_pose (3,),
+    """One 300W-LP / AFLW2000 ``.mat`` -> its labels in gpuaug's conventions (module
+    :mod:`gpuaug.datasets.w300lp`): head_pose (3,),
     and landmarks2d (68, 2) / landmarks3d (68, 3) where the file has ``pt2d`` / ``pt3d_68``. FaceDataError naming
     the file and field for a missing ``Pose_Para`` or a field of another shape."""
     path = Path(path)
@@ -82,10 +88,15 @@ def read_mat(path: str | Path) -> dict[str, np.ndarray]:
 def read_300wlp(root: str | Path, progress: bool | None = None) -> FaceFrames:
     """Every ``.mat`` under ``root`` (300W-LP's folders, or AFLW2000-3D's) with the image beside it: a
     :class:`~gpuaug.FaceFrames` with the head pose and the landmarks the files have, in gpuaug's conventions
-    (module docstring); 68 points: the ``"ibug68"`` flip table. Without a box the crop frames the landmarks'
-    extent. A file without ``Pose_Para``, a field of another shape or a missing image raises
+    (module :mod:`gpuaug.datasets.w300lp`); 68 points: the ``"ibug68"`` flip table. Without a box the crop
+    frames the landmarks' extent. A file without ``Pose_Para``, a field of another shape or a missing image raises
     :class:`~gpuaug.FaceDataError` naming the file and field; files of one root must have the same fields.
-    Needs scipy."""
+    Needs scipy.
+
+    Args:
+        root: the folder searched (recursively) for ``.mat`` files.
+        progress: progress bar while indexing; None shows it on a terminal only.
+    """
     entries = [ImageEntry(sibling_image(mat), read_mat(mat), sources=(mat,))
                for mat in annotation_files(root, ".mat")]
     return FaceFrames(ImageSource(entries, progress))

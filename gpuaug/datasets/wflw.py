@@ -45,8 +45,14 @@ def parse_line(line: str, path: Path, number: int) -> tuple[np.ndarray, np.ndarr
 def read_wflw(annotation_file: str | Path, images_root: str | Path, progress: bool | None = None) -> FaceFrames:
     """The faces of a WFLW annotation file (e.g. ``list_98pt_rect_attr_train.txt``) over the images under
     ``images_root`` (``WFLW_images``): a :class:`~gpuaug.FaceFrames` with the box, 98 2D landmarks and the six
-    attribute flags as labels of your own (module docstring). A malformed line raises
-    :class:`~gpuaug.FaceDataError` naming the file and line; a missing image names the image and the line."""
+    attribute flags as labels of your own (module :mod:`gpuaug.datasets.wflw`). A malformed line raises
+    :class:`~gpuaug.FaceDataError` naming the file and line; a missing image names the image and the line.
+
+    Args:
+        annotation_file: a WFLW annotation list (one face a line).
+        images_root: the folder the lines' image paths start from.
+        progress: progress bar while indexing; None shows it on a terminal only.
+    """
     path, root = Path(annotation_file), Path(images_root)
     if not path.is_file():
         raise FaceDataError(path, "no such annotation file")

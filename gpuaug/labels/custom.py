@@ -62,9 +62,16 @@ def _check_name(name: str) -> None:
 
 @dataclass(frozen=True)
 class FlipVector:
-    """A per-sample vector of ``size`` float32 entries; on a horizontal flip entry i takes entry ``perm[i]``
-    times ``sign[i]`` (``perm`` None: unchanged; ``sign`` None: all +1). ``perm`` must be its own inverse, and
-    a sign must agree with its partner's (flipping twice gives the vector back); both are checked here."""
+    """A per-sample vector of float32 entries (blendshapes, action units, a velocity) and its flip rule: on a
+    horizontal flip entry i takes entry ``perm[i]`` times ``sign[i]``. ``perm`` must be its own inverse, and a
+    sign must agree with its partner's (flipping twice gives the vector back); both are checked here.
+
+    Args:
+        name: its key in ``batch.labels`` (a Python identifier).
+        size: D, entries per sample.
+        perm: 0-based partner of each entry on a flip; None: unchanged.
+        sign: +1 or -1 per entry, applied on a flip; None: all +1.
+    """
 
     name: str
     size: int
@@ -129,9 +136,15 @@ class FlipVector:
 
 @dataclass(frozen=True)
 class ClassLabel:
-    """One int64 class in [0, ``classes``) per sample, or negative for a sample without one (missing, kept as
-    it is); on a horizontal flip class c becomes ``flip[c]`` (None: unchanged; a table must be its own
-    inverse). A class of ``classes`` or more is a bad value: the sample comes out invalid."""
+    """One int64 class per sample (an expression, an identity) and its flip rule. A negative class is a sample
+    without one (missing, kept as it is); a class of ``classes`` or more is a bad value: the sample comes out
+    invalid.
+
+    Args:
+        name: its key in ``batch.labels`` (a Python identifier).
+        classes: the number of classes; a class is in [0, classes).
+        flip: class c becomes ``flip[c]`` on a horizontal flip (its own inverse); None: unchanged.
+    """
 
     name: str
     classes: int
@@ -168,10 +181,16 @@ class ClassLabel:
 @dataclass(frozen=True)
 class PointFlags:
     """Per-landmark flags a data set ships, (K,) int64 per sample: 1 set, 0 not set, -1 unknown (COFW marks
-    each of its 29 points occluded or not). On a horizontal flip they move with the points: re-indexed with the
-    landmark flip table (``table``, filled in from the ``FaceAugment``'s config). With ``occlusion`` (default)
-    they are occlusion flags: a set flag of an annotated landmark is OR-ed into ``out.occluded``, so training
-    targets with ``occluded="drop"`` leave it out too. A value other than -1, 0 or 1 makes the sample invalid."""
+    each of its 29 points occluded or not). On a horizontal flip they move with the points. A value other than
+    -1, 0 or 1 makes the sample invalid.
+
+    Args:
+        name: its key in ``batch.labels`` (a Python identifier).
+        occlusion: occlusion flags: a set flag of an annotated landmark is OR-ed into ``out.occluded``, so
+            training targets with ``occluded="drop"`` leave it out too.
+        table: the landmark flip table the flags are re-indexed with; left None, the ``FaceAugment`` fills in
+            its config's.
+    """
 
     name: str
     occlusion: bool = True

@@ -97,6 +97,11 @@ class FaceClips(torch.utils.data.Dataset):
     (:meth:`__getitems__`) as ONE ragged :class:`~gpuaug.FaceBatch` of B * T frames, clip-major (clip 0's T
     frames, then clip 1's, ...), ready for :class:`~gpuaug.ClipAugment`. Any sampler works
     (``DistributedSampler`` included: disjoint clips per rank); workers read as for frames.
+
+    Args:
+        frames: the frames to cut clips from.
+        length: T, frames per clip.
+        step: s, the frame step within a clip (a clip spans (T - 1) * s + 1 frames of its video).
     """
 
     def __init__(self, frames: FaceFrames, length: int, step: int = 1) -> None:

@@ -33,7 +33,14 @@ KIND_OF_FIELD = dict(zip(LABEL_FIELDS, ("bbox", "landmarks2d", "landmarks3d", "h
 
 @dataclass(frozen=True)
 class FrameProblem:
-    """A frame that cannot be used, and why."""
+    """A frame that cannot be used, and why.
+
+    Args:
+        path: its video's file.
+        frame: its frame number in that video.
+        kind: "non-finite", "degenerate-bbox", "bbox-outside-frame", "no-crop" or "audit".
+        detail: what was found.
+    """
 
     path: str
     frame: int
@@ -47,14 +54,19 @@ class FrameProblem:
 
 @dataclass
 class FaceVideo:
-    """One video, frame-first, with the labels its file has (None for a field it lacks).
+    """One video, frame-first, with the labels its file has (None for a field it lacks). Pixel centres are at
+    integer coordinates; NaN: a missing label (a point not annotated, a frame without its box, pose or gaze).
 
-    images (N, H, W, 3) uint8 RGB; bbox (N, 4) float32 [x0, y0, x1, y1] pixels;
-    landmarks2d (N, K, 2) float32 (x, y) pixels; landmarks3d (N, K, 3) float32 (x, y pixels, z relative depth
-    in pixel units); head_pose (N, 3) float32 [yaw, pitch, roll] degrees; gaze (N, 3) float32 [x right, y up,
-    z toward the camera]. Pixel centres are at integer coordinates. NaN: a missing label (a point not
-    annotated, a frame without its box, pose or gaze). labels: the labels of your own asked for, by field name,
-    frame-first: (N, ...) float32, or int64 for integer fields.
+    Args:
+        path: the file.
+        images: (N, H, W, 3) uint8 RGB.
+        bbox: (N, 4) float32 [x0, y0, x1, y1] pixels.
+        landmarks2d: (N, K, 2) float32 (x, y) pixels.
+        landmarks3d: (N, K, 3) float32 (x, y pixels, z relative depth in pixel units).
+        head_pose: (N, 3) float32 [yaw, pitch, roll] degrees.
+        gaze: (N, 3) float32 [x right, y up, z toward the camera].
+        labels: the labels of your own asked for, by field name, frame-first: (N, ...) float32, or int64 for
+            integer fields.
     """
 
     path: str
@@ -224,8 +236,11 @@ def read_video(path: str | Path, labels: Sequence[str] = ()) -> FaceVideo:
     Any subset of the label fields (``colorImages`` is required); the labels it lacks are None. Raises
     :class:`FaceDataError` naming the file and field for a missing ``colorImages``, a wrong rank, shape or
     dtype, disagreeing frame counts, zero frames, or a truncated / non-zip file. Frame-level problems (an inf,
-    degenerate boxes) are not errors here: see :func:`frame_problems`. ``labels``: fields holding labels of your
-    own to read too (frames last), into ``FaceVideo.labels``.
+    degenerate boxes) are not errors here: see :func:`frame_problems`.
+
+    Args:
+        path: the ``.npz`` file.
+        labels: fields holding labels of your own to read too (frames last), into ``FaceVideo.labels``.
     """
     path = Path(path)
     with _open_npz(path) as npz:

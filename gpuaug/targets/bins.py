@@ -96,9 +96,9 @@ def decode_bins(logits: torch.Tensor, bins: AngleBins) -> torch.Tensor:
 
 def gaze_to_pitch_yaw(gaze: torch.Tensor) -> torch.Tensor:
     """(..., 3) gaze [x right, y up, z toward the camera], any length -> (..., 2) [pitch, yaw] degrees in the
-    ETH-XGaze / L2CS-Net convention (module docstring). A zero vector has no direction: NaN for both (a bin
-    target gives it weight 0). Straight up or down (x = z = 0) every yaw is the same direction: yaw 0 there,
-    whatever the signs of the zeros (``atan2`` of signed zeros would give 0 or +-180)."""
+    ETH-XGaze / L2CS-Net convention (module :mod:`gpuaug.targets.bins`). A zero vector has no direction: NaN
+    for both (a bin target gives it weight 0). Straight up or down (x = z = 0) every yaw is the same direction:
+    yaw 0 there, whatever the signs of the zeros (``atan2`` of signed zeros would give 0 or +-180)."""
     with torch.autocast(gaze.device.type, enabled=False):
         g = gaze.float()
         x, y, z = g.unbind(-1)

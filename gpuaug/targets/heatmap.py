@@ -92,7 +92,7 @@ def encode_heatmaps(
     dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, K, 2) keypoints in input pixels, (B, K) weights -> heatmaps (B, K, h, w) of ``dtype`` and weights
-    (B, K) float32, as mmpose's codec ``encoding`` builds them (module docstring).
+    (B, K) float32, as mmpose's codec ``encoding`` builds them (module :mod:`gpuaug.targets.heatmap`).
 
     ``input_size`` and ``heatmap_size`` are (w, h) as in mmpose; ``sigma`` in heatmap pixels. Runs on the
     points' device with no host sync; float32 maths whatever the caller's autocast.

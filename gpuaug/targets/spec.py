@@ -116,7 +116,7 @@ class HeatmapTarget:
     = ``size`` (w, h or one int); ``sigma`` in heatmap pixels; maps in ``dtype`` ("bfloat16" halves the bytes).
     Weights: ``weight_by="valid"`` is mmpose's own rule (its loader never clears a keypoint's visibility, so a
     landmark just outside the crop still draws its part of the Gaussian); the default ``"visible"`` draws only
-    landmarks inside the crop (module docstring).
+    landmarks inside the crop (module :mod:`gpuaug.targets.spec`).
     Decode predictions with :func:`gpuaug.targets.decode_heatmaps`."""
 
     size: int | tuple[int, int] = 64
