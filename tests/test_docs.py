@@ -14,9 +14,9 @@ run in one child process (importing torch once), on the CPU, with the CPU render
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
-import inspect
 import re
 import shutil
 import socket
