@@ -53,14 +53,26 @@ def _output(env: dict) -> str:
 SECTION = "<!-- --8<-- [{}:{}] -->"
 
 
+def _by_workers(rows: list[dict], key: Callable[[dict], tuple], value: Callable[[dict], str]) -> tuple[list, dict]:
+    """Rows pivoted to one line per ``key`` with a column per worker count: (worker counts, key -> cells)."""
+    workers = sorted({r["workers"] for r in rows})
+    lines: dict[tuple, dict[int, str]] = {}
+    for r in rows:
+        lines.setdefault(key(r), {})[r["workers"]] = value(r)
+    return workers, {k: [cells.get(w, "") for w in workers] for k, cells in lines.items()}
+
+
 def markdown(result: dict) -> str:
     """The run's record: where and what it ran on, once; one captioned table per question (the augment step's
-    contenders, loaders, end to end, the CNN feed); then the legend. A device column only for a run on several
-    devices. The tables and the legend are snippet sections ("tables", "legend") the docs include apart."""
+    contenders, loaders, end to end, the CNN feed; worker counts as columns); then the legend. A device column
+    only for a run on several devices. The tables and the legend are snippet sections ("tables", "legend") the
+    docs include apart."""
     env = result["environment"]
     devices = env.get("devices") or sorted({r["device"] for r in result["contenders"]})
     several = len(devices) > 1
-    lead = "| device " if several else ""
+    lead, rule = ("| device ", "|---") if several else ("", "")
+    timed = [r for r in result["contenders"] if not r.get("unavailable")]
+    runs = sorted({len(r["seconds"]) for r in timed})
     lines = [
         SECTION.format("start", "tables"),
         f"Ran on {', '.join(devices)}, torch {env['torch']}, {env['torch_threads']} threads, {env['timestamp']}; "
@@ -68,42 +80,47 @@ def markdown(result: dict) -> str:
         f"{env['other_cores']:.2f}. Workload: {env['batch']} frames of {env['height']}x{env['width']} RGB uint8 "
         f"-> {env['out_size']}x{env['out_size']} {_output(env)}, with landmarks.",
         "",
-        "**Augment step.** Every contender on the same batch; img/s, and the ratio to gpuaug torch.",
+        f"**Augment step.** Every contender on the same batch; img/s, and the ratio to gpuaug torch (median of "
+        f"{' or '.join(map(str, runs))} timed runs; other processes kept at most "
+        f"{max((r['other_cores'] for r in timed), default=0):.2f} cores busy during a row).",
         "",
-        f"{lead}| contender | img/s | vs gpuaug torch | ms / batch | runs | peak MB | other load |",
-        f"{'|---' if several else ''}|---|---:|---:|---:|---:|---:|---:|",
+        f"{lead}| contender | img/s | vs gpuaug torch | ms / batch | peak MB |",
+        f"{rule}|---|---:|---:|---:|---:|",
     ]
     for r in result["contenders"]:
         cell = f"| {r['device']} " if several else ""
         if r.get("unavailable"):
-            lines.append(f"{cell}| {r['name']} | not available: {r['unavailable']} | | | | | |")
+            lines.append(f"{cell}| {r['name']} | not available: {r['unavailable']} | | | |")
             continue
         ratio = f"{r['ratio_to_gpuaug']:.2f}x" if r.get("ratio_to_gpuaug") else ""
         lines.append(f"{cell}| {r['name']} | {r['img_per_s']:.0f} | {ratio} | {1e3 * r['median_s']:.0f} | "
-                     f"{len(r['seconds'])} | {_mb(r['peak_bytes'])} | {r['other_cores']:.2f} |")
+                     f"{_mb(r['peak_bytes'])} |")
     if result.get("loader"):
+        workers, table = _by_workers(result["loader"], lambda r: (r["kind"], r["order"], r["bytes_per_frame"]),
+                                     lambda r: f"{r['frames_per_second']:.0f}")
         lines += ["", "**Loaders.** Frames/s into FaceFrames + DataLoader + gpuaug.collate (no augmentation), by "
-                      "storage, read order and worker processes.", "",
-                  "| storage | order | workers | frames/s | KB / frame on disk |", "|---|---|---:|---:|---:|"]
-        for r in result["loader"]:
-            lines.append(f"| {r['kind']} | {r['order']} | {r['workers']} | {r['frames_per_second']:.0f} | "
-                         f"{r['bytes_per_frame'] / 1024:.0f} |")
+                      "storage and read order, per count of worker processes.", "",
+                  "| storage | order | KB / frame | " + " | ".join(f"{w} workers" for w in workers) + " |",
+                  "|---|---|---:|" + "---:|" * len(workers)]
+        lines += [f"| {kind} | {order} | {size / 1024:.0f} | " + " | ".join(cells) + " |"
+                  for (kind, order, size), cells in table.items()]
     if result.get("end_to_end"):
-        lines += ["", "**End to end.** Frames/s from packed files to augmented batches (read, batch, to the "
-                      "device, augment), and the ratio to augmenting batches already in memory.", "",
-                  f"{lead}| data path | workers | frames/s | vs augment only |",
-                  f"{'|---' if several else ''}|---|---:|---:|---:|"]
-        for r in result["end_to_end"]:
+        def vs_augment(r: dict) -> str:
             ceiling = next(x for x in result["end_to_end"] if x["path"] == "augment only"
                            and x["device"] == r["device"])
-            cell = f"| {r['device']} " if several else ""
-            lines.append(f"{cell}| {r['path']} | {r['workers']} | {r['frames_per_second']:.0f} | "
-                         f"{r['frames_per_second'] / ceiling['frames_per_second']:.2f}x |")
+            return f"{r['frames_per_second']:.0f} ({r['frames_per_second'] / ceiling['frames_per_second']:.2f}x)"
+        workers, table = _by_workers(result["end_to_end"], lambda r: (r["device"], r["path"]), vs_augment)
+        lines += ["", "**End to end.** Frames/s from packed files to augmented batches (read, batch, to the "
+                      "device, augment), and in brackets the ratio to augmenting batches already in memory, per "
+                      "count of worker processes.", "",
+                  f"{lead}| data path | " + " | ".join(f"{w} workers" for w in workers) + " |",
+                  f"{rule}|---|" + "---:|" * len(workers)]
+        lines += [(f"| {device} " if several else "") + f"| {path} | " + " | ".join(cells) + " |"
+                  for (device, path), cells in table.items()]
     if result.get("feed"):
-        lines += ["", "**Feeding a CNN.** A ResNet-18-sized model trained from each data path: how busy it is, "
-                      "and the share of time it waits for data.", "",
-                  f"{lead}| fed by | workers | frames/s | busy | data wait |",
-                  f"{'|---' if several else ''}|---|---:|---:|---:|---:|"]
+        lines += ["", "**Feeding a CNN.** A ResNet-18-sized model trained from each data path: frames/s, how busy "
+                      "it is, and the share of time it waits for data.", "",
+                  f"{lead}| fed by | workers | frames/s | busy | data wait |", f"{rule}|---|---:|---:|---:|---:|"]
         for r in result["feed"]:
             cell = f"| {r['device']} " if several else ""
             lines.append(f"{cell}| {r['path']} | {r['workers']} | {r['frames_per_second']:.0f} | "
