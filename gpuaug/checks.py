@@ -12,6 +12,7 @@ the sample (what ``collate`` uses on the CPU copy a loader builds).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,8 +21,11 @@ from gpuaug.crop import crop_boxes
 from gpuaug.errors import BatchError
 from gpuaug.sample import POINT_FIELDS, bad_values, label_kinds, label_shapes
 
+if TYPE_CHECKING:  # for the annotations only: the batch module imports this one
+    from gpuaug.batch import FaceBatch
 
-def check_structure(batch, n_landmarks: int) -> None:
+
+def check_structure(batch: FaceBatch, n_landmarks: int) -> None:
     """Raise :class:`BatchError` unless ``batch`` (a :class:`~gpuaug.FaceBatch`) is well formed.
 
     pixels 1-D uint8 (float images are refused: their range is ambiguous); offsets, strides (B,) and sizes
@@ -58,7 +62,7 @@ def check_structure(batch, n_landmarks: int) -> None:
                                    "with batch.to(device)")
 
 
-def check_matrix(batch, matrix: torch.Tensor) -> None:
+def check_matrix(batch: FaceBatch, matrix: torch.Tensor) -> None:
     """Raise :class:`BatchError` unless ``matrix`` is a floating (B, 3, 3) tensor on the batch's device."""
     b, device = len(batch), batch.pixels.device
     if tuple(matrix.shape) != (b, 3, 3) or not matrix.is_floating_point():
@@ -82,7 +86,7 @@ def check_params(batch, params) -> None:
                                                "use params.to(batch.device)")
 
 
-def sample_validity(batch, box: torch.Tensor | None = None) -> torch.Tensor:
+def sample_validity(batch: FaceBatch, box: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) bool on the batch's device, no host sync: no inf in any label (a NaN is a missing label), something to
     crop around with positive width and height (:func:`~gpuaug.crop.crop_boxes`: the box, else the annotated
     landmarks' extent, else with neither kind the whole frame; ``box`` when the caller has them), and a frame of
@@ -113,9 +117,13 @@ def _bad_value(labels: dict[str, np.ndarray], size: Sequence[int]) -> tuple[str,
     return ("bbox" if "bbox" in labels else "landmarks2d"), "nothing to crop around: no box and no annotated landmark"
 
 
-def check_values(batch) -> None:
+def check_values(batch: FaceBatch) -> None:
     """Raise :class:`BatchError` for the first sample that :func:`sample_validity` rejects (reads the batch on
-    the host: a sync on a GPU)."""
+    the host: a sync on a GPU).
+
+    Args:
+        batch: a :class:`~gpuaug.FaceBatch`.
+    """
     valid = sample_validity(batch).cpu()
     if bool(valid.all()):
         return

@@ -15,11 +15,16 @@ import torch
 
 def crop_boxes(sizes: torch.Tensor, bbox: torch.Tensor | None = None,
                landmarks2d: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, 2) int64 frame sizes (H, W), the (B, 4) boxes and (B, K, 2) landmarks a batch has (None: the data set
-    has no such label) -> (B, 4) float32 [x0, y0, x1, y1] source pixels: the sample's box where it is finite;
-    else the extent of its annotated (finite) landmarks; with neither kind in the batch, the whole frame
-    [-0.5, -0.5, W - 0.5, H - 0.5] (pixel centres at integers). NaN where nothing is left: the sample is invalid.
-    No host sync."""
+    """The (B, 4) float32 [x0, y0, x1, y1] source-pixel box each sample is cropped around: its box where it is
+    finite; else the extent of its annotated (finite) landmarks; with neither kind in the batch, the whole
+    frame [-0.5, -0.5, W - 0.5, H - 0.5] (pixel centres at integers). NaN where nothing is left: the sample is
+    invalid. No host sync.
+
+    Args:
+        sizes: (B, 2) int64 frame sizes (H, W).
+        bbox: (B, 4) boxes, or None when the data set has none.
+        landmarks2d: (B, K, 2) landmarks (NaN: not annotated), or None when the data set has none.
+    """
     whole = torch.cat([torch.full_like(sizes, -0.5, dtype=torch.float32), sizes.flip(1).float() - 0.5], 1)
     if bbox is None and landmarks2d is None:
         return whole

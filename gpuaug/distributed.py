@@ -14,6 +14,11 @@ def rank_generator(seed: int, epoch: int, rank: int, *stream: int) -> torch.Gene
     reproducible for the same (seed, epoch, rank). Mixing goes through ``numpy.random.SeedSequence``,
     so nearby triples do not give correlated seeds, as ``seed + epoch + rank`` would. Every seed
     ``torch.Generator.manual_seed`` takes is taken, a negative one as its two's complement (-1 is 2^64 - 1).
+
+    Args:
+        seed: the run's seed.
+        epoch: the epoch.
+        rank: this process's rank.
     """
     keys = [seed, epoch, rank, *stream]
     for key in keys:

@@ -260,7 +260,7 @@ def test_replay_and_eval(device) -> None:
 
 def test_dali_backend_gives_the_same_clips() -> None:
     """The step goes through FaceAugment.apply_matrix, so any backend works: DALI against the torch default."""
-    pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install 'gpuaug[dali]')")
+    pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install nvidia-dali-cuda120)")
     batch, g = _clip_batch(12, (120, 160), 6)
     torch_clips = ClipAugment(FaceAugment(AugmentConfig()), 4, drift=1.0)
     dali_clips = ClipAugment(FaceAugment(AugmentConfig(), backend="dali"), 4, drift=1.0)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import assert_same_output
 
-pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install 'gpuaug[dali]')")
+pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install nvidia-dali-cuda120)")
 
 from gpuaug import AugmentConfig, AugmentParams, FaceAugment, FaceBatch, collate
 from gpuaug.backends.dali_backend import DaliBackend
@@ -128,7 +128,7 @@ def test_missing_dali_names_the_extra(monkeypatch):
     for name in [m for m in sys.modules if m == "nvidia.dali" or m.startswith("nvidia.dali.")]:
         monkeypatch.setitem(sys.modules, name, None)  # None in sys.modules makes the import fail
     monkeypatch.delitem(sys.modules, "gpuaug.backends.dali_backend")
-    with pytest.raises(ImportError, match=r"pip install gpuaug\[dali\]"):
+    with pytest.raises(ImportError, match=r"pip install nvidia-dali-cuda120"):
         FaceAugment(backend="dali")
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import assert_same_output
 
-pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install 'gpuaug[dali]')")
+pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install nvidia-dali-cuda120)")
 
 from test_dali_backend import kornia_reference
 from torch.utils.data import DistributedSampler

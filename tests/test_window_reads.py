@@ -198,7 +198,7 @@ def test_augment_step_and_labels(data) -> None:
 def test_dali_backend_renders_windows_as_whole_frames(data, grayscale_p: float) -> None:
     """The DALI backend gets each windowed frame whole again, zeros outside the window (taps there weigh 0):
     the same output as from whole frames, at every corner of the ranges."""
-    pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install 'gpuaug[dali]')")
+    pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install nvidia-dali-cuda120)")
     frames, cfg = data["packed"], replace(CONFIGS["wide"], grayscale_p=grayscale_p)
     idx = np.arange(len(frames))
     whole, windowed = frames.batch(idx), frames.batch(idx, window=ReadWindow(cfg))
@@ -371,7 +371,7 @@ def test_sample_params_follow_the_given_mode_not_the_module() -> None:
 
 def test_dali_backend_renders_draw_windows_as_whole_frames(data) -> None:
     """The DALI backend on per-draw windows: the whole frames' output at every corner of the ranges."""
-    pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install 'gpuaug[dali]')")
+    pytest.importorskip("nvidia.dali", reason="NVIDIA DALI is not installed (pip install nvidia-dali-cuda120)")
     frames, cfg = data["packed"], CONFIGS["wide"]
     params = extreme_params(cfg, len(frames), True)
     whole, windowed = _draw_windowed(frames, params, cfg)

@@ -62,7 +62,8 @@ try:
     from nvidia.dali.tensors import TensorListCPU, TensorListGPU
 except ImportError as exc:  # optional dependency: name the extra to install
     raise ImportError(
-        "the DALI backend needs NVIDIA DALI: pip install gpuaug[dali] (package nvidia-dali-cuda120)"
+        "the DALI backend needs NVIDIA DALI: pip install nvidia-dali-cuda120 (CUDA 12; -cuda130 for CUDA 13), "
+        "or gpuaug's dali extra"
     ) from exc
 
 from gpuaug.batch import FaceBatch

@@ -145,6 +145,10 @@ def resolve_flip_table(spec: str | Sequence[int]) -> torch.Tensor:
     point indices in ``[0, K)``, and be a permutation that is its own inverse (an involution).
     Raises ``ValueError`` naming the first offending positions otherwise, or listing the known names
     for an unknown name.
+
+    Args:
+        spec: a built-in table's name ("ibug68", "wflw98", "cofw29", "aflw19", "lapa106") or an index
+            sequence.
     """
     if isinstance(spec, str):
         if spec not in FLIP_TABLES:
@@ -185,6 +189,9 @@ def flip_side(spec: str | Sequence[int]) -> tuple[int, ...]:
     For the built-in tables but ``aflw19``, -1 is the image's left half of a frontal upright face (the
     subject's right); otherwise it follows the index order only (see the module docstring). A preview can
     colour points by side for any K with it.
+
+    Args:
+        spec: a built-in table's name or an index sequence (:func:`resolve_flip_table`).
     """
     table = resolve_flip_table(spec).tolist()
     return tuple(-1 if partner > i else 0 if partner == i else 1 for i, partner in enumerate(table))

@@ -57,9 +57,11 @@ def boxes_only(bbox: torch.Tensor, sizes: np.ndarray) -> FaceBatch:
 class Draws:
     """Params drawn for n frames and the window each frame's draw reads.
 
-    params: n rows (CPU; clips: clip-major, T rows per clip); windows: (n, 4) int64 [top, left, height, width],
-    a ready :data:`~gpuaug.batch.Window` for ``FaceFrames.batch(indices, window=draws.windows)``; length: frames
-    per item (T for clips, else 1).
+    Args:
+        params: n rows (CPU; clips: clip-major, T rows per clip).
+        windows: (n, 4) int64 [top, left, height, width], a ready :data:`~gpuaug.batch.Window` for
+            ``FaceFrames.batch(indices, window=draws.windows)``.
+        length: frames per item (T for clips, else 1).
     """
 
     params: AugmentParams
@@ -77,7 +79,14 @@ def draw(augment: Augment, bbox: torch.Tensor, sizes: np.ndarray, generator: tor
          train: bool = True) -> Draws:
     """Draw ``augment``'s params for frames of (n, 4) float32 crop boxes and (n, 2) int64 sizes (H, W) (clips: whole
     clips, clip-major) from ``generator``, training draws or the eval framing (``train``), as
-    ``augment.sample_params`` would for a batch of those frames, and each frame's window for its draw."""
+    ``augment.sample_params`` would for a batch of those frames, and each frame's window for its draw.
+
+    Args:
+        augment: the FaceAugment (or ClipAugment) whose params to draw.
+        bbox: (n, 4) float32 crop boxes (:func:`~gpuaug.crop.crop_boxes`).
+        sizes: (n, 2) int64 frame sizes (H, W).
+        generator: the CPU generator the draws come from.
+        train: training draws, or (False) the eval framing."""
     boxes = boxes_only(bbox, sizes)
     params = augment.sample_params(boxes, generator, train=train)
     out_size = frame_augment(augment).config.out_size

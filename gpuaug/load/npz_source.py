@@ -1,5 +1,5 @@
-"""Seed-layout npz videos as a frame source: find the files, index them from headers and labels, read
-frames through a small per-process cache of decoded videos."""
+"""npz videos (the face multitask data set's layout) as a frame source: find the files, index them from
+headers and labels, read frames through a small per-process cache of decoded videos."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def list_videos(paths_or_directory: str | Path | Iterable[str | Path]) -> list[P
 
 
 class NpzSource:
-    """Seed-layout npz files: indexed from headers and labels; a video's pixels are decoded on first use
+    """npz videos: indexed from headers and labels; a video's pixels are decoded on first use
     and kept in a small per-process LRU cache (``cache_videos`` decoded videos)."""
 
     def __init__(self, files: Iterable[Path], cache_videos: int = 2, labels: Sequence[str] = ()) -> None:

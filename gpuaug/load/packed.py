@@ -620,6 +620,13 @@ def pack(src: str | Path, dst: str | Path, progress: bool = True, labels: Sequen
     ``dst`` are kept (their source must not have changed size); the rest are appended,
     then verified against their checksums, then ``index.json`` is written. Returns the index.
     Raises :class:`FaceDataError` for an unreadable video (fix or remove it and run again to resume).
+
+    Args:
+        src: a directory of npz videos (searched recursively).
+        dst: the packed directory (made if missing; a resumed pack keeps what it holds).
+        progress: a progress bar.
+        labels: npz fields holding labels of your own to pack too.
+        exclude: a label audit's report folder or table: its flagged frames are left out.
     """
     return pack_items(npz_items(Path(src), labels), Path(src), Path(dst), progress, exclude)
 

@@ -39,7 +39,12 @@ def shard_indices(n: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
 
 def required_bytes(frames: FaceFrames, rank: int = 0, world_size: int = 1) -> int:
     """Device bytes :class:`ResidentFrames` needs for this rank's frames: H * W * 3 per frame plus
-    :func:`meta_bytes` (from the index; no pixels read)."""
+    :func:`meta_bytes` (from the index; no pixels read).
+
+    Args:
+        frames: the data set.
+        rank: this process's rank.
+        world_size: the number of ranks (each holds its shard)."""
     return _held_bytes(frames, shard_indices(len(frames), rank, world_size))
 
 

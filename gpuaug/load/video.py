@@ -1,4 +1,5 @@
-"""Read one face-multitask ``.npz`` video (seed layout, frames last) into frame-first arrays."""
+"""Read one face-multitask ``.npz`` video (the face multitask data set's layout, frames last) into
+frame-first arrays."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from gpuaug.crop import crop_boxes
 from gpuaug.errors import FaceDataError
 from gpuaug.sample import bad_values
 
-#: npz field -> expected shape with ``N`` for the frame count (seed layout, frames last) and ``K`` for the
+#: npz field -> expected shape with ``N`` for the frame count (frames last) and ``K`` for the
 #: landmark count (68 in the seed; any count, the same in both landmark fields and in every video of a directory).
 #: ``colorImages`` is required; a video has any subset of the label fields (the same in every video of a directory).
 SEED_FIELDS: dict[str, tuple[int | str, ...]] = {
@@ -231,7 +232,8 @@ def frame_problems(
 
 
 def read_video(path: str | Path, labels: Sequence[str] = ()) -> FaceVideo:
-    """Read one seed-layout npz into a frame-first :class:`FaceVideo` (all frames, unfiltered).
+    """Read one npz video (the face multitask data set's layout) into a frame-first :class:`FaceVideo` (all
+    frames, unfiltered).
 
     Any subset of the label fields (``colorImages`` is required); the labels it lacks are None. Raises
     :class:`FaceDataError` naming the file and field for a missing ``colorImages``, a wrong rank, shape or

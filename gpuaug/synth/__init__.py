@@ -1,4 +1,4 @@
-"""Synthetic face videos in the seed layout with exact labels (for demos, tests and benchmarks)."""
+"""Synthetic face videos as npz videos with exact labels (for demos, tests and benchmarks)."""
 
 from gpuaug.synth.write import write_dataset
 

@@ -1,4 +1,5 @@
-"""Write synthetic face videos as seed-layout npz files (frames last), labels exact by construction."""
+"""Write synthetic face videos as npz files (frames last, the face multitask data set's layout), labels exact
+by construction."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def gaze_from_pose(head_pose: np.ndarray, eyes: np.ndarray) -> np.ndarray:
 
 
 def synth_video(frames: int, size: tuple[int, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One video's seed-layout arrays: a face turning, looking around and drifting across the frame, all
+    """One video's arrays (npz layout, frames last): a face turning, looking around and drifting across the frame, all
     smoothly (sinusoids over the video, so consecutive frames make a clip), over a fixed textured background."""
     h, w = size
     t = np.linspace(0, 1, frames)[:, None]
@@ -71,6 +72,15 @@ def write_dataset(
 
     Returns the written paths (``video_000.npz``, ...). Same seed -> same bytes of array data. Any seed
     ``torch.Generator.manual_seed`` takes; a negative one counts as its two's complement, as there.
+
+    Args:
+        out_dir: the folder to write into (made if missing).
+        videos: number of videos.
+        frames: frames per video.
+        seed: the data's seed.
+        sizes: (H, W) frame sizes, one per video in turn.
+        compressed: ``np.savez_compressed`` rather than ``np.savez``.
+        progress: a progress bar.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,13 @@ IGNORE_INDEX = -100
 
 @dataclass(frozen=True)
 class AngleBins:
-    """``count`` bins of ``width`` degrees from ``lo``: bin i covers [lo + i width, lo + (i + 1) width)."""
+    """``count`` bins of ``width`` degrees from ``lo``: bin i covers [lo + i width, lo + (i + 1) width).
+
+    Args:
+        lo: the first bin's lower edge, degrees.
+        width: bin width, degrees.
+        count: number of bins.
+    """
 
     lo: float
     width: float
@@ -69,7 +75,14 @@ def encode_bins(angles: torch.Tensor, valid: torch.Tensor, bins: AngleBins, soft
     """(B, A) degrees, (B, A) bool -> index (B, A) int64 (:data:`IGNORE_INDEX` where unusable), weights (B, A)
     float32 (1 where usable) and a soft label (B, A, count) float32: one-hot, or with ``soft_sigma`` (degrees) a
     Gaussian over the bin centres summing to 1; all zero where unusable. Binning in float64, so an angle on an
-    edge lands in the bin it starts, as ``np.digitize``."""
+    edge lands in the bin it starts, as ``np.digitize``.
+
+    Args:
+        angles: (B, A) degrees.
+        valid: (B, A) bool, the angle is usable.
+        bins: the bins.
+        soft_sigma: Gaussian soft label's sigma in degrees; None: one-hot.
+    """
     check_soft_sigma(soft_sigma)
     with torch.autocast(angles.device.type, enabled=False):
         position = (angles.double() - bins.lo) / bins.width
@@ -86,8 +99,13 @@ def encode_bins(angles: torch.Tensor, valid: torch.Tensor, bins: AngleBins, soft
 
 
 def decode_bins(logits: torch.Tensor, bins: AngleBins) -> torch.Tensor:
-    """(..., count) logits -> (...) degrees: the softmax expectation over the bin centres (see the module
-    docstring for how this differs from HopeNet's and L2CS-Net's formula)."""
+    """(..., count) logits -> (...) degrees: the softmax expectation over the bin centres (module
+    :mod:`gpuaug.targets.bins` says how this differs from HopeNet's and L2CS-Net's formula).
+
+    Args:
+        logits: (..., count) a network's logits over the bins.
+        bins: the bins they are over.
+    """
     if logits.shape[-1] != bins.count:
         raise ValueError(f"logits must end in {bins.count} bins, got shape {tuple(logits.shape)}")
     with torch.autocast(logits.device.type, enabled=False):
@@ -98,7 +116,11 @@ def gaze_to_pitch_yaw(gaze: torch.Tensor) -> torch.Tensor:
     """(..., 3) gaze [x right, y up, z toward the camera], any length -> (..., 2) [pitch, yaw] degrees in the
     ETH-XGaze / L2CS-Net convention (module :mod:`gpuaug.targets.bins`). A zero vector has no direction: NaN
     for both (a bin target gives it weight 0). Straight up or down (x = z = 0) every yaw is the same direction:
-    yaw 0 there, whatever the signs of the zeros (``atan2`` of signed zeros would give 0 or +-180)."""
+    yaw 0 there, whatever the signs of the zeros (``atan2`` of signed zeros would give 0 or +-180).
+
+    Args:
+        gaze: (..., 3) [x right, y up, z toward the camera], any length.
+    """
     with torch.autocast(gaze.device.type, enabled=False):
         g = gaze.float()
         x, y, z = g.unbind(-1)
@@ -111,7 +133,11 @@ def gaze_to_pitch_yaw(gaze: torch.Tensor) -> torch.Tensor:
 
 def pitch_yaw_to_gaze(pitch_yaw: torch.Tensor) -> torch.Tensor:
     """(..., 2) [pitch, yaw] degrees (ETH-XGaze / L2CS-Net) -> (..., 3) unit gaze [x right, y up, z toward the
-    camera]; the inverse of :func:`gaze_to_pitch_yaw`."""
+    camera]; the inverse of :func:`gaze_to_pitch_yaw`.
+
+    Args:
+        pitch_yaw: (..., 2) [pitch, yaw] degrees.
+    """
     with torch.autocast(pitch_yaw.device.type, enabled=False):
         pitch, yaw = torch.deg2rad(pitch_yaw.float()).unbind(-1)
         return torch.stack([-pitch.cos() * yaw.sin(), pitch.sin(), pitch.cos() * yaw.cos()], -1)

@@ -94,8 +94,16 @@ def encode_heatmaps(
     """(B, K, 2) keypoints in input pixels, (B, K) weights -> heatmaps (B, K, h, w) of ``dtype`` and weights
     (B, K) float32, as mmpose's codec ``encoding`` builds them (module :mod:`gpuaug.targets.heatmap`).
 
-    ``input_size`` and ``heatmap_size`` are (w, h) as in mmpose; ``sigma`` in heatmap pixels. Runs on the
-    points' device with no host sync; float32 maths whatever the caller's autocast.
+    Runs on the points' device with no host sync; float32 maths whatever the caller's autocast.
+
+    Args:
+        points: (B, K, 2) keypoints, input pixels.
+        weights: (B, K) keypoint weights (0: no map).
+        input_size: (w, h) of the input image, as in mmpose.
+        heatmap_size: (w, h) of the heatmaps.
+        sigma: Gaussian sigma, heatmap pixels.
+        encoding: "msra", "dark" or "udp".
+        dtype: the maps' dtype.
     """
     check_heatmap_args(input_size, heatmap_size, sigma, encoding)
     with torch.autocast(points.device.type, enabled=False):
@@ -211,6 +219,12 @@ def decode_heatmaps(
     by input / (heatmap - 1), not the (input - 1) / (heatmap - 1) its encoder divides by, which moves a
     keypoint by up to one input pixel (x / (w - 1) of one); here decoding inverts encoding.
     A map whose maximum is <= 0 decodes to -1 (scaled) with score <= 0, as in mmpose.
+
+    Args:
+        heatmaps: (B, K, h, w).
+        input_size: (w, h) of the input image the maps were made for.
+        encoding: "msra", "dark" or "udp", as encoded.
+        blur_kernel_size: odd size of the modulation blur ("dark" and "udp").
     """
     if blur_kernel_size < 1 or blur_kernel_size % 2 == 0:
         raise ValueError(f"blur_kernel_size must be a positive odd integer, got {blur_kernel_size}")

@@ -48,8 +48,16 @@ def encode_simcc(
     """(B, K, 2) keypoints in input pixels, (B, K) weights -> x labels (B, K, Wx), y labels (B, K, Wy) of
     ``dtype`` and weights (B, K) float32, as mmpose's ``SimCCLabel(smoothing_type="gaussian")``.
 
-    ``input_size`` (w, h) in pixels; ``sigma`` in bins, one value or (sx, sy). Float32 maths whatever the
-    caller's autocast; no host sync.
+    Float32 maths whatever the caller's autocast; no host sync.
+
+    Args:
+        points: (B, K, 2) keypoints, input pixels.
+        weights: (B, K) keypoint weights.
+        input_size: (w, h) of the input image, pixels.
+        split_ratio: bins per pixel.
+        sigma: Gaussian sigma in bins, one value or (sx, sy).
+        normalize: divide by sigma sqrt(2 pi), as mmpose's ``normalize=True``.
+        dtype: the labels' dtype.
     """
     sigmas = (float(sigma), float(sigma)) if isinstance(sigma, (int, float)) else tuple(map(float, sigma))
     check_simcc_args(input_size, split_ratio, sigmas)
@@ -77,7 +85,13 @@ def decode_simcc(simcc_x: torch.Tensor, simcc_y: torch.Tensor, split_ratio: floa
     """(B, K, Wx), (B, K, Wy) non-negative scores (labels, or a network's softmax) -> keypoints (B, K, 2) in input
     pixels and scores (B, K): the argmax bin of each axis / ``split_ratio``; score the smaller of the two maxima;
     -1 (before the division, as mmpose) where that score is <= 0, so decode logits through a softmax first.
-    Ties go to the first bin."""
+    Ties go to the first bin.
+
+    Args:
+        simcc_x: (B, K, Wx) scores.
+        simcc_y: (B, K, Wy) scores.
+        split_ratio: bins per pixel, as encoded.
+    """
     if not (math.isfinite(split_ratio) and split_ratio > 0):
         raise ValueError(f"split_ratio must be > 0, got {split_ratio}")
     with torch.autocast(simcc_x.device.type, enabled=False):

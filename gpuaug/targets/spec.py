@@ -39,7 +39,12 @@ Occluded = Literal["keep", "drop"]
 
 @dataclass
 class Heatmaps(TensorFields):
-    """heatmaps (B, K, h, w) in the spec's dtype; weights (B, K) float32 (mmpose's ``keypoint_weights``)."""
+    """Heatmap targets of a batch.
+
+    Args:
+        heatmaps: (B, K, h, w) in the spec's dtype.
+        weights: (B, K) float32 (mmpose's ``keypoint_weights``).
+    """
 
     heatmaps: torch.Tensor
     weights: torch.Tensor
@@ -47,7 +52,13 @@ class Heatmaps(TensorFields):
 
 @dataclass
 class SimCCLabels(TensorFields):
-    """x (B, K, Wx) and y (B, K, Wy) labels in the spec's dtype; weights (B, K) float32."""
+    """SimCC targets of a batch.
+
+    Args:
+        x: (B, K, Wx) labels in the spec's dtype.
+        y: (B, K, Wy) labels in the spec's dtype.
+        weights: (B, K) float32.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
@@ -56,9 +67,14 @@ class SimCCLabels(TensorFields):
 
 @dataclass
 class AngleBinLabels(TensorFields):
-    """angles (B, A) degrees (the regression target; 0 where unusable: an invalid sample, a zero gaze); index
-    (B, A) int64 class (-100 = ignore); soft (B, A, n) float32 label; weights (B, A) float32: 1 where the angle
-    is usable and inside the bins. Pose: A = 3 [yaw, pitch, roll]; gaze: A = 2 [pitch, yaw]. Never NaN."""
+    """Angle-bin targets of a batch; pose: A = 3 [yaw, pitch, roll], gaze: A = 2 [pitch, yaw]. Never NaN.
+
+    Args:
+        angles: (B, A) degrees, the regression target (0 where unusable: an invalid sample, a zero gaze).
+        index: (B, A) int64 class (-100 = ignore).
+        soft: (B, A, n) float32 soft label.
+        weights: (B, A) float32, 1 where the angle is usable and inside the bins.
+    """
 
     angles: torch.Tensor
     index: torch.Tensor
@@ -117,7 +133,17 @@ class HeatmapTarget:
     Weights: ``weight_by="valid"`` is mmpose's own rule (its loader never clears a keypoint's visibility, so a
     landmark just outside the crop still draws its part of the Gaussian); the default ``"visible"`` draws only
     landmarks inside the crop (module :mod:`gpuaug.targets.spec`).
-    Decode predictions with :func:`gpuaug.targets.decode_heatmaps`."""
+    Decode predictions with :func:`gpuaug.targets.decode_heatmaps`.
+
+    Args:
+        size: heatmap side in pixels, or (w, h).
+        sigma: Gaussian sigma in heatmap pixels.
+        encoding: "msra", "dark" (MSRA with ``unbiased=True``) or "udp".
+        dtype: "float32", "bfloat16" or "float16".
+        weight_by: "visible" (landmarks inside the crop) or "valid" (every annotated landmark, mmpose's rule).
+        occluded: "keep" trains an occluded landmark like any other; "drop" gives it weight 0 and no map.
+        name: its key in ``out.targets``.
+    """
 
     size: int | tuple[int, int] = 64
     sigma: float = 2.0
@@ -149,7 +175,17 @@ class SimCCTarget:
     """SimCC labels of the 2D landmarks, equal to mmpose's ``SimCCLabel(smoothing_type="gaussian")`` with
     ``input_size`` the output crop: ``split_ratio`` bins per pixel, ``sigma`` in bins (one or (sx, sy)),
     ``normalize`` divides by sigma sqrt(2 pi); weights as :class:`HeatmapTarget` (``weight_by="valid"`` is
-    mmpose's rule). Decode with :func:`gpuaug.targets.decode_simcc`."""
+    mmpose's rule). Decode with :func:`gpuaug.targets.decode_simcc`.
+
+    Args:
+        split_ratio: bins per pixel.
+        sigma: Gaussian sigma in bins, one or (sx, sy).
+        normalize: divide by sigma sqrt(2 pi), as mmpose's ``normalize=True``.
+        dtype: "float32", "bfloat16" or "float16".
+        weight_by: "visible" or "valid", as :class:`HeatmapTarget`.
+        occluded: "keep" or "drop", as :class:`HeatmapTarget`.
+        name: its key in ``out.targets``.
+    """
 
     split_ratio: float = 2.0
     sigma: float | tuple[float, float] = 6.0
@@ -209,7 +245,13 @@ class _AngleBinTarget:
 class PoseBinTarget(_AngleBinTarget):
     """Head pose [yaw, pitch, roll] as HopeNet trains it: bin index per angle (66 bins of 3 degrees over
     [-99, 99) by default), the angle itself, and a one-hot or Gaussian (``soft_sigma`` degrees) soft label.
-    Decode with :func:`gpuaug.targets.decode_bins`."""
+    Decode with :func:`gpuaug.targets.decode_bins`.
+
+    Args:
+        bins: the bins of every angle.
+        soft_sigma: Gaussian soft label's sigma in degrees; None: one-hot.
+        name: its key in ``out.targets``.
+    """
 
     bins: AngleBins = HOPENET_POSE
     name: str = "pose_bins"
@@ -224,7 +266,13 @@ class PoseBinTarget(_AngleBinTarget):
 class GazeBinTarget(_AngleBinTarget):
     """Gaze as L2CS-Net trains it: [pitch, yaw] degrees in the ETH-XGaze convention
     (:func:`gpuaug.targets.gaze_to_pitch_yaw`) with their bins (Gaze360's 90 of 4 degrees by default;
-    :data:`~gpuaug.targets.L2CS_MPIIGAZE` for 28 of 3) and soft labels as :class:`PoseBinTarget`."""
+    :data:`~gpuaug.targets.L2CS_MPIIGAZE` for 28 of 3) and soft labels as :class:`PoseBinTarget`.
+
+    Args:
+        bins: the bins of both angles.
+        soft_sigma: Gaussian soft label's sigma in degrees; None: one-hot.
+        name: its key in ``out.targets``.
+    """
 
     bins: AngleBins = L2CS_GAZE360
     name: str = "gaze_bins"
