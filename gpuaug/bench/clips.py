@@ -1,6 +1,6 @@
 """Clip benchmark: B clips of T frames through :class:`~gpuaug.ClipAugment` (frames/s) next to the same B * T
-frames through :class:`~gpuaug.FaceAugment` (img/s) and kornia's ``VideoSequential`` doing the seed's chain on
-the same clips, in one run.
+frames through :class:`~gpuaug.FaceAugment` (img/s) and kornia's ``VideoSequential`` doing the original
+loader's chain on the same clips, in one run.
 
 ``python -m gpuaug.bench.clips`` (or ``python -m gpuaug bench --clips``) writes
 ``bench/results/clips_<device>.{json,md}``.
@@ -154,7 +154,7 @@ def markdown(result: dict) -> str:
 
 
 NOTE = ("Every row augments the same B * T frames of one synthetic video (clip b = frames bT .. bT + T - 1) with "
-        "the seed's chain and gpuaug's default config. gpuaug frames: FaceAugment, a draw per frame; clips: "
+        "the original loader's chain and gpuaug's default config. gpuaug frames: FaceAugment, a draw per frame; clips: "
         "ClipAugment, one draw and one crop (the clip's mean box) per clip, one FaceAugment.apply_matrix step "
         "over all frames, every label. Rows are timed interleaved (one run of each per round, kornia's fewer "
         "runs spread over the rounds), median per row; other load: cores other processes kept busy during its "

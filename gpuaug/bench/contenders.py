@@ -1,6 +1,6 @@
 """The contenders: each turns a :class:`Workload` into a step that augments the whole batch once.
 
-Every step runs the seed's chain (colour jitter, grey, bbox crop, rotation + shift, flip with landmark
+Every step runs the original loader's chain (colour jitter, grey, bbox crop, rotation + shift, flip with landmark
 swap, resize to S x S) on the same frames with landmarks, jitter ranges from the workload's config. A
 builder raises :class:`Unavailable` when its library or device is missing; the harness reports that.
 """
@@ -37,7 +37,7 @@ def _seed(work: Workload, device: torch.device) -> Step:
 
 
 def _torchvision(work: Workload, device: torch.device) -> Step:
-    """The seed's chain as its author would write it today: ``torchvision.transforms.v2`` per sample
+    """The original loader's chain as its author would write it today: ``torchvision.transforms.v2`` per sample
     (ColorJitter -> RandomGrayscale -> crop to the box -> RandomHorizontalFlip -> RandomAffine -> Resize), the
     68 landmarks carried by v2 itself as ``KeyPoints`` where torchvision has them (>= 0.23; no left/right
     re-index: v2 has none)."""

@@ -1,9 +1,10 @@
-"""DALI's own pipeline for the seed's chain: slice the read window -> grey -> warp_affine -> brightness/contrast.
+"""DALI's own pipeline for the original loader's chain: slice the read window -> grey -> warp_affine ->
+brightness/contrast.
 
 The bbox crop, flip, rotation, shift and resize are one matrix built from DALI's ``fn.transforms`` ops, so
 the frame is resampled once (bilinear, fill 0) straight to S x S, reading only the window of the frame the
 warp needs (``fn.slice``; its corners come from the inverse matrix, built from the same draws, through
-``fn.coord_transform`` and min/max reductions). Grey output (``grayscale_p=1``, the seed's default): the
+``fn.coord_transform`` and min/max reductions). Grey output (``grayscale_p=1``, the original loader's default): the
 window goes to grey, one channel is warped, and brightness and contrast (``fn.brightness_contrast``) act on
 the S x S output: the same job as gpuaug's, whose colour model (like DALI's linear one) has hue and
 saturation keep luma, so they cannot change a grey output. Colour output (``grayscale_p=0``): the colour

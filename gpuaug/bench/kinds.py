@@ -1,10 +1,10 @@
 """Label kinds benchmark: what the step costs by the labels a batch carries and its landmark count, one run.
 
-Rows, on the same frames (the workload's B frames through the default step): every label kind with K = 68 (the
-seed's layout, the reference row); 2D landmarks and a box with K = 68; the same with K = 106 (LaPa, RTMPose's
-face6 layout); every kind with K = 106; 2D landmarks alone with K = 98 (WFLW); head pose alone (no box, no
-landmarks: the crop is the whole frame). A layout other than 68 takes the workload's 68 points in turn
-(point i is point i mod 68): where the points lie does not change the work. Rows are timed interleaved
+Rows, on the same frames (the workload's B frames through the default step): every label kind with K = 68
+(the face multitask data set's layout, the reference row); 2D landmarks and a box with K = 68; the same with
+K = 106 (LaPa, RTMPose's face6 layout); every kind with K = 106; 2D landmarks alone with K = 98 (WFLW); head
+pose alone (no box, no landmarks: the crop is the whole frame). A layout other than 68 takes the workload's
+68 points in turn (point i is point i mod 68): where the points lie does not change the work. Rows are timed interleaved
 (:func:`~gpuaug.bench.clips.interleaved_seconds`), so a shared machine's swings hit all alike.
 
 ``python -m gpuaug.bench.kinds`` (or ``python -m gpuaug bench --kinds``) writes
