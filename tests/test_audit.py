@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import gpuaug
 from gpuaug.audit.cli import main as audit_main
 from gpuaug.audit.run import score_frames
+from gpuaug.datasets import read_300w
 from gpuaug.labels.flip_tables import FLIP_TABLES
 from gpuaug.load.exclude import TABLE, read_flags, video_key
 from gpuaug.load.packed import pack
@@ -129,3 +131,29 @@ def test_audit_reads_other_formats(tmp_path: Path) -> None:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and all(r["pose"] == "" and r["layout"] == "" and r["box"] != "" for r in rows)
     assert len({r["video"] for r in rows}) == 3  # two faces of one image are two rows of their own
+
+
+def test_exclusion_streams_and_images_load_in_workers(tmp_path: Path) -> None:
+    """A packed set opened with exclude= streams exactly its kept frames (the stream loader's windows and
+    labels equal whole-frame batches of the same indices); an image set loads through DataLoader workers."""
+    from test_datasets import _w300
+
+    planted = _plant(tmp_path / "data")
+    audit_main([str(tmp_path / "data"), "--out", str(tmp_path / "report"), "--quiet"])
+    pack(tmp_path / "data", tmp_path / "packed", progress=False)
+    kept = gpuaug.FaceFrames(tmp_path / "packed", exclude=tmp_path / "report")
+    assert len(kept) == 7 * FRAMES - len(planted)
+    aug = gpuaug.FaceAugment(gpuaug.AugmentConfig(out_size=32))
+    seen = 0
+    for batch, params in gpuaug.StreamLoader(kept, 16, augment=aug):
+        index = np.arange(seen, seen + len(batch))
+        a, b = aug.apply(batch, params), aug.apply(kept.batch(index), params)
+        assert torch.equal(a.images, b.images) and torch.equal(a.landmarks2d, b.landmarks2d)
+        assert torch.equal(batch.keys, kept.batch(index).keys)
+        seen += len(batch)
+    assert seen == len(kept)
+    _w300(tmp_path / "w300")
+    images = read_300w(tmp_path / "w300")
+    loader = torch.utils.data.DataLoader(images, batch_size=3, num_workers=2, collate_fn=gpuaug.collate)
+    (batch,) = list(loader)
+    assert len(batch) == 3 and batch.landmarks2d.shape == (3, 68, 2)
