@@ -21,7 +21,7 @@ import torch
 from gpuaug.augment import FaceAugment
 from gpuaug.bench.contenders import kornia_crop
 from gpuaug.bench.harness import cpu_seconds, other_cores
-from gpuaug.bench.report import run_alone, write_record
+from gpuaug.bench.report import environment, run_alone, write_record
 from gpuaug.bench.step import Step, Unavailable
 from gpuaug.bench.workload import Workload, make_workload
 from gpuaug.clip_params import clip_boxes
@@ -172,13 +172,10 @@ def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: 
                              grayscale_p=args.grayscale_p)
         load_before = os.getloadavg()
         rows = clip_rates(work, args.clip_length, device, args.repeats, args.slow_repeats, args.warmup)
-        result = {"environment": {
-            "device": device_name(device), "clips": args.clip_count, "length": args.clip_length,
-            "frames": len(work), "height": args.height, "width": args.width, "out_size": args.out_size,
-            "grayscale_p": args.grayscale_p, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "load_before": [round(x, 2) for x in load_before], "timestamp": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "repeats": args.repeats, "slow_repeats": args.slow_repeats, "warmup": args.warmup,
-        }, "rows": rows, "note": NOTE}
+        result = {"environment": environment(args, device_name(device), load_before, clips=args.clip_count,
+                                             length=args.clip_length, frames=len(work),
+                                             grayscale_p=args.grayscale_p, slow_repeats=args.slow_repeats),
+                  "rows": rows, "note": NOTE}
         paths += write_record(args.out, "clips", device_name(device), result, markdown)
     return paths
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
@@ -26,7 +25,7 @@ import torch
 
 from gpuaug.augment import FaceAugment
 from gpuaug.bench.clips import interleaved_seconds
-from gpuaug.bench.report import rate_row, run_alone, write_record
+from gpuaug.bench.report import environment, rate_row, run_alone, write_record
 from gpuaug.bench.step import Step
 from gpuaug.bench.workload import Workload, make_workload
 from gpuaug.labels.flip_tables import resolve_flip_table
@@ -98,12 +97,8 @@ def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: 
         work = make_workload(args.batch, args.height, args.width, args.out_size)
         load_before = os.getloadavg()
         rows = kind_rates(work, device, args.repeats, args.warmup)
-        result = {"environment": {
-            "device": device_name(device), "batch": args.batch, "height": args.height, "width": args.width,
-            "out_size": args.out_size, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "load_before": [round(x, 2) for x in load_before], "timestamp": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "repeats": args.repeats, "warmup": args.warmup,
-        }, "rows": rows, "note": NOTE}
+        result = {"environment": environment(args, device_name(device), load_before, batch=args.batch),
+                  "rows": rows, "note": NOTE}
         paths += write_record(args.out, "kinds", device_name(device), result, markdown)
     return paths
 

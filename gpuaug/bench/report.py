@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import torch
 
 
 def write_record(out: Path, kind: str, device: str, result: dict, markdown: Callable[[dict], str]) -> list[Path]:
@@ -18,6 +22,15 @@ def write_record(out: Path, kind: str, device: str, result: dict, markdown: Call
     stem.with_suffix(".md").write_text(text)
     print(text)
     return [stem.with_suffix(".json"), stem.with_suffix(".md")]
+
+
+def environment(args: argparse.Namespace, device: str, load_before: Sequence[float], **extra: object) -> dict:
+    """A record's "environment": the device, frame and output sizes, torch and its threads, the load average
+    before the run, the time, the repeats (``args``: ``gpuaug bench``'s options), and ``extra``."""
+    return {"device": device, "height": args.height, "width": args.width, "out_size": args.out_size,
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "load_before": [round(x, 2) for x in load_before], "timestamp": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "repeats": args.repeats, "warmup": args.warmup, **extra}
 
 
 def rate_row(row: dict, reference: float, digits: int = 2) -> str:

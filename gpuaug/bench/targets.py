@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from functools import partial
@@ -26,7 +25,7 @@ import torch
 from gpuaug.augment import FaceAugment
 from gpuaug.bench import mmpose_codecs
 from gpuaug.bench.clips import interleaved_seconds
-from gpuaug.bench.report import rate_row, run_alone, write_record
+from gpuaug.bench.report import environment, rate_row, run_alone, write_record
 from gpuaug.bench.step import Step
 from gpuaug.bench.workload import Workload, make_workload
 from gpuaug.labels.transform import Labels
@@ -137,13 +136,9 @@ def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: 
         work = make_workload(args.batch, args.height, args.width, args.out_size)
         load_before = os.getloadavg()
         rows = target_rates(work, device, args.heatmap, args.repeats, args.slow_repeats, args.warmup)
-        result = {"environment": {
-            "device": device_name(device), "batch": args.batch, "height": args.height, "width": args.width,
-            "out_size": args.out_size, "heatmap": args.heatmap, "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "load_before": [round(x, 2) for x in load_before],
-            "timestamp": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "repeats": args.repeats,
-            "slow_repeats": args.slow_repeats, "warmup": args.warmup,
-        }, "rows": rows, "note": NOTE}
+        result = {"environment": environment(args, device_name(device), load_before, batch=args.batch,
+                                             heatmap=args.heatmap, slow_repeats=args.slow_repeats),
+                  "rows": rows, "note": NOTE}
         paths += write_record(args.out, "targets", device_name(device), result, markdown)
     return paths
 
