@@ -209,10 +209,12 @@ def test_300wlp_and_aflw2000_read_in_gpuaug_conventions(tmp_path: Path) -> None:
         np.testing.assert_allclose(frames[i].head_pose, pose_from_3ddfa(angles), atol=1e-5)
     _image(tmp_path / "aflw/image00002.jpg", 90, 90)
     pt3d = np.concatenate([_points() + 1, RNG.uniform(-20, 20, (68, 1))], 1)
-    _mat(tmp_path / "aflw/image00002.mat", ANGLES[5], pt3d[:, :2], pt3d)
+    aflw21 = np.where(RNG.uniform(size=(21, 2)) < 0.3, -1.0, RNG.uniform(10, 80, (21, 2)))  # AFLW's 21, -1: none
+    _mat(tmp_path / "aflw/image00002.mat", ANGLES[5], aflw21, pt3d)
     aflw = read_300wlp(tmp_path / "aflw")
     assert aflw.kinds == ("landmarks2d", "landmarks3d", "head_pose")
     np.testing.assert_allclose(aflw[0].landmarks3d, np.concatenate([pt3d[:, :2] - 1, -pt3d[:, 2:]], 1), atol=1e-4)
+    np.testing.assert_allclose(aflw[0].landmarks2d, pt3d[:, :2] - 1, atol=1e-4)  # the fitted 68, not AFLW's 21
 
 
 def test_300wlp_bad_mat_files(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 """300W-LP and AFLW2000-3D: images with a ``.mat`` file each, fitted by 3DDFA (Zhu et al.).
 
 Fields read (MATLAB files, read with scipy): ``Pose_Para`` (1, 7) ``[pitch, yaw, roll, tx, ty, tz, scale]``,
-radians (required); ``pt2d`` (2, 68) 2D landmarks (where present); ``pt3d_68`` (3, 68) 3D landmarks (AFLW2000-3D).
+radians (required); ``pt2d`` (2, 68) 2D landmarks (300W-LP); ``pt3d_68`` (3, 68) 3D landmarks (AFLW2000-3D).
+AFLW2000-3D's ``pt2d`` holds AFLW's own 21 points (-1 where not annotated), another layout: it is not read,
+and the 68 2D landmarks are ``pt3d_68``'s x, y (the fitted points, as AFLW2000-3D's 68-point evaluations use).
 Coordinates are 1-based image pixels (3DDFA projects with ``y' = height + 1 - y``), so x and y become ``x - 1``,
 ``y - 1``; 3DDFA's z points toward the camera and gpuaug's away from it, so z is negated.
 
@@ -29,6 +31,7 @@ from gpuaug.labels.rotation import matrix_to_pose, rot_x, rot_y, rot_z
 from gpuaug.linalg import matmul
 from gpuaug.load.frames import FaceFrames
 from gpuaug.load.images import ImageEntry, ImageSource
+from gpuaug.sample import LABEL_FIELDS
 
 #: 3DDFA's model frame (y up, z toward the camera) -> gpuaug's camera frame (y down, z away).
 FRAME = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))
@@ -77,12 +80,14 @@ def read_mat(path: str | Path) -> dict[str, np.ndarray]:
         raise FaceDataError(path, f"missing (the file has {sorted(k for k in mat if not k.startswith('__'))})",
                             "Pose_Para")
     labels = {"head_pose": pose_from_3ddfa(_field(mat, path, "Pose_Para", (1, 7))[0, :3])}
-    if "pt2d" in mat:
-        labels["landmarks2d"] = (_field(mat, path, "pt2d", (2, 68)).T - 1.0).astype(np.float32)
     if "pt3d_68" in mat:
         xyz = _field(mat, path, "pt3d_68", (3, 68)).T
         labels["landmarks3d"] = np.concatenate([xyz[:, :2] - 1.0, -xyz[:, 2:]], 1).astype(np.float32)
-    return labels
+    if "pt2d" in mat and ("pt3d_68" not in mat or np.shape(mat["pt2d"]) == (2, 68)):
+        labels["landmarks2d"] = (_field(mat, path, "pt2d", (2, 68)).T - 1.0).astype(np.float32)
+    elif "landmarks3d" in labels:  # AFLW2000-3D: AFLW's 21-point pt2d is another layout (module docstring)
+        labels["landmarks2d"] = labels["landmarks3d"][:, :2].copy()
+    return dict(sorted(labels.items(), key=lambda kv: LABEL_FIELDS.index(kv[0])))
 
 
 def read_300wlp(root: str | Path, progress: bool | None = None) -> FaceFrames:
