@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-def label_shapes(n_landmarks: int = 68) -> dict[str, tuple[int, ...]]:
+def label_shapes(n_landmarks: int) -> dict[str, tuple[int, ...]]:
     """Per-sample shape of each label field of a :class:`FaceSample` (float32) for ``n_landmarks`` landmarks."""
     return {"bbox": (4,), "landmarks2d": (n_landmarks, 2), "landmarks3d": (n_landmarks, 3), "head_pose": (3,),
             "gaze": (3,)}
 
 
-#: The label fields of a sample (and of a batch), in declaration order.
-LABEL_FIELDS = tuple(label_shapes())
+#: The label fields of a sample (and of a batch), in declaration order (the keys of :func:`label_shapes`).
+LABEL_FIELDS = ("bbox", "landmarks2d", "landmarks3d", "head_pose", "gaze")
 #: The point fields: a NaN point (any coordinate) is a point not annotated.
 POINT_FIELDS = ("landmarks2d", "landmarks3d")
 

@@ -77,8 +77,10 @@ def label_scores(batch) -> dict[str, torch.Tensor]:
         gap = torch.linalg.vector_norm(lm2d.double() - lm3d[..., :2].double(), dim=-1)
         scores["xy3d"] = torch.nanmedian(gap, 1).values / size
     points = lm3d if lm3d is not None else lm2d
-    if points is not None and points.shape[1] == 68:
-        face = torch.from_numpy(mean_face()).to(points.device)
+    face = mean_face()
+    # The mean face's points correspond to the iBUG 68-point layout only: other layouts get no fit (NaN).
+    if points is not None and points.shape[1] == len(face):
+        face = torch.from_numpy(face).to(points.device)
         fitted, residual = fit_rotation(points, face)
         scores["layout"] = residual / size
         if pose is not None:

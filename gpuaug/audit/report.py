@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from gpuaug.audit.checks import CHECKS
@@ -58,8 +59,6 @@ def _cell(frames: FaceFrames, index: int) -> tuple[np.ndarray, dict[str, np.ndar
     s = frames[index]
     h, w = s.image.shape[:2]
     lift = {k: None if getattr(s, k) is None else np.asarray(getattr(s, k))[None] for k in ("bbox", "landmarks2d")}
-    import torch
-
     box = crop_boxes(torch.tensor([[h, w]]), *(None if v is None else torch.from_numpy(v).float()
                                               for v in lift.values()))[0].numpy()
     side = 1.6 * max(box[2] - box[0], box[3] - box[1], 1.0)

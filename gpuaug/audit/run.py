@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from gpuaug.audit.checks import CHECKS, changes, jump_scores, label_scores, motion
+from gpuaug.batch import FaceBatch
 from gpuaug.load.frames import FaceFrames
 
 
@@ -38,11 +39,12 @@ class Scores:
         return np.stack(list(self.flags.values())).any(0)
 
 
-def _pixel_facts(batch) -> tuple[np.ndarray, list[tuple]]:
-    """(B,) bool one-colour frames and a hashable fingerprint (shape, CRC-32 of the bytes) per frame."""
+def _pixel_facts(batch: FaceBatch) -> tuple[np.ndarray, list[tuple]]:
+    """(B,) bool one-colour frames and a hashable fingerprint (shape, CRC-32 of the bytes) per frame of a batch
+    on the host."""
     empty, prints = [], []
     for i in range(len(batch)):
-        frame = batch.frame(i).cpu().numpy()
+        frame = batch.frame(i).numpy()
         empty.append(bool(frame.size) and frame.min() == frame.max())
         prints.append((frame.shape, zlib.crc32(np.ascontiguousarray(frame).data)))
     return np.array(empty), prints
@@ -75,9 +77,12 @@ def score_frames(frames: FaceFrames, batch_size: int = 256, device: str | torch.
             tqdm(total=n, desc="auditing", unit="frame", disable=None if progress is None else not progress) as bar:
         for start in range(0, n, batch_size):
             index = np.arange(start, min(start + batch_size, n))
-            batch = frames.batch(index).to(device)
-            for name, values in label_scores(batch).items():
-                label[name][index] = values.cpu().numpy()
+            host = frames.batch(index)
+            blank, prints = _pixel_facts(host)  # pixels on the host: no copy back, no sync per frame
+            batch = host.to(device)
+            scored = label_scores(batch)
+            for name, values in zip(scored, torch.stack(list(scored.values())).cpu().numpy(), strict=True):
+                label[name][index] = values  # one copy to the host per batch
             now = motion(batch)
             if now:
                 shifted = {k: torch.cat([previous_motion[k] if previous_motion else v[:1], v[:-1]]) for k, v in
@@ -85,7 +90,6 @@ def score_frames(frames: FaceFrames, batch_size: int = 256, device: str | torch.
                 for kind, values in changes(shifted, now).items():
                     change.setdefault(kind, np.full(n, np.nan))[index] = values.cpu().numpy() / gap[index]
                 previous_motion = {k: v[-1:] for k, v in now.items()}
-            blank, prints = _pixel_facts(batch)
             empty[index] = blank
             for j, i in enumerate(index):
                 before = prints[j - 1] if j else previous_print

@@ -9,7 +9,6 @@ loader's chain on the same clips, in one run.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +20,7 @@ import torch
 from gpuaug.augment import FaceAugment
 from gpuaug.bench.contenders import kornia_crop
 from gpuaug.bench.harness import cpu_seconds, other_cores
-from gpuaug.bench.report import environment, run_alone, write_record
+from gpuaug.bench.report import run_alone, run_per_device
 from gpuaug.bench.step import Step, Unavailable
 from gpuaug.bench.workload import Workload, make_workload
 from gpuaug.clip_params import clip_boxes
@@ -166,18 +165,14 @@ NOTE = ("Every row augments the same B * T frames of one synthetic video (clip b
 def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: Callable[[torch.device], str]
         ) -> list[Path]:
     """The clip benchmark on each device; writes ``clips_<device>.{json,md}`` under ``args.out``."""
-    paths = []
-    for device in devices:
+    def measure(device: torch.device) -> tuple[list[dict], dict]:
         work = make_workload(args.clip_count * args.clip_length, args.height, args.width, args.out_size,
                              grayscale_p=args.grayscale_p)
-        load_before = os.getloadavg()
         rows = clip_rates(work, args.clip_length, device, args.repeats, args.slow_repeats, args.warmup)
-        result = {"environment": environment(args, device_name(device), load_before, clips=args.clip_count,
-                                             length=args.clip_length, frames=len(work),
-                                             grayscale_p=args.grayscale_p, slow_repeats=args.slow_repeats),
-                  "rows": rows, "note": NOTE}
-        paths += write_record(args.out, "clips", device_name(device), result, markdown)
-    return paths
+        return rows, {"clips": args.clip_count, "length": args.clip_length, "frames": len(work),
+                      "grayscale_p": args.grayscale_p, "slow_repeats": args.slow_repeats}
+
+    return run_per_device(args, devices, device_name, "clips", measure, markdown, NOTE)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:

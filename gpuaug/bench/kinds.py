@@ -14,7 +14,6 @@ pose alone (no box, no landmarks: the crop is the whole frame). A layout other t
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -25,7 +24,7 @@ import torch
 
 from gpuaug.augment import FaceAugment
 from gpuaug.bench.clips import interleaved_seconds
-from gpuaug.bench.report import environment, rate_row, run_alone, write_record
+from gpuaug.bench.report import rate_row, run_alone, run_per_device
 from gpuaug.bench.step import Step
 from gpuaug.bench.workload import Workload, make_workload
 from gpuaug.labels.flip_tables import resolve_flip_table
@@ -48,7 +47,7 @@ def build_steps(work: Workload, device: torch.device) -> dict[str, Step]:
     steps = {}
     for name, (table, kinds) in ROWS.items():
         k = len(resolve_flip_table(table))
-        index = torch.arange(k) % 68
+        index = torch.arange(k) % work.batch.landmarks2d.shape[1]  # the workload's points in turn
         labels = {kind: getattr(work.batch, kind) for kind in ALL}
         labels |= {kind: labels[kind][:, index] for kind in ("landmarks2d", "landmarks3d")}
         batch = replace(work.batch, **{kind: labels[kind] if kind in kinds else None for kind in ALL}).to(device)
@@ -92,15 +91,11 @@ NOTE = ("Each row: FaceAugment with the row's flip table on the same frames, the
 def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: Callable[[torch.device], str]
         ) -> list[Path]:
     """The label kinds benchmark on each device; writes ``kinds_<device>.{json,md}`` under ``args.out``."""
-    paths = []
-    for device in devices:
+    def measure(device: torch.device) -> tuple[list[dict], dict]:
         work = make_workload(args.batch, args.height, args.width, args.out_size)
-        load_before = os.getloadavg()
-        rows = kind_rates(work, device, args.repeats, args.warmup)
-        result = {"environment": environment(args, device_name(device), load_before, batch=args.batch),
-                  "rows": rows, "note": NOTE}
-        paths += write_record(args.out, "kinds", device_name(device), result, markdown)
-    return paths
+        return kind_rates(work, device, args.repeats, args.warmup), {"batch": args.batch}
+
+    return run_per_device(args, devices, device_name, "kinds", measure, markdown, NOTE)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

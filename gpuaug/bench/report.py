@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,22 @@ def environment(args: argparse.Namespace, device: str, load_before: Sequence[flo
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "load_before": [round(x, 2) for x in load_before], "timestamp": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "repeats": args.repeats, "warmup": args.warmup, **extra}
+
+
+def run_per_device(args: argparse.Namespace, devices: Sequence[torch.device],
+                   device_name: Callable[[torch.device], str], kind: str,
+                   measure: Callable[[torch.device], tuple[list[dict], dict]], markdown: Callable[[dict], str],
+                   note: str) -> list[Path]:
+    """A benchmark's record on each device: ``measure(device)`` gives its rows and the environment fields of its
+    own; writes ``<kind>_<device>.{json,md}`` under ``args.out`` (:func:`write_record`)."""
+    paths = []
+    for device in devices:
+        load_before = os.getloadavg()
+        rows, extra = measure(device)
+        result = {"environment": environment(args, device_name(device), load_before, **extra), "rows": rows,
+                  "note": note}
+        paths += write_record(args.out, kind, device_name(device), result, markdown)
+    return paths
 
 
 def rate_row(row: dict, reference: float, digits: int = 2) -> str:

@@ -284,7 +284,7 @@ def markdown(result: dict) -> str:
     lines += ["", "| end to end (read -> augment with labels) | frames/s | vs augment only |", "|---|---:|---:|"]
     lines += [f"| {r['path']} | {r['frames_per_second']:.0f} | {r['vs_augment_only']:.2f}x |"
               for r in result["end_to_end"]]
-    lines += ["", "| target (issue 24) | measured | target | met |", "|---|---:|---:|---|"]
+    lines += ["", "| goal | measured | target | met |", "|---|---:|---:|---|"]
     lines += [f"| {k} | {t['value']:.2f} | {'<=' if k.startswith('window') else '>='} {t['target']} | "
               f"{'yes' if t['met'] else 'no'} |" for k, t in result["targets"].items()]
     lines += ["", f"- {NOTE}"]

@@ -12,7 +12,6 @@ timed interleaved (:func:`~gpuaug.bench.clips.interleaved_seconds`), so a shared
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import fields
@@ -25,7 +24,7 @@ import torch
 from gpuaug.augment import FaceAugment
 from gpuaug.bench import mmpose_codecs
 from gpuaug.bench.clips import interleaved_seconds
-from gpuaug.bench.report import environment, rate_row, run_alone, write_record
+from gpuaug.bench.report import rate_row, run_alone, run_per_device
 from gpuaug.bench.step import Step
 from gpuaug.bench.workload import Workload, make_workload
 from gpuaug.labels.transform import Labels
@@ -131,16 +130,12 @@ NOTE = ("Targets alone: every row encodes the same output landmarks (the default
 def run(args: argparse.Namespace, devices: Sequence[torch.device], device_name: Callable[[torch.device], str]
         ) -> list[Path]:
     """The target benchmark on each device; writes ``targets_<device>.{json,md}`` under ``args.out``."""
-    paths = []
-    for device in devices:
+    def measure(device: torch.device) -> tuple[list[dict], dict]:
         work = make_workload(args.batch, args.height, args.width, args.out_size)
-        load_before = os.getloadavg()
         rows = target_rates(work, device, args.heatmap, args.repeats, args.slow_repeats, args.warmup)
-        result = {"environment": environment(args, device_name(device), load_before, batch=args.batch,
-                                             heatmap=args.heatmap, slow_repeats=args.slow_repeats),
-                  "rows": rows, "note": NOTE}
-        paths += write_record(args.out, "targets", device_name(device), result, markdown)
-    return paths
+        return rows, {"batch": args.batch, "heatmap": args.heatmap, "slow_repeats": args.slow_repeats}
+
+    return run_per_device(args, devices, device_name, "targets", measure, markdown, NOTE)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:

@@ -25,7 +25,9 @@ from typing import ClassVar
 
 import torch
 
+from gpuaug.device_constants import constant
 from gpuaug.errors import BatchError
+from gpuaug.labels.flip_tables import resolve_flip_table
 
 #: ARKit's 52 blendshapes (``ARFaceAnchor.BlendShapeLocation``) in the order of Apple's documentation.
 ARKIT52 = (
@@ -46,12 +48,11 @@ def _check_involution(name: str, table: Sequence[int], size: int, what: str) -> 
     table = tuple(int(i) for i in table)
     if len(table) != size:
         raise ValueError(f"label {name!r}: its {what} has {len(table)} entries for {size}")
-    if any(not 0 <= i < size for i in table):
-        raise ValueError(f"label {name!r}: {what} entries are 0-based indices in [0, {size}), got {list(table)}")
-    bad = [i for i in range(size) if table[table[i]] != i]
-    if bad:
-        raise ValueError(f"label {name!r}: its {what} is not its own inverse (flipping twice must give the label "
-                         f"back) at positions {bad[:8]}")
+    try:  # the landmark flip tables' check: 0-based range, a permutation, its own inverse
+        resolve_flip_table(table)
+    except ValueError as exc:
+        raise ValueError(f"label {name!r}: its {what} must be its own inverse (flipping twice gives the label "
+                         f"back): {exc}") from None
     return table
 
 
@@ -124,9 +125,9 @@ class FlipVector:
             return value
         mirrored = value
         if self.perm is not None:
-            mirrored = mirrored[:, torch.tensor(self.perm, device=value.device)]
+            mirrored = mirrored[:, constant(self.perm, value.device, torch.int64)]
         if self.sign is not None:
-            mirrored = mirrored * torch.tensor(self.sign, device=value.device)
+            mirrored = mirrored * constant(self.sign, value.device)
         return torch.where(flipped[:, None], mirrored, value)
 
     def usable(self, value: torch.Tensor) -> torch.Tensor:
@@ -170,7 +171,7 @@ class ClassLabel:
         negative, stays)."""
         if self.flip is None:
             return value
-        table = torch.tensor(self.flip, device=value.device)
+        table = constant(self.flip, value.device, torch.int64)
         return torch.where(flipped & (value >= 0), table[value.clamp(0, self.classes - 1)], value)
 
     def usable(self, value: torch.Tensor) -> torch.Tensor:
@@ -216,7 +217,7 @@ class PointFlags:
 
     def mirror(self, value: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
         """(B, K) int64 -> the same, re-indexed like the landmarks where ``flipped`` (B,) bool."""
-        table = torch.tensor(self.table, device=value.device)
+        table = constant(self.table, value.device, torch.int64)
         return torch.where(flipped[:, None], value[:, table], value)
 
     def usable(self, value: torch.Tensor) -> torch.Tensor:

@@ -119,9 +119,6 @@ class ImageSource:
 def image_items(source: ImageSource, root: str | Path) -> list[PackItem]:
     """``source``'s images as :class:`~gpuaug.load.packed.PackItem` for :func:`~gpuaug.load.packed.pack_items`:
     named by their path under ``root`` and their number (an image with several faces is several items)."""
-    items = []
-    for i, (entry, index) in enumerate(zip(source.entries, source.videos, strict=True)):
-        rel = f"{Path(os.path.relpath(entry.image, root)).as_posix()}#{i}"
-        items.append(PackItem(rel, entry.image, source.source_bytes(i), partial(lambda v: v, index),
-                              partial(source.video, i)))
-    return items
+    return [PackItem(f"{Path(os.path.relpath(entry.image, root)).as_posix()}#{i}", entry.image,
+                     source.source_bytes(i), partial(source.videos.__getitem__, i), partial(source.video, i))
+            for i, entry in enumerate(source.entries)]
